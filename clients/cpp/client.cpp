@@ -1,0 +1,177 @@
+#include "client.hpp"
+
+#include <errno.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <utility>
+
+namespace gatehouse::client {
+namespace {
+
+constexpr size_t kMaxAnswerBytes = size_t{256} << 20;
+constexpr uint32_t kMaxSegments = 512;
+
+capnp::ReaderOptions answerOptions() {
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = kMaxAnswerBytes / 8;
+  return options;
+}
+
+}  // namespace
+
+Answer::Answer(kj::Array<capnp::word> words)
+    : words_(kj::mv(words)),
+      reader_(std::make_unique<capnp::FlatArrayMessageReader>(words_.asPtr(), answerOptions())),
+      root_(reader_->getRoot<wire::Response>()) {}
+
+void checkOk(const Answer& answer) {
+  if (answer->which() != wire::Response::ERROR) return;
+  auto error = answer->getError();
+  throw ClientError(error.getMessage().cStr());
+}
+
+Client Client::connect(const std::string& socketPath) {
+  sockaddr_un addr{};
+  if (socketPath.size() >= sizeof addr.sun_path) {
+    throw ClientError(fmt::format("socket path {} is too long", socketPath));
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw ClientError(fmt::format("socket(): {}", std::strerror(errno)));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socketPath.data(), socketPath.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw ClientError(fmt::format("cannot connect to {}: {} (is gatehoused running?)", socketPath,
+                                  std::strerror(err)));
+  }
+  return Client(fd);
+}
+
+Client::Client(Client&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      nextId_(other.nextId_),
+      buffer_(std::move(other.buffer_)),
+      start_(other.start_) {}
+
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    nextId_ = other.nextId_;
+    buffer_ = std::move(other.buffer_);
+    start_ = other.start_;
+  }
+  return *this;
+}
+
+Client::~Client() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Client::sendBytes(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ClientError(fmt::format("send: {}", std::strerror(errno)));
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void Client::send(capnp::MessageBuilder& message) {
+  kj::Array<capnp::word> flat = capnp::messageToFlatArray(message);
+  auto bytes = flat.asBytes();
+  sendBytes(std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+}
+
+void Client::fill(size_t needed) {
+  while (buffer_.size() - start_ < needed) {
+    if (start_ > 0 && start_ == buffer_.size()) {
+      buffer_.clear();
+      start_ = 0;
+    }
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw ClientError(fmt::format("recv: {}", std::strerror(errno)));
+    if (n == 0) throw ClientError("the daemon closed the connection");
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+Answer Client::receive() {
+  fill(4);
+  uint32_t lastIndex = 0;
+  std::memcpy(&lastIndex, buffer_.data() + start_, 4);
+  if (lastIndex >= kMaxSegments) throw ClientError("answer with too many segments");
+  size_t header = (4 + 4 * (size_t{lastIndex} + 1) + 7) & ~size_t{7};
+  fill(header);
+  size_t total = header;
+  for (size_t i = 0; i <= lastIndex; ++i) {
+    uint32_t words = 0;
+    std::memcpy(&words, buffer_.data() + start_ + 4 + 4 * i, 4);
+    total += size_t{words} * 8;
+  }
+  if (total > kMaxAnswerBytes) throw ClientError("answer larger than 256 MiB");
+  fill(total);
+  auto words = kj::heapArray<capnp::word>(total / 8);
+  std::memcpy(words.begin(), buffer_.data() + start_, total);
+  start_ += total;
+  if (start_ == buffer_.size()) {
+    buffer_.clear();
+    start_ = 0;
+  }
+  return Answer(kj::mv(words));
+}
+
+Answer Client::call(const Fill& fill) {
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<wire::Request>();
+  uint64_t id = nextId_++;
+  fill(request);
+  request.setId(id);
+  send(message);
+  Answer answer = receive();
+  if (answer->getId() != id) {
+    throw ClientError(fmt::format("answer for id {} while waiting for {}", answer->getId(), id));
+  }
+  return answer;
+}
+
+std::vector<Answer> Client::callMany(
+    size_t count, const std::function<void(size_t, wire::Request::Builder)>& fill) {
+  uint64_t first = nextId_;
+  std::string bytes;
+  for (size_t i = 0; i < count; ++i) {
+    capnp::MallocMessageBuilder message;
+    auto request = message.initRoot<wire::Request>();
+    fill(i, request);
+    request.setId(first + i);
+    auto flat = capnp::messageToFlatArray(message);
+    bytes.append(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+  }
+  nextId_ += count;
+  sendBytes(bytes);
+  std::vector<std::optional<Answer>> answers(count);
+  for (size_t received = 0; received < count; ++received) {
+    Answer a = receive();
+    uint64_t id = a->getId();
+    if (id < first || id >= first + count || answers[id - first]) {
+      throw ClientError(fmt::format("unexpected answer id {}", id));
+    }
+    answers[id - first].emplace(std::move(a));
+  }
+  std::vector<Answer> out;
+  out.reserve(count);
+  for (auto& a : answers) out.push_back(std::move(*a));
+  return out;
+}
+
+}  // namespace gatehouse::client

@@ -1,0 +1,62 @@
+#include "common/log.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+namespace gatehouse {
+namespace {
+
+std::atomic<Level> minimum{Level::info};
+
+std::string_view name(Level level) {
+  switch (level) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warning: return "warning";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+void appendValue(std::string& line, std::string_view value) {
+  bool quote = value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
+  if (!quote) {
+    line.append(value);
+    return;
+  }
+  line.push_back('"');
+  for (char c : value) {
+    if (c == '"' || c == '\\') line.push_back('\\');
+    if (c == '\n') {
+      line.append("\\n");
+      continue;
+    }
+    line.push_back(c);
+  }
+  line.push_back('"');
+}
+
+}  // namespace
+
+void setLogLevel(Level level) { minimum.store(level); }
+
+void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields) {
+  if (level < minimum.load(std::memory_order_relaxed)) return;
+  std::string line = "level=";
+  line.append(name(level));
+  line.append(" event=");
+  appendValue(line, event);
+  for (const auto& [key, value] : fields) {
+    line.push_back(' ');
+    line.append(key);
+    line.push_back('=');
+    appendValue(line, value);
+  }
+  line.push_back('\n');
+  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+}
+
+}  // namespace gatehouse

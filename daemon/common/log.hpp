@@ -1,0 +1,21 @@
+// Structured logging to stderr (journald under systemd), one logfmt line per event:
+//   level=info event=listening socket=/run/gatehouse/gatehouse.sock
+// Values are quoted when they contain spaces, quotes or '='. Never pass secrets.
+// Thread-safe: each line is written with one write(2).
+#pragma once
+
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+
+namespace gatehouse {
+
+enum class Level { debug, info, warning, error };
+
+using LogField = std::pair<std::string_view, std::string_view>;
+
+// Lines below `level` are dropped. Set once by main before threads start.
+void setLogLevel(Level level);
+void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields = {});
+
+}  // namespace gatehouse

@@ -1,0 +1,238 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace gatehouse::config {
+namespace {
+
+// One [section] of the file: typed readers that record which keys were used, so that anything
+// left over is refused by finish().
+class Section {
+ public:
+  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+  template <typename T>
+  void integer(std::string_view key, T& out, int64_t min, int64_t max) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return;
+    auto v = node->value<int64_t>();
+    if (!node->is_integer() || !v) throw error(key, "must be an integer");
+    if (*v < min || *v > max) {
+      throw error(key, fmt::format("is {}, must be between {} and {}", *v, min, max));
+    }
+    out = static_cast<T>(*v);
+  }
+
+  void string(std::string_view key, std::string& out) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return;
+    if (!node->is_string()) throw error(key, "must be a string");
+    out = *node->value<std::string>();
+  }
+
+  void boolean(std::string_view key, bool& out) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return;
+    if (!node->is_boolean()) throw error(key, "must be true or false");
+    out = *node->value<bool>();
+  }
+
+  void ids(std::string_view key, std::vector<uint32_t>& out) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) throw error(key, "must be an array of integers");
+    out.clear();
+    for (const auto& item : *array) {
+      auto v = item.value<int64_t>();
+      if (!item.is_integer() || !v || *v < 0 || *v > 0xFFFFFFFF) {
+        throw error(key, "must hold only integers between 0 and 4294967295");
+      }
+      out.push_back(static_cast<uint32_t>(*v));
+    }
+  }
+
+  void finish() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, value] : *table_) {
+      if (!used_.contains(std::string(key.str()))) {
+        throw ConfigError(fmt::format("unknown key '{}.{}'", name_, key.str()));
+      }
+    }
+  }
+
+  ConfigError error(std::string_view key, std::string_view what) const {
+    return ConfigError(fmt::format("key '{}.{}' {}", name_, key, what));
+  }
+
+ private:
+  const toml::node* find(std::string_view key) {
+    used_.insert(std::string(key));
+    if (table_ == nullptr) return nullptr;
+    return table_->get(key);
+  }
+
+  const toml::table* table_;
+  std::string name_;
+  std::set<std::string> used_;
+};
+
+Level parseLevel(const Section& section, std::string_view value) {
+  if (value == "debug") return Level::debug;
+  if (value == "info") return Level::info;
+  if (value == "warning") return Level::warning;
+  if (value == "error") return Level::error;
+  throw section.error("log_level", "must be one of debug, info, warning, error");
+}
+
+std::string_view levelName(Level level) {
+  switch (level) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warning: return "warning";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+std::string idList(const std::vector<uint32_t>& ids) { return fmt::format("[{}]", fmt::join(ids, ", ")); }
+
+}  // namespace
+
+Config defaults() {
+  Config c;
+  c.server.socketPath = "./var/gatehouse.sock";
+  c.store.directory = "./var/data";
+  c.access.selfUid = static_cast<uint32_t>(::geteuid());
+  return c;
+}
+
+Config parse(std::string_view text, std::string_view origin) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw ConfigError(fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
+  }
+  Config c = defaults();
+  static const std::set<std::string> kSections = {"daemon", "store", "limits", "writer", "access"};
+  for (const auto& [key, value] : root) {
+    if (!kSections.contains(std::string(key.str()))) {
+      throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
+    }
+    if (!value.is_table()) throw ConfigError(fmt::format("'{}' must be a table", key.str()));
+  }
+  auto table = [&](const char* name) { return root[name].as_table(); };
+
+  Section daemon(table("daemon"), "daemon");
+  std::string socket = c.server.socketPath.string(), data = c.store.directory.string();
+  std::string mode = fmt::format("{:04o}", c.server.socketMode), level = "info";
+  daemon.string("socket", socket);
+  daemon.string("data_dir", data);
+  daemon.string("socket_mode", mode);
+  daemon.integer("io_threads", c.server.ioThreads, 0, 256);
+  daemon.string("log_level", level);
+  daemon.finish();
+  if (socket.empty()) throw daemon.error("socket", "must not be empty");
+  if (data.empty()) throw daemon.error("data_dir", "must not be empty");
+  c.server.socketPath = socket;
+  c.store.directory = data;
+  size_t parsed = 0;
+  unsigned long m = 0;
+  try {
+    m = std::stoul(mode, &parsed, 8);
+  } catch (const std::exception&) {
+    parsed = 0;
+  }
+  if (parsed != mode.size() || m > 0777) {
+    throw daemon.error("socket_mode", "must be an octal mode such as \"0660\"");
+  }
+  c.server.socketMode = static_cast<uint32_t>(m);
+  c.logLevel = parseLevel(daemon, level);
+
+  Section store(table("store"), "store");
+  uint64_t mapMib = c.store.initialMapSize >> 20, maxMapGib = c.store.maxMapSize >> 30;
+  store.integer("map_size_mib", mapMib, 1, int64_t{1} << 20);
+  store.integer("max_map_size_gib", maxMapGib, 1, int64_t{1} << 14);
+  store.integer("max_readers", c.store.maxReaders, 8, 4096);
+  store.boolean("durable", c.store.durable);
+  store.integer("max_permissions", c.store.maxPermissions, 4096, 1 << 20);
+  store.finish();
+  c.store.initialMapSize = size_t{mapMib} << 20;
+  c.store.maxMapSize = size_t{maxMapGib} << 30;
+  if (c.store.maxMapSize < c.store.initialMapSize) {
+    throw store.error("max_map_size_gib", "must not be smaller than store.map_size_mib");
+  }
+
+  Section limits(table("limits"), "limits");
+  limits.integer("max_frame_bytes", c.server.frame.maxFrameBytes, 1024, int64_t{64} << 20);
+  limits.integer("max_segments", c.server.frame.maxSegments, 1, 512);
+  limits.integer("traversal_limit_words", c.server.traversalLimitWords, 1024, int64_t{1} << 30);
+  limits.integer("nesting_limit", c.server.nestingLimit, 4, 64);
+  limits.integer("max_in_flight", c.server.maxInFlight, 1, 65536);
+  limits.integer("max_connections", c.server.maxConnections, 1, 1 << 20);
+  limits.integer("max_pending_output_bytes", c.server.maxPendingOutput, 65536, int64_t{1} << 30);
+  limits.integer("max_batch", c.service.maxBatch, 1, 65536);
+  limits.finish();
+
+  Section writer(table("writer"), "writer");
+  writer.integer("group_commit_max", c.service.groupCommitMax, 1, 65536);
+  writer.finish();
+
+  Section access(table("access"), "access");
+  std::string others = "check";
+  access.ids("admin_uids", c.access.adminUids);
+  access.ids("admin_gids", c.access.adminGids);
+  access.ids("check_uids", c.access.checkUids);
+  access.ids("check_gids", c.access.checkGids);
+  access.string("others", others);
+  access.finish();
+  if (others == "check") {
+    c.access.others = service::AccessClass::check;
+  } else if (others == "none") {
+    c.access.others = service::AccessClass::none;
+  } else {
+    throw access.error("others", "must be \"check\" or \"none\"");
+  }
+  return c;
+}
+
+Config load(const std::optional<std::filesystem::path>& file) {
+  if (!file) return defaults();
+  std::ifstream in(*file);
+  if (!in) throw ConfigError(fmt::format("cannot read config file {}", file->string()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), file->string());
+}
+
+std::string render(const Config& c) {
+  return fmt::format(
+      "[daemon]\nsocket = \"{}\"\nsocket_mode = \"{:04o}\"\ndata_dir = \"{}\"\nio_threads = {}\n"
+      "log_level = \"{}\"\n\n"
+      "[store]\nmap_size_mib = {}\nmax_map_size_gib = {}\nmax_readers = {}\ndurable = {}\n"
+      "max_permissions = {}\n\n"
+      "[limits]\nmax_frame_bytes = {}\nmax_segments = {}\ntraversal_limit_words = {}\n"
+      "nesting_limit = {}\nmax_in_flight = {}\nmax_connections = {}\n"
+      "max_pending_output_bytes = {}\nmax_batch = {}\n\n"
+      "[writer]\ngroup_commit_max = {}\n\n"
+      "[access]\nadmin_uids = {}\nadmin_gids = {}\ncheck_uids = {}\ncheck_gids = {}\n"
+      "others = \"{}\"\n",
+      c.server.socketPath.string(), c.server.socketMode, c.store.directory.string(),
+      c.server.ioThreads, levelName(c.logLevel), c.store.initialMapSize >> 20,
+      c.store.maxMapSize >> 30, c.store.maxReaders, c.store.durable, c.store.maxPermissions,
+      c.server.frame.maxFrameBytes, c.server.frame.maxSegments, c.server.traversalLimitWords,
+      c.server.nestingLimit, c.server.maxInFlight, c.server.maxConnections,
+      c.server.maxPendingOutput, c.service.maxBatch, c.service.groupCommitMax,
+      idList(c.access.adminUids), idList(c.access.adminGids), idList(c.access.checkUids),
+      idList(c.access.checkGids), c.access.others == service::AccessClass::check ? "check" : "none");
+}
+
+}  // namespace gatehouse::config

@@ -1,0 +1,45 @@
+// The daemon's configuration: a TOML file given with --config, over embedded defaults that serve
+// a development checkout (socket and data under ./var). Every key has a default; an unknown key,
+// a value of the wrong type or out of range is refused with the key's full name. See
+// docs/configuration.md for every key.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "common/log.hpp"
+#include "server/server.hpp"
+#include "service/access.hpp"
+#include "service/service.hpp"
+#include "store/store.hpp"
+
+namespace gatehouse::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  server::ServerOptions server;
+  store::StoreOptions store;
+  service::ServiceOptions service;
+  service::AccessPolicy access;
+  Level logLevel = Level::info;
+};
+
+// The embedded defaults.
+Config defaults();
+
+// Parses TOML text over the defaults. `origin` names the source in error messages.
+Config parse(std::string_view toml, std::string_view origin);
+
+// Reads and parses a file; with no file, returns the defaults.
+Config load(const std::optional<std::filesystem::path>& file);
+
+// The effective configuration as TOML (for --print-config).
+std::string render(const Config& config);
+
+}  // namespace gatehouse::config

@@ -1,0 +1,74 @@
+// gatehoused: wires configuration -> store -> service -> server, and nothing else.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "common/log.hpp"
+#include "config/config.hpp"
+#include "server/server.hpp"
+#include "service/service.hpp"
+#include "store/store.hpp"
+
+#ifndef GATEHOUSE_VERSION
+#define GATEHOUSE_VERSION "0.0.0"
+#endif
+
+using namespace gatehouse;
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatehoused: the gatehouse authorization daemon"};
+  std::string configPath;
+  bool printConfig = false;
+  app.add_option("-c,--config", configPath, "TOML configuration file (default: embedded defaults)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--print-config", printConfig, "Print the effective configuration and exit");
+  app.set_version_flag("--version", GATEHOUSE_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  config::Config cfg;
+  try {
+    cfg = config::load(configPath.empty() ? std::nullopt
+                                          : std::optional<std::filesystem::path>(configPath));
+  } catch (const std::exception& e) {
+    std::cerr << "gatehoused: configuration: " << e.what() << "\n";
+    return 2;
+  }
+  if (printConfig) {
+    std::cout << config::render(cfg);
+    return 0;
+  }
+  setLogLevel(cfg.logLevel);
+  if (sodium_init() < 0) {
+    logLine(Level::error, "startup_failed", {{"error", "sodium_init failed"}});
+    return 1;
+  }
+
+  auto started = std::chrono::steady_clock::now();
+  try {
+    auto store = store::Store::open(cfg.store);
+    if (store->staleReadersCleared() > 0) {
+      logLine(Level::warning, "stale_readers_cleared",
+              {{"count", std::to_string(store->staleReadersCleared())}});
+    }
+    service::Service service(*store, cfg.service);
+    auto server = server::Server::create(cfg.server, service, cfg.access);
+    server->run([&] {
+      auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+      logLine(Level::info, "ready",
+              {{"socket", cfg.server.socketPath.string()},
+               {"data_dir", cfg.store.directory.string()},
+               {"map_size_mib", std::to_string(store->mapSize() >> 20)},
+               {"startup_ms", fmt::format("{:.2f}", ms.count())}});
+    });
+    service.stop();
+    logLine(Level::info, "stopped",
+            {{"mutations_committed", std::to_string(service.mutationsCommitted())}});
+  } catch (const std::exception& e) {
+    logLine(Level::error, "startup_failed", {{"error", e.what()}});
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,363 @@
+#include "server/server.hpp"
+
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/write.hpp>
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace gatehouse::server {
+
+using asio::local::stream_protocol;
+
+// One connection. Lives on one worker's io_context; all of its handlers run on that thread.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, Server::Worker& worker, stream_protocol::socket socket,
+          service::Peer peer)
+      : server_(server), worker_(worker), socket_(std::move(socket)), peer_(peer) {
+    in_.resize(kInitialWords);
+  }
+  ~Session() { server_.connections_.fetch_sub(1); }
+
+  void start() { readMore(); }
+
+  // Stop reading; answer what was read; then close.
+  void shutdownRead() {
+    eof_ = true;
+    asio::error_code ignored;
+    socket_.shutdown(stream_protocol::socket::shutdown_receive, ignored);
+    maybeFinish();
+  }
+
+ private:
+  static constexpr size_t kInitialWords = 8192;  // 64 KiB; grows up to the frame limit.
+
+  char* inBytes() { return reinterpret_cast<char*>(in_.data()); }
+  size_t capacity() const { return in_.size() * sizeof(capnp::word); }
+  bool paused() const {
+    return inFlight_ >= server_.options_.maxInFlight ||
+           out_.size() + writing_.size() > server_.options_.maxPendingOutput;
+  }
+
+  void readMore() {
+    if (reading_ || eof_ || closed_ || paused()) return;
+    if (filled_ == capacity()) return;  // processFrames grows the buffer for a partial frame
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(inBytes() + filled_, capacity() - filled_),
+                            [self = shared_from_this()](asio::error_code ec, size_t n) {
+                              self->onRead(ec, n);
+                            });
+  }
+
+  void onRead(asio::error_code ec, size_t n) {
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+      eof_ = true;  // EOF or reset: answer what was read, then close
+    } else {
+      filled_ += n;
+    }
+    processFrames();
+  }
+
+  void processFrames() {
+    while (!closed_ && !paused()) {
+      std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
+      FrameScan scan = scanFrame(pending, server_.options_.frame);
+      if (scan.status == FrameStatus::bad) {
+        logLine(Level::warning, "framing_violation",
+                {{"error", scan.error}, {"uid", std::to_string(peer_.uid)},
+                 {"pid", std::to_string(peer_.pid)}});
+        close();
+        break;
+      }
+      if (scan.status == FrameStatus::needMore) {
+        makeRoom(scan.bytes);
+        break;
+      }
+      handleFrame(kj::arrayPtr(in_.data() + consumed_ / sizeof(capnp::word),
+                               scan.bytes / sizeof(capnp::word)));
+      consumed_ += scan.bytes;
+    }
+    worker_.reader->release();
+    if (consumed_ == filled_) consumed_ = filled_ = 0;
+    flush();
+    readMore();
+    maybeFinish();
+  }
+
+  // Ensures the buffer can hold a frame of `needed` bytes from `consumed_` on.
+  void makeRoom(size_t needed) {
+    if (consumed_ > 0) {
+      std::memmove(inBytes(), inBytes() + consumed_, filled_ - consumed_);
+      filled_ -= consumed_;
+      consumed_ = 0;
+    }
+    if (needed > capacity()) {
+      in_.resize((needed + sizeof(capnp::word) - 1) / sizeof(capnp::word));
+    } else if (filled_ == 0 && in_.size() > kInitialWords) {
+      in_.resize(kInitialWords);  // a large frame has passed: give the memory back
+      in_.shrink_to_fit();
+    }
+  }
+
+  void handleFrame(kj::ArrayPtr<const capnp::word> words) {
+    uint64_t id = 0;
+    try {
+      capnp::FlatArrayMessageReader message(words, server_.readerOptions_);
+      auto request = message.getRoot<wire::Request>();
+      id = request.getId();
+      auto done = [self = shared_from_this(),
+                   ex = asio::prefer(worker_.io.get_executor(),
+                                     asio::execution::outstanding_work.tracked)](
+                      std::string frame) {
+        asio::post(ex, [self, frame = std::move(frame)]() mutable {
+          self->onAnswered(std::move(frame));
+        });
+      };
+      if (!server_.service_.handle(*worker_.reader, peer_, request, out_, std::move(done))) {
+        ++inFlight_;
+      }
+    } catch (const kj::Exception& e) {
+      service::appendError(id, wire::ErrorCode::MALFORMED,
+                           fmt::format("undecodable request: {}", e.getDescription().cStr()), out_);
+    } catch (const std::exception& e) {
+      logLine(Level::error, "request_failed", {{"error", e.what()}});
+      service::appendError(id, wire::ErrorCode::FAILED, fmt::format("internal failure: {}", e.what()),
+                           out_);
+    }
+  }
+
+  void onAnswered(std::string frame) {
+    --inFlight_;
+    if (closed_) return;
+    out_.append(frame);
+    processFrames();  // resumes frames held back by the in-flight limit
+  }
+
+  void flush() {
+    if (writingActive_ || out_.empty() || closed_) return;
+    writing_.swap(out_);
+    writingActive_ = true;
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](asio::error_code ec, size_t) {
+                        self->onWritten(ec);
+                      });
+  }
+
+  void onWritten(asio::error_code ec) {
+    writingActive_ = false;
+    writing_.clear();
+    if (ec) {
+      close();
+      return;
+    }
+    if (!out_.empty()) {
+      flush();
+      return;
+    }
+    processFrames();  // resumes reading held back by pending output
+  }
+
+  void maybeFinish() {
+    if (closed_ || !eof_ || reading_ || inFlight_ > 0 || writingActive_ || !out_.empty()) return;
+    close();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+
+  Server& server_;
+  Server::Worker& worker_;
+  stream_protocol::socket socket_;
+  service::Peer peer_;
+  std::vector<capnp::word> in_;
+  size_t filled_ = 0;
+  size_t consumed_ = 0;
+  std::string out_;
+  std::string writing_;
+  uint32_t inFlight_ = 0;
+  bool reading_ = false;
+  bool writingActive_ = false;
+  bool eof_ = false;
+  bool closed_ = false;
+};
+
+namespace {
+
+// True when something accepts connections on `path` (another daemon is running).
+bool socketAnswers(const std::filesystem::path& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return answers;
+}
+
+service::Peer peerOf(stream_protocol::socket& socket, const service::AccessPolicy& policy) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  service::Peer peer;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return peer;  // AccessClass::none: refused
+  }
+  peer.uid = cred.uid;
+  peer.gid = cred.gid;
+  peer.pid = cred.pid;
+  peer.access = policy.classify(cred.uid, cred.gid);
+  return peer;
+}
+
+}  // namespace
+
+Server::Server(const ServerOptions& options, service::Service& service,
+               const service::AccessPolicy& policy)
+    : options_(options), service_(service), policy_(policy) {
+  readerOptions_.traversalLimitInWords = options.traversalLimitWords;
+  readerOptions_.nestingLimit = options.nestingLimit;
+}
+
+Server::~Server() = default;
+
+std::unique_ptr<Server> Server::create(const ServerOptions& options, service::Service& service,
+                                       const service::AccessPolicy& policy) {
+  const auto& path = options.socketPath;
+  if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
+    throw std::runtime_error(fmt::format("socket path {} is longer than {} bytes", path.string(),
+                                         sizeof(sockaddr_un::sun_path) - 1));
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(path, ec))) {
+    if (socketAnswers(path)) {
+      throw std::runtime_error(
+          fmt::format("another process is serving on {}; refusing to start", path.string()));
+    }
+    if (!std::filesystem::is_socket(std::filesystem::symlink_status(path, ec))) {
+      throw std::runtime_error(
+          fmt::format("{} exists and is not a socket; refusing to replace it", path.string()));
+    }
+    std::filesystem::remove(path, ec);  // stale socket of a daemon that did not stop cleanly
+  }
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+
+  std::unique_ptr<Server> server(new Server(options, service, policy));
+  unsigned threads = options.ioThreads != 0 ? options.ioThreads
+                                            : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < threads; ++i) {
+    auto worker = std::make_unique<Worker>();
+    worker->reader = service.newReader();
+    server->workers_.push_back(std::move(worker));
+  }
+  auto& io = server->workers_[0]->io;
+  server->acceptor_ = std::make_unique<stream_protocol::acceptor>(io);
+  asio::error_code aec;
+  server->acceptor_->open(stream_protocol(), aec);
+  if (!aec) server->acceptor_->bind(stream_protocol::endpoint(path.string()), aec);
+  if (aec) {
+    throw std::runtime_error(fmt::format("bind({}): {}", path.string(), aec.message()));
+  }
+  if (::chmod(path.c_str(), options.socketMode) != 0) {
+    throw std::runtime_error(fmt::format("chmod({}): {}", path.string(), std::strerror(errno)));
+  }
+  server->acceptor_->listen(asio::socket_base::max_listen_connections, aec);
+  if (aec) throw std::runtime_error(fmt::format("listen({}): {}", path.string(), aec.message()));
+  return server;
+}
+
+void Server::accept() {
+  Worker& target = *workers_[nextWorker_++ % workers_.size()];
+  acceptor_->async_accept(target.io, [this, &target](asio::error_code ec,
+                                                     stream_protocol::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping_) return;
+      logLine(Level::warning, "accept_failed", {{"error", ec.message()}});
+      accept();
+      return;
+    }
+    accept();
+    service::Peer peer = peerOf(socket, policy_);
+    if (peer.access == service::AccessClass::none) {
+      logLine(Level::warning, "connection_refused",
+              {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
+      return;
+    }
+    if (connections_.load() >= options_.maxConnections) {
+      logLine(Level::warning, "connection_refused",
+              {{"uid", std::to_string(peer.uid)},
+               {"reason", fmt::format("max_connections ({}) reached", options_.maxConnections)}});
+      return;
+    }
+    connections_.fetch_add(1);
+    // The socket was created on the target's io_context: start the session there.
+    asio::post(target.io, [this, &target, peer, s = std::move(socket)]() mutable {
+      auto session = std::make_shared<Session>(*this, target, std::move(s), peer);
+      std::erase_if(target.sessions, [](const auto& w) { return w.expired(); });
+      target.sessions.push_back(session);
+      if (stopping_) {
+        session->shutdownRead();
+        return;
+      }
+      session->start();
+    });
+  });
+}
+
+void Server::run(const std::function<void()>& onReady) {
+  for (auto& w : workers_) guards_.emplace_back(w->io.get_executor());
+  signals_ = std::make_unique<asio::signal_set>(workers_[0]->io, SIGINT, SIGTERM);
+  signals_->async_wait([this](asio::error_code ec, int signal) {
+    if (ec) return;
+    logLine(Level::info, "signal", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+    stop();
+  });
+  accept();
+  if (onReady) onReady();
+
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([this, i] { workers_[i]->io.run(); });
+  }
+  workers_[0]->io.run();
+  for (auto& t : threads) t.join();
+  signals_.reset();
+  std::error_code ec;
+  std::filesystem::remove(options_.socketPath, ec);
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(workers_[0]->io, [this] { onStop(); });
+}
+
+void Server::onStop() {
+  asio::error_code ignored;
+  acceptor_->close(ignored);
+  if (signals_) signals_->cancel(ignored);
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    asio::post(worker->io, [worker] {
+      for (auto& weak : worker->sessions) {
+        if (auto s = weak.lock()) s->shutdownRead();
+      }
+    });
+  }
+  for (auto& g : guards_) g.reset();
+}
+
+}  // namespace gatehouse::server

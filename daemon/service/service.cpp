@@ -1,0 +1,511 @@
+#include "service/service.hpp"
+
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "common/log.hpp"
+
+namespace gatehouse::service {
+namespace {
+
+using store::DenyReason;
+using wire::ErrorCode;
+
+static_assert(static_cast<int>(wire::DenyReason::NOT_GRANTED) ==
+              static_cast<int>(DenyReason::notGranted));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_PERMISSION) ==
+              static_cast<int>(DenyReason::unknownPermission));
+static_assert(static_cast<int>(wire::DenyReason::NO_ACCESS) ==
+              static_cast<int>(DenyReason::noAccess));
+static_assert(static_cast<int>(wire::DenyReason::PRINCIPAL_DISABLED) ==
+              static_cast<int>(DenyReason::principalDisabled));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_COMPANY) ==
+              static_cast<int>(DenyReason::unknownCompany));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_PRINCIPAL) ==
+              static_cast<int>(DenyReason::unknownPrincipal));
+
+wire::DenyReason toWire(DenyReason r) { return static_cast<wire::DenyReason>(r); }
+
+ErrorCode toWire(store::RefusalCode c) {
+  switch (c) {
+    case store::RefusalCode::invalidArgument: return ErrorCode::INVALID_ARGUMENT;
+    case store::RefusalCode::notFound: return ErrorCode::NOT_FOUND;
+    case store::RefusalCode::alreadyExists: return ErrorCode::ALREADY_EXISTS;
+    case store::RefusalCode::limitExceeded: return ErrorCode::LIMIT_EXCEEDED;
+    case store::RefusalCode::conflict: return ErrorCode::CONFLICT;
+  }
+  return ErrorCode::FAILED;
+}
+
+std::string_view view(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
+
+std::vector<std::string_view> views(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string_view> out;
+  out.reserve(list.size());
+  for (auto t : list) out.push_back(view(t));
+  return out;
+}
+
+bool isCheckRequest(wire::Request::Which which) {
+  switch (which) {
+    case wire::Request::PING:
+    case wire::Request::AUTHORIZE:
+    case wire::Request::AUTHORIZE_BATCH:
+    case wire::Request::LIST_PERMISSIONS:
+    case wire::Request::LOOKUP:
+    case wire::Request::LIST_COMPANIES:
+    case wire::Request::LIST_CATALOG:
+    case wire::Request::LIST_ROLES:
+    case wire::Request::GET_PRINCIPAL:
+    case wire::Request::GET_GRANT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isMutation(wire::Request::Which which) {
+  switch (which) {
+    case wire::Request::CREATE_COMPANY:
+    case wire::Request::DEFINE_PERMISSIONS:
+    case wire::Request::CREATE_ROLE:
+    case wire::Request::UPDATE_ROLE:
+    case wire::Request::DELETE_ROLE:
+    case wire::Request::CREATE_USER:
+    case wire::Request::CREATE_SERVICE_ACCOUNT:
+    case wire::Request::SET_GRANT:
+    case wire::Request::REMOVE_GRANT:
+    case wire::Request::SET_PRINCIPAL_STATE:
+    case wire::Request::DELETE_PRINCIPAL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void setNames(capnp::List<capnp::Text>::Builder list, const std::vector<std::string_view>& names) {
+  for (unsigned i = 0; i < names.size(); ++i) {
+    list.set(i, capnp::Text::Reader(names[i].data(), names[i].size()));
+  }
+}
+
+std::vector<std::string_view> namesOf(const store::GraphReader& g, std::string_view bits) {
+  std::vector<std::string_view> names;
+  store::forEachBit(bits, [&](uint32_t bit) {
+    auto name = g.permissionName(bit);
+    if (name) names.push_back(*name);
+  });
+  return names;
+}
+
+// Applies one mutation; fills `response` with the result. Returns whether to keep the changes.
+bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::Builder response) {
+  store::Result<uint64_t> result = uint64_t{0};
+  uint32_t count = 0;
+  switch (req.which()) {
+    case wire::Request::CREATE_COMPANY:
+      result = w.createCompany(view(req.getCreateCompany().getName()));
+      break;
+    case wire::Request::DEFINE_PERMISSIONS: {
+      auto r = w.definePermissions(views(req.getDefinePermissions()));
+      if (auto refusal = store::refusalOf(r)) {
+        result = *refusal;
+      } else {
+        count = std::get<uint32_t>(r);
+      }
+      break;
+    }
+    case wire::Request::CREATE_ROLE: {
+      auto r = req.getCreateRole();
+      result = w.createRole(r.getCompany(), view(r.getName()), views(r.getPermissions()));
+      break;
+    }
+    case wire::Request::UPDATE_ROLE: {
+      auto r = req.getUpdateRole();
+      result = w.updateRole(r.getRole(), views(r.getPermissions()), view(r.getRename()));
+      break;
+    }
+    case wire::Request::DELETE_ROLE:
+      result = w.deleteRole(req.getDeleteRole());
+      break;
+    case wire::Request::CREATE_USER:
+      result = w.createUser(view(req.getCreateUser().getName()));
+      break;
+    case wire::Request::CREATE_SERVICE_ACCOUNT: {
+      auto r = req.getCreateServiceAccount();
+      result = w.createServiceAccount(view(r.getName()), r.getOwnerCompany(),
+                                      view(r.getDescription()));
+      break;
+    }
+    case wire::Request::SET_GRANT: {
+      auto r = req.getSetGrant();
+      std::vector<store::RoleId> roles;
+      for (uint64_t role : r.getRoles()) roles.push_back(role);
+      result = w.setGrant(r.getPrincipal(), r.getCompany(), views(r.getPermissions()), roles);
+      break;
+    }
+    case wire::Request::REMOVE_GRANT: {
+      auto r = req.getRemoveGrant();
+      result = w.removeGrant(r.getPrincipal(), r.getCompany());
+      break;
+    }
+    case wire::Request::SET_PRINCIPAL_STATE: {
+      auto r = req.getSetPrincipalState();
+      auto state = r.getState() == wire::PrincipalState::DISABLED ? store::PrincipalState::disabled
+                                                                   : store::PrincipalState::active;
+      if (r.getState() != wire::PrincipalState::DISABLED &&
+          r.getState() != wire::PrincipalState::ACTIVE) {
+        result = store::Refusal{store::RefusalCode::invalidArgument, "state: unknown value"};
+        break;
+      }
+      result = w.setPrincipalState(r.getPrincipal(), state);
+      break;
+    }
+    case wire::Request::DELETE_PRINCIPAL:
+      result = w.deletePrincipal(req.getDeletePrincipal());
+      break;
+    default:
+      result = store::Refusal{store::RefusalCode::invalidArgument, "not a mutation"};
+      break;
+  }
+  if (auto refusal = store::refusalOf(result)) {
+    auto error = response.initError();
+    error.setCode(toWire(refusal->code));
+    error.setMessage(refusal->message);
+    return false;
+  }
+  auto m = response.initMutation();
+  m.setRevision(w.revision());
+  bool creates = req.which() == wire::Request::CREATE_COMPANY ||
+                 req.which() == wire::Request::CREATE_ROLE ||
+                 req.which() == wire::Request::CREATE_USER ||
+                 req.which() == wire::Request::CREATE_SERVICE_ACCOUNT;
+  if (creates) m.setId(std::get<uint64_t>(result));
+  m.setCount(count);
+  return true;
+}
+
+}  // namespace
+
+void appendFrame(capnp::MessageBuilder& message, std::string& out) {
+  auto segments = message.getSegmentsForOutput();
+  size_t tableWords = (segments.size() + 2) / 2;  // count + sizes, padded to a word
+  size_t start = out.size();
+  size_t total = tableWords * 8;
+  for (auto s : segments) total += s.size() * 8;
+  out.resize(start + total);
+  char* p = out.data() + start;
+  std::memset(p, 0, tableWords * 8);
+  uint32_t count = static_cast<uint32_t>(segments.size() - 1);
+  std::memcpy(p, &count, 4);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    uint32_t size = static_cast<uint32_t>(segments[i].size());
+    std::memcpy(p + 4 + 4 * i, &size, 4);
+  }
+  p += tableWords * 8;
+  for (auto s : segments) {
+    std::memcpy(p, s.begin(), s.size() * 8);
+    p += s.size() * 8;
+  }
+}
+
+void appendError(uint64_t id, ErrorCode code, std::string_view message, std::string& out) {
+  capnp::MallocMessageBuilder builder(256);
+  auto response = builder.initRoot<wire::Response>();
+  response.setId(id);
+  auto error = response.initError();
+  error.setCode(code);
+  error.setMessage(capnp::Text::Reader(message.data(), message.size()));
+  appendFrame(builder, out);
+}
+
+Service::Reader::Reader(store::Store& store)
+    : snapshot_(store), scratch_(new capnp::word[kScratchWords]()) {}
+
+store::Snapshot& Service::Reader::snapshot() {
+  if (!open_) {
+    snapshot_.begin();
+    open_ = true;
+  }
+  return snapshot_;
+}
+
+void Service::Reader::release() {
+  if (!open_) return;
+  snapshot_.end();
+  open_ = false;
+}
+
+Service::Service(store::Store& store, const ServiceOptions& options)
+    : store_(store), options_(options), writer_([this] { writerLoop(); }) {}
+
+Service::~Service() { stop(); }
+
+bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader request,
+                     std::string& out, Completion&& done) {
+  auto which = request.which();
+  if (isCheckRequest(which)) {
+    answerCheck(reader, request, out);
+    return true;
+  }
+  if (!isMutation(which)) {
+    appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
+                fmt::format("unknown request type {} (is the client newer than the daemon?)",
+                            static_cast<unsigned>(which)),
+                out);
+    return true;
+  }
+  if (peer.access != AccessClass::admin) {
+    appendError(request.getId(), ErrorCode::ACCESS_DENIED,
+                fmt::format("uid {} is in access class 'check'; provisioning needs 'admin'",
+                            peer.uid),
+                out);
+    return true;
+  }
+  Pending pending{std::make_unique<capnp::MallocMessageBuilder>(), peer, std::move(done)};
+  pending.request->setRoot(request);
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(std::move(pending));
+      wake_.notify_one();
+      return false;
+    }
+  }
+  appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
+  return true;
+}
+
+void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::string& out) {
+  capnp::MallocMessageBuilder builder(reader.scratch());
+  auto response = builder.initRoot<wire::Response>();
+  response.setId(request.getId());
+  store::Snapshot& snap = reader.snapshot();
+  store::GraphReader g = snap.reader();
+  uint64_t revision = snap.revision();
+
+  switch (request.which()) {
+    case wire::Request::PING:
+      response.setPong();
+      break;
+    case wire::Request::AUTHORIZE: {
+      auto q = request.getAuthorize();
+      store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+      auto a = response.initAuthorize();
+      a.setAllowed(d.allowed);
+      a.setReason(toWire(d.reason));
+      a.setRevision(revision);
+      break;
+    }
+    case wire::Request::AUTHORIZE_BATCH: {
+      auto items = request.getAuthorizeBatch();
+      if (items.size() > options_.maxBatch) {
+        auto error = response.initError();
+        error.setCode(ErrorCode::LIMIT_EXCEEDED);
+        error.setMessage(fmt::format("authorizeBatch: {} items, the limit is {}", items.size(),
+                                     options_.maxBatch));
+        break;
+      }
+      auto batch = response.initAuthorizeBatch();
+      batch.setRevision(revision);
+      auto answers = batch.initItems(items.size());
+      for (unsigned i = 0; i < items.size(); ++i) {
+        auto q = items[i];
+        store::Decision d =
+            snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+        answers[i].setAllowed(d.allowed);
+        answers[i].setReason(toWire(d.reason));
+      }
+      break;
+    }
+    case wire::Request::LIST_PERMISSIONS: {
+      auto q = request.getListPermissions();
+      auto list = response.initPermissions();
+      list.setRevision(revision);
+      auto bits = g.effective(q.getPrincipal(), q.getCompany());
+      if (!bits) {
+        list.setFound(false);
+        list.setReason(toWire(g.whyNoRow(q.getPrincipal(), q.getCompany())));
+        break;
+      }
+      list.setFound(true);
+      auto names = namesOf(g, *bits);
+      setNames(list.initNames(names.size()), names);
+      break;
+    }
+    case wire::Request::LOOKUP: {
+      auto q = request.getLookup();
+      std::string_view name = view(q.getName());
+      std::optional<uint64_t> id;
+      switch (q.getKind()) {
+        case wire::EntityKind::COMPANY: id = g.companyByName(name); break;
+        case wire::EntityKind::PRINCIPAL: id = g.principalByName(name); break;
+        case wire::EntityKind::ROLE: id = g.roleByName(q.getCompany(), name); break;
+        case wire::EntityKind::PERMISSION: id = g.permission(name); break;
+      }
+      auto r = response.initLookup();
+      r.setRevision(revision);
+      r.setFound(id.has_value());
+      r.setId(id.value_or(0));
+      break;
+    }
+    case wire::Request::LIST_COMPANIES: {
+      std::vector<std::pair<uint64_t, std::string_view>> all;
+      g.forEachCompany([&](uint64_t id, std::string_view name) { all.emplace_back(id, name); });
+      auto r = response.initCompanies();
+      r.setRevision(revision);
+      auto list = r.initCompanies(all.size());
+      for (unsigned i = 0; i < all.size(); ++i) {
+        list[i].setId(all[i].first);
+        list[i].setName(capnp::Text::Reader(all[i].second.data(), all[i].second.size()));
+      }
+      break;
+    }
+    case wire::Request::LIST_CATALOG: {
+      std::vector<std::string_view> names;
+      g.forEachPermission([&](uint32_t, std::string_view name) { names.push_back(name); });
+      auto r = response.initCatalog();
+      r.setRevision(revision);
+      setNames(r.initNames(names.size()), names);
+      break;
+    }
+    case wire::Request::LIST_ROLES: {
+      std::vector<store::RoleRecord> roles;
+      g.forEachRole(request.getListRoles().getCompany(),
+                    [&](const store::RoleRecord& r) { roles.push_back(r); });
+      auto r = response.initRoles();
+      r.setRevision(revision);
+      auto list = r.initRoles(roles.size());
+      for (unsigned i = 0; i < roles.size(); ++i) {
+        list[i].setId(roles[i].id);
+        list[i].setCompany(roles[i].company);
+        list[i].setName(roles[i].name);
+        auto names = namesOf(g, roles[i].permissions.stored());
+        setNames(list[i].initPermissions(names.size()), names);
+      }
+      break;
+    }
+    case wire::Request::GET_PRINCIPAL: {
+      auto r = response.initPrincipal();
+      r.setRevision(revision);
+      auto p = g.principal(request.getGetPrincipal());
+      r.setFound(p.has_value());
+      if (!p) break;
+      r.setId(p->id);
+      r.setKind(p->kind == store::PrincipalKind::user ? wire::PrincipalKind::USER
+                                                      : wire::PrincipalKind::SERVICE_ACCOUNT);
+      r.setName(p->name);
+      r.setState(p->state == store::PrincipalState::active ? wire::PrincipalState::ACTIVE
+                                                           : wire::PrincipalState::DISABLED);
+      r.setOwnerCompany(p->ownerCompany);
+      r.setDescription(p->description);
+      auto companies = g.companiesOf(p->id);
+      auto list = r.initCompanies(companies.size());
+      for (unsigned i = 0; i < companies.size(); ++i) list.set(i, companies[i]);
+      break;
+    }
+    case wire::Request::GET_GRANT: {
+      auto q = request.getGetGrant();
+      auto r = response.initGrant();
+      r.setRevision(revision);
+      auto grant = g.grant(q.getPrincipal(), q.getCompany());
+      r.setFound(grant.has_value());
+      if (!grant) break;
+      auto names = namesOf(g, grant->direct.stored());
+      setNames(r.initPermissions(names.size()), names);
+      auto roles = r.initRoles(grant->roles.size());
+      for (unsigned i = 0; i < grant->roles.size(); ++i) roles.set(i, grant->roles[i]);
+      break;
+    }
+    default:
+      break;
+  }
+  appendFrame(builder, out);
+}
+
+void Service::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !writer_.joinable()) return;
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+uint64_t Service::mutationsCommitted() const {
+  std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+  return committed_;
+}
+
+void Service::writerLoop() {
+  std::deque<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to answer
+      while (!queue_.empty() && batch.size() < options_.groupCommitMax) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    applyBatch(batch);
+    batch.clear();
+  }
+}
+
+static std::unique_ptr<capnp::MallocMessageBuilder> failedResponse(uint64_t id, std::string message) {
+  auto builder = std::make_unique<capnp::MallocMessageBuilder>(512);
+  auto error = builder->initRoot<wire::Response>();
+  error.setId(id);
+  error.initError().setCode(ErrorCode::FAILED);
+  error.getError().setMessage(message);
+  return builder;
+}
+
+void Service::applyBatch(std::deque<Pending>& batch) {
+  std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
+  uint64_t kept = 0;
+  try {
+    store_.commitBatch(batch.size(), [&](size_t i, store::Writer& w) {
+      if (i == 0) kept = 0;  // the batch may be applied again after the map grew
+      auto request = batch[i].request->getRoot<wire::Request>().asReader();
+      responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
+      auto response = responses[i]->initRoot<wire::Response>();
+      response.setId(request.getId());
+      try {
+        bool keep = applyMutation(w, request, response);
+        kept += keep ? 1 : 0;
+        return keep;
+      } catch (const store::MdbError& e) {
+        if (e.code() == MDB_MAP_FULL) throw;
+        logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+        responses[i] = failedResponse(request.getId(), fmt::format("store failure: {}", e.what()));
+        return false;
+      } catch (const std::exception& e) {
+        logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+        responses[i] = failedResponse(request.getId(), fmt::format("internal failure: {}", e.what()));
+        return false;
+      }
+    });
+    std::lock_guard lock(mutex_);
+    committed_ += kept;
+  } catch (const std::exception& e) {
+    logLine(Level::error, "commit_failed",
+            {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
+    for (size_t i = 0; i < batch.size(); ++i) {
+      responses[i] = failedResponse(batch[i].request->getRoot<wire::Request>().getId(),
+                                    fmt::format("commit failed, nothing was written: {}", e.what()));
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::string frame;
+    appendFrame(*responses[i], frame);
+    batch[i].done(std::move(frame));
+  }
+}
+
+}  // namespace gatehouse::service

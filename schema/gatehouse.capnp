@@ -1,0 +1,254 @@
+# gatehouse wire protocol: the single source of truth for clients.
+#
+# A frame on the Unix socket is one standard Cap'n Proto stream-framed message (segment table, then
+# segments). Clients send `Request` roots; the daemon answers each with one `Response` root carrying
+# the request's `id`. Responses may arrive out of order; clients may pipeline. See docs/protocol.md.
+#
+# Evolution: fields and union members are only ever added, numbered after the existing ones.
+
+@0xc5e561b80f54ea8f;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("gatehouse::wire");
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+struct Request {
+  id @0 :UInt64;  # Chosen by the client, echoed in the response. Not interpreted by the daemon.
+
+  union {
+    ping @1 :Void;  # Liveness probe; answered with `pong`. Check class.
+
+    # --- Check path (access class `check` or `admin`); answered inline from one snapshot ---
+    authorize @2 :AuthorizeQuery;
+    authorizeBatch @3 :List(AuthorizeQuery);  # At most `limits.max_batch` (default 1,024) items.
+    listPermissions @4 :PrincipalInCompany;   # Effective permissions of a principal in a company.
+    lookup @5 :Lookup;                        # Resolve a name to an id.
+    listCompanies @6 :Void;
+    listCatalog @7 :Void;                      # Every defined permission name with its bit index.
+    listRoles @8 :ListRoles;
+    getPrincipal @9 :UInt64;                   # A principal's record by id.
+    getGrant @10 :PrincipalInCompany;          # Direct permissions and roles of one grant.
+
+    # --- Provisioning (access class `admin`, system context); answered after a durable commit ---
+    createCompany @11 :CreateCompany;
+    definePermissions @12 :List(Text);         # Adds names to the catalog; existing names are kept.
+    createRole @13 :CreateRole;
+    updateRole @14 :UpdateRole;
+    deleteRole @15 :UInt64;                    # Role id. Removed from every grant holding it.
+    createUser @16 :CreateUser;
+    createServiceAccount @17 :CreateServiceAccount;
+    setGrant @18 :SetGrant;                    # Replaces the grant's direct permissions and roles.
+    removeGrant @19 :PrincipalInCompany;       # Removes a principal's access to a company.
+    setPrincipalState @20 :SetPrincipalState;  # Disable or enable.
+    deletePrincipal @21 :UInt64;               # Removes the principal and all of its grants.
+  }
+}
+
+struct AuthorizeQuery {
+  principal @0 :UInt64;
+  company @1 :UInt64;
+  permission @2 :Text;  # A catalog name, e.g. "routers.read".
+}
+
+struct PrincipalInCompany {
+  principal @0 :UInt64;
+  company @1 :UInt64;
+}
+
+struct Lookup {
+  kind @0 :EntityKind;
+  name @1 :Text;
+  company @2 :UInt64;  # Only for `role`: 0 looks up a system role, otherwise that company's role.
+}
+
+enum EntityKind {
+  company @0;
+  principal @1;
+  role @2;
+  permission @3;  # The answer's id is the permission's bit index.
+}
+
+struct ListRoles {
+  company @0 :UInt64;  # 0: system roles only. Otherwise the company's roles and the system roles.
+}
+
+struct CreateCompany {
+  name @0 :Text;
+}
+
+struct CreateRole {
+  company @0 :UInt64;  # 0 creates a system role, visible in every company.
+  name @1 :Text;
+  permissions @2 :List(Text);  # Catalog names; every one must be defined.
+}
+
+struct UpdateRole {
+  role @0 :UInt64;
+  permissions @1 :List(Text);  # The new permission set (replaces the old one).
+  rename @2 :Text;             # When non-empty, the role's new name.
+}
+
+struct CreateUser {
+  name @0 :Text;
+}
+
+struct CreateServiceAccount {
+  name @0 :Text;
+  ownerCompany @1 :UInt64;  # Set at creation, never changed.
+  description @2 :Text;
+}
+
+struct SetGrant {
+  principal @0 :UInt64;
+  company @1 :UInt64;
+  permissions @2 :List(Text);  # Direct permissions (catalog names).
+  roles @3 :List(UInt64);      # System roles or roles of `company`.
+}
+
+struct SetPrincipalState {
+  principal @0 :UInt64;
+  state @1 :PrincipalState;
+}
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+struct Response {
+  id @0 :UInt64;  # The request's id; 0 when the request could not be decoded at all.
+
+  union {
+    error @1 :Error;
+    pong @2 :Void;
+    authorize @3 :Decision;
+    authorizeBatch @4 :BatchDecision;
+    permissions @5 :PermissionList;
+    lookup @6 :LookupResult;
+    companies @7 :CompanyList;
+    catalog @8 :Catalog;
+    roles @9 :RoleList;
+    principal @10 :PrincipalInfo;
+    grant @11 :GrantInfo;
+    mutation @12 :MutationResult;  # Every successful provisioning request.
+  }
+}
+
+struct Error {
+  code @0 :ErrorCode;
+  message @1 :Text;  # Names the offending field, value or limit. Never contains secrets.
+}
+
+enum ErrorCode {
+  malformed @0;          # The frame is not a decodable Request (bad pointers, too deep, ...).
+  unknownRequest @1;     # A union member this daemon does not know (newer client?).
+  invalidArgument @2;    # A field's value is out of its domain; the message names the field.
+  notFound @3;           # A referenced entity does not exist.
+  alreadyExists @4;      # A name is taken.
+  limitExceeded @5;      # A configured limit (batch size, catalog size, ...) was hit.
+  accessDenied @6;       # The peer's access class may not make this request.
+  failed @7;             # An internal failure (I/O, corruption); the request had no effect.
+  overloaded @8;         # Temporarily unable to serve; retry later.
+  conflict @9;           # The request contradicts the current state (e.g. role of another company).
+}
+
+struct Decision {
+  allowed @0 :Bool;
+  reason @1 :DenyReason;  # `none` when allowed.
+  revision @2 :UInt64;    # The store revision (LMDB transaction id) the answer was read at.
+}
+
+enum DenyReason {
+  none @0;
+  unknownPrincipal @1;
+  unknownCompany @2;
+  principalDisabled @3;
+  unknownPermission @4;
+  noAccess @5;            # The principal holds no grant in the company.
+  notGranted @6;          # It holds a grant, but not this permission.
+}
+
+struct BatchDecision {
+  revision @0 :UInt64;         # Every item was read from this one snapshot.
+  items @1 :List(BatchItem);   # Same order as the request's list.
+}
+
+struct BatchItem {
+  allowed @0 :Bool;
+  reason @1 :DenyReason;
+}
+
+struct PermissionList {
+  revision @0 :UInt64;
+  found @1 :Bool;               # False: `reason` says why there is nothing to list.
+  reason @2 :DenyReason;
+  names @3 :List(Text);         # Sorted by bit index.
+}
+
+struct LookupResult {
+  revision @0 :UInt64;
+  found @1 :Bool;
+  id @2 :UInt64;
+}
+
+struct CompanyList {
+  revision @0 :UInt64;
+  companies @1 :List(CompanyInfo);
+}
+
+struct CompanyInfo {
+  id @0 :UInt64;
+  name @1 :Text;
+}
+
+struct Catalog {
+  revision @0 :UInt64;
+  names @1 :List(Text);  # Index i holds the name of bit i.
+}
+
+struct RoleList {
+  revision @0 :UInt64;
+  roles @1 :List(RoleInfo);
+}
+
+struct RoleInfo {
+  id @0 :UInt64;
+  company @1 :UInt64;  # 0 for a system role.
+  name @2 :Text;
+  permissions @3 :List(Text);
+}
+
+enum PrincipalKind {
+  user @0;
+  serviceAccount @1;
+}
+
+enum PrincipalState {
+  active @0;
+  disabled @1;
+}
+
+struct PrincipalInfo {
+  revision @0 :UInt64;
+  found @1 :Bool;
+  id @2 :UInt64;
+  kind @3 :PrincipalKind;
+  name @4 :Text;
+  state @5 :PrincipalState;
+  ownerCompany @6 :UInt64;  # Service accounts only; 0 for users.
+  description @7 :Text;
+  companies @8 :List(UInt64);  # Companies where it holds a grant.
+}
+
+struct GrantInfo {
+  revision @0 :UInt64;
+  found @1 :Bool;
+  permissions @2 :List(Text);  # Direct permissions.
+  roles @3 :List(UInt64);
+}
+
+struct MutationResult {
+  revision @0 :UInt64;  # The committed (durable) revision that contains the change.
+  id @1 :UInt64;        # The created entity's id, for create requests; else 0.
+  count @2 :UInt32;     # For definePermissions: how many names were new.
+}
