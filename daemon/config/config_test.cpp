@@ -1,1 +1,99 @@
-int main(){}
+#define BOOST_TEST_MODULE config
+#include <boost/test/unit_test.hpp>
+
+#include "config/config.hpp"
+
+using namespace gatehouse;
+using config::ConfigError;
+
+namespace {
+
+// Asserts that parsing fails with a message containing `needle`.
+void refused(std::string_view toml, std::string_view needle) {
+  try {
+    config::parse(toml, "test.toml");
+    BOOST_ERROR("accepted: " << toml);
+  } catch (const ConfigError& e) {
+    BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos,
+               "message '" << e.what() << "' lacks '" << needle << "'");
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(empty_file_gives_the_embedded_defaults) {
+  auto c = config::parse("", "test.toml");
+  BOOST_TEST(c.server.socketPath == "./var/gatehouse.sock");
+  BOOST_TEST(c.store.directory == "./var/data");
+  BOOST_TEST(c.server.frame.maxFrameBytes == 1u << 20);
+  BOOST_TEST(c.server.maxInFlight == 128u);
+  BOOST_TEST(c.store.durable);
+}
+
+BOOST_AUTO_TEST_CASE(every_section_is_read) {
+  auto c = config::parse(R"(
+[daemon]
+socket = "/run/gatehouse/gatehouse.sock"
+socket_mode = "0600"
+data_dir = "/var/lib/gatehouse"
+io_threads = 3
+log_level = "warning"
+[store]
+map_size_mib = 64
+max_map_size_gib = 2
+durable = false
+[limits]
+max_frame_bytes = 65536
+max_segments = 8
+max_in_flight = 16
+max_connections = 10
+max_batch = 100
+[writer]
+group_commit_max = 32
+[access]
+admin_uids = [0, 998]
+check_gids = [120]
+others = "none"
+)",
+                         "test.toml");
+  BOOST_TEST(c.server.socketPath == "/run/gatehouse/gatehouse.sock");
+  BOOST_TEST(c.server.socketMode == 0600u);
+  BOOST_TEST(c.server.ioThreads == 3u);
+  BOOST_TEST((c.logLevel == Level::warning));
+  BOOST_TEST(c.store.initialMapSize == size_t{64} << 20);
+  BOOST_TEST(!c.store.durable);
+  BOOST_TEST(c.server.frame.maxSegments == 8u);
+  BOOST_TEST(c.service.maxBatch == 100u);
+  BOOST_TEST(c.service.groupCommitMax == 32u);
+  BOOST_TEST(c.access.adminUids.size() == 2u);
+  BOOST_TEST((c.access.classify(998, 5) == service::AccessClass::admin));
+  BOOST_TEST((c.access.classify(5, 120) == service::AccessClass::check));
+  BOOST_TEST((c.access.classify(5, 5) == service::AccessClass::none));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_keys_and_sections_are_refused_by_name) {
+  refused("[daemon]\nsokcet = \"x\"\n", "daemon.sokcet");
+  refused("[deamon]\n", "deamon");
+  refused("top = 1\n", "top");
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_are_refused_by_key) {
+  refused("[daemon]\nio_threads = \"two\"\n", "daemon.io_threads");
+  refused("[daemon]\nio_threads = -1\n", "daemon.io_threads");
+  refused("[daemon]\nsocket_mode = \"999\"\n", "daemon.socket_mode");
+  refused("[daemon]\nlog_level = \"loud\"\n", "daemon.log_level");
+  refused("[limits]\nmax_frame_bytes = 10\n", "limits.max_frame_bytes");
+  refused("[store]\ndurable = 1\n", "store.durable");
+  refused("[store]\nmap_size_mib = 4096\nmax_map_size_gib = 1\n", "store.max_map_size_gib");
+  refused("[access]\nadmin_uids = [\"root\"]\n", "access.admin_uids");
+  refused("[access]\nothers = \"admin\"\n", "access.others");
+  refused("[daemon\n", "test.toml:1");
+}
+
+BOOST_AUTO_TEST_CASE(rendered_config_parses_back_to_the_same) {
+  auto c = config::parse("[limits]\nmax_batch = 77\n[access]\nadmin_gids = [4]\n", "a.toml");
+  auto again = config::parse(config::render(c), "b.toml");
+  BOOST_TEST(again.service.maxBatch == 77u);
+  BOOST_TEST(again.access.adminGids == std::vector<uint32_t>{4});
+  BOOST_TEST(config::render(again) == config::render(c));
+}

@@ -32,6 +32,39 @@ std::string roleNameKey(CompanyId scope, std::string_view name) {
 bool isLower(char c) { return c >= 'a' && c <= 'z'; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool isUtf8(std::string_view s) {
+  static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra = 0;
+    uint32_t cp = 0;
+    if ((c >> 5) == 0x6) {
+      extra = 1, cp = c & 0x1Fu;
+    } else if ((c >> 4) == 0xE) {
+      extra = 2, cp = c & 0x0Fu;
+    } else if ((c >> 3) == 0x1E) {
+      extra = 3, cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= extra) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool isValidPermissionName(std::string_view name) {
@@ -57,6 +90,7 @@ std::optional<std::string> checkEntityName(std::string_view field, std::string_v
   if (name.size() > kMaxEntityName) {
     return fmt::format("{} is {} bytes, the limit is {}", field, name.size(), kMaxEntityName);
   }
+  if (!isUtf8(name)) return fmt::format("{} is not valid UTF-8", field);
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return fmt::format("{} contains a control character", field);
   }
@@ -397,7 +431,8 @@ Result<RoleId> Writer::createRole(CompanyId scope, std::string_view name,
 std::vector<uint64_t> Writer::holdersOf(RoleId role) const {
   std::vector<uint64_t> out;
   Cursor cur(txn_, t_.roleHolders);
-  std::string_view k = IntKey(role).bytes(), v;
+  IntKey key(role);
+  std::string_view k = key.bytes(), v;
   for (bool ok = cur.move(MDB_SET_KEY, k, v); ok; ok = cur.move(MDB_NEXT_DUP, k, v)) {
     out.push_back(readU64(v));
   }

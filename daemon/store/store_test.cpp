@@ -1,1 +1,233 @@
-int main(){}
+#define BOOST_TEST_MODULE store
+#include <boost/test/unit_test.hpp>
+
+#include "store/store.hpp"
+#include "store/test_support.hpp"
+
+using namespace gatehouse::store;
+using namespace gatehouse::store::testing;
+
+namespace {
+
+struct Fixture {
+  TempDir dir;
+  std::unique_ptr<Store> store = Store::open(testOptions(dir.path()));
+  Snapshot snap{*store};
+
+  // Runs one mutation and returns its result.
+  template <typename Fn>
+  auto mutate(Fn&& fn) {
+    std::optional<decltype(fn(std::declval<Writer&>()))> out;
+    store->commit([&](Writer& w) {
+      out.emplace(fn(w));
+      return refusalOf(*out) == nullptr;
+    });
+    return *out;
+  }
+
+  Decision check(PrincipalId p, CompanyId c, std::string_view perm) {
+    snap.begin();
+    Decision d = snap.authorize(p, c, perm);
+    Decision slow = snap.reader().decide(p, c, perm);
+    snap.end();
+    BOOST_TEST((d == slow), "cached and uncached paths disagree");
+    return d;
+  }
+};
+
+const Decision kAllow{true, DenyReason::none};
+Decision deny(DenyReason r) { return Decision{false, r}; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(permission_names_follow_the_catalog_grammar) {
+  BOOST_TEST(isValidPermissionName("routers.read"));
+  BOOST_TEST(isValidPermissionName("a"));
+  BOOST_TEST(isValidPermissionName("service_accounts.manage"));
+  BOOST_TEST(isValidPermissionName("a1.b_2.c"));
+  BOOST_TEST(!isValidPermissionName(""));
+  BOOST_TEST(!isValidPermissionName("Routers.read"));
+  BOOST_TEST(!isValidPermissionName("routers."));
+  BOOST_TEST(!isValidPermissionName(".routers"));
+  BOOST_TEST(!isValidPermissionName("routers..read"));
+  BOOST_TEST(!isValidPermissionName("1routers"));
+  BOOST_TEST(!isValidPermissionName("routers.1read"));
+  BOOST_TEST(!isValidPermissionName("routers-read"));
+  BOOST_TEST(isValidPermissionName(std::string(64, 'a')));
+  BOOST_TEST(!isValidPermissionName(std::string(65, 'a')));
+}
+
+BOOST_AUTO_TEST_CASE(entity_names_are_bounded_and_printable) {
+  BOOST_TEST(!checkEntityName("name", "acme").has_value());
+  BOOST_TEST(checkEntityName("name", "").has_value());
+  BOOST_TEST(checkEntityName("name", std::string(129, 'x')).has_value());
+  BOOST_TEST(checkEntityName("name", "tab\there").has_value());
+  BOOST_TEST(checkEntityName("name", "12345").has_value());
+  BOOST_TEST(checkEntityName("name", "bad\xff utf8").has_value());
+  BOOST_TEST(!checkEntityName("name", "caf\xc3\xa9").has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(grant_then_authorize_each_reason, Fixture) {
+  ok(mutate([](Writer& w) { return w.definePermissions({"routers.read", "routers.reboot"}); }));
+  CompanyId acme = ok(mutate([](Writer& w) { return w.createCompany("acme"); }));
+  CompanyId other = ok(mutate([](Writer& w) { return w.createCompany("other"); }));
+  PrincipalId alice = ok(mutate([](Writer& w) { return w.createUser("alice"); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(alice, acme, {"routers.read"}, {}); }));
+
+  BOOST_TEST((check(alice, acme, "routers.read") == kAllow));
+  BOOST_TEST((check(alice, acme, "routers.reboot") == deny(DenyReason::notGranted)));
+  BOOST_TEST((check(alice, acme, "routers.nope") == deny(DenyReason::unknownPermission)));
+  BOOST_TEST((check(alice, other, "routers.read") == deny(DenyReason::noAccess)));
+  BOOST_TEST((check(alice, 999, "routers.read") == deny(DenyReason::unknownCompany)));
+  BOOST_TEST((check(999, acme, "routers.read") == deny(DenyReason::unknownPrincipal)));
+  BOOST_TEST((check(0, 0, "routers.read") == deny(DenyReason::unknownPrincipal)));
+  BOOST_TEST((check(uint64_t{1} << 40, acme, "x") == deny(DenyReason::unknownPrincipal)));
+
+  ok(mutate([&](Writer& w) { return w.setPrincipalState(alice, PrincipalState::disabled); }));
+  BOOST_TEST((check(alice, acme, "routers.read") == deny(DenyReason::principalDisabled)));
+  ok(mutate([&](Writer& w) { return w.setPrincipalState(alice, PrincipalState::active); }));
+  BOOST_TEST((check(alice, acme, "routers.read") == kAllow));
+
+  ok(mutate([&](Writer& w) { return w.removeGrant(alice, acme); }));
+  BOOST_TEST((check(alice, acme, "routers.read") == deny(DenyReason::noAccess)));
+}
+
+BOOST_FIXTURE_TEST_CASE(role_edits_rematerialise_every_holder, Fixture) {
+  ok(mutate([](Writer& w) { return w.definePermissions({"a.read", "a.write", "b.read"}); }));
+  CompanyId c1 = ok(mutate([](Writer& w) { return w.createCompany("c1"); }));
+  CompanyId c2 = ok(mutate([](Writer& w) { return w.createCompany("c2"); }));
+  RoleId viewer = ok(mutate([](Writer& w) { return w.createRole(0, "viewer", {"a.read"}); }));
+  RoleId local = ok(mutate([&](Writer& w) { return w.createRole(c1, "local", {"b.read"}); }));
+  PrincipalId u = ok(mutate([](Writer& w) { return w.createUser("u"); }));
+  PrincipalId v = ok(mutate([](Writer& w) { return w.createUser("v"); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(u, c1, {}, {viewer, local}); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(v, c2, {"a.write"}, {viewer}); }));
+  BOOST_TEST((check(u, c1, "a.read") == kAllow));
+  BOOST_TEST((check(u, c1, "b.read") == kAllow));
+  BOOST_TEST((check(v, c2, "a.read") == kAllow));
+
+  ok(mutate([&](Writer& w) { return w.updateRole(viewer, {"a.write"}, ""); }));
+  BOOST_TEST((check(u, c1, "a.read") == deny(DenyReason::notGranted)));
+  BOOST_TEST((check(u, c1, "a.write") == kAllow));
+  BOOST_TEST((check(v, c2, "a.read") == deny(DenyReason::notGranted)));
+
+  ok(mutate([&](Writer& w) { return w.deleteRole(viewer); }));
+  BOOST_TEST((check(u, c1, "a.write") == deny(DenyReason::notGranted)));
+  BOOST_TEST((check(u, c1, "b.read") == kAllow));
+  BOOST_TEST((check(v, c2, "a.write") == kAllow));  // direct permission survives
+
+  // A company role cannot be used in another company.
+  auto refused = mutate([&](Writer& w) { return w.setGrant(v, c2, {}, {local}); });
+  BOOST_REQUIRE(refusalOf(refused));
+  BOOST_TEST((refusalOf(refused)->code == RefusalCode::conflict));
+  BOOST_TEST((check(v, c2, "a.write") == kAllow));  // the refused edit changed nothing
+}
+
+BOOST_FIXTURE_TEST_CASE(refusals_name_the_field_and_change_nothing, Fixture) {
+  CompanyId acme = ok(mutate([](Writer& w) { return w.createCompany("acme"); }));
+  auto dup = mutate([](Writer& w) { return w.createCompany("acme"); });
+  BOOST_REQUIRE(refusalOf(dup));
+  BOOST_TEST((refusalOf(dup)->code == RefusalCode::alreadyExists));
+
+  auto badPerm = mutate([](Writer& w) { return w.definePermissions({"ok.name", "Bad Name"}); });
+  BOOST_REQUIRE(refusalOf(badPerm));
+  BOOST_TEST(refusalOf(badPerm)->message.find("Bad Name") != std::string::npos);
+  snap.begin();
+  BOOST_TEST(!snap.reader().permission("ok.name").has_value());  // all or nothing
+  snap.end();
+
+  PrincipalId u = ok(mutate([](Writer& w) { return w.createUser("u"); }));
+  auto unknown = mutate([&](Writer& w) { return w.setGrant(u, acme, {"not.defined"}, {}); });
+  BOOST_REQUIRE(refusalOf(unknown));
+  BOOST_TEST((refusalOf(unknown)->code == RefusalCode::notFound));
+  BOOST_TEST(refusalOf(unknown)->message.find("not.defined") != std::string::npos);
+
+  auto noCompany = mutate([&](Writer& w) { return w.setGrant(u, 77, {}, {}); });
+  BOOST_TEST((refusalOf(noCompany)->code == RefusalCode::notFound));
+  auto noSa = mutate([&](Writer& w) { return w.createServiceAccount("bot", 77, ""); });
+  BOOST_TEST((refusalOf(noSa)->code == RefusalCode::notFound));
+  auto longDesc = mutate(
+      [&](Writer& w) { return w.createServiceAccount("bot", acme, std::string(2000, 'd')); });
+  BOOST_TEST((refusalOf(longDesc)->code == RefusalCode::invalidArgument));
+  auto noGrant = mutate([&](Writer& w) { return w.removeGrant(u, acme); });
+  BOOST_TEST((refusalOf(noGrant)->code == RefusalCode::notFound));
+}
+
+BOOST_FIXTURE_TEST_CASE(delete_principal_removes_all_grants_and_name, Fixture) {
+  ok(mutate([](Writer& w) { return w.definePermissions({"x.y"}); }));
+  CompanyId c1 = ok(mutate([](Writer& w) { return w.createCompany("c1"); }));
+  CompanyId c2 = ok(mutate([](Writer& w) { return w.createCompany("c2"); }));
+  RoleId r = ok(mutate([](Writer& w) { return w.createRole(0, "r", {"x.y"}); }));
+  PrincipalId sa = ok(mutate([&](Writer& w) { return w.createServiceAccount("bot", c1, "d"); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(sa, c1, {"x.y"}, {}); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(sa, c2, {}, {r}); }));
+  ok(mutate([&](Writer& w) { return w.deletePrincipal(sa); }));
+  BOOST_TEST((check(sa, c1, "x.y") == deny(DenyReason::unknownPrincipal)));
+  BOOST_TEST((check(sa, c2, "x.y") == deny(DenyReason::unknownPrincipal)));
+  snap.begin();
+  BOOST_TEST(!snap.reader().principalByName("bot").has_value());
+  BOOST_TEST(snap.reader().companiesOf(sa).empty());
+  snap.end();
+  // The role no longer lists the deleted holder: editing it touches nothing stale.
+  ok(mutate([&](Writer& w) { return w.updateRole(r, {}, "renamed"); }));
+  PrincipalId again = ok(mutate([&](Writer& w) { return w.createServiceAccount("bot", c1, ""); }));
+  BOOST_TEST(again != sa);
+}
+
+BOOST_FIXTURE_TEST_CASE(revision_advances_with_each_commit_and_cache_follows, Fixture) {
+  ok(mutate([](Writer& w) { return w.definePermissions({"p.a", "p.b"}); }));
+  CompanyId c = ok(mutate([](Writer& w) { return w.createCompany("c"); }));
+  PrincipalId u = ok(mutate([](Writer& w) { return w.createUser("u"); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(u, c, {"p.a"}, {}); }));
+  snap.begin();
+  uint64_t before = snap.revision();
+  BOOST_TEST(snap.authorize(u, c, "p.a").allowed);  // now cached
+  snap.end();
+  uint64_t committed = store->commit([&](Writer& w) { return !refusalOf(w.setGrant(u, c, {"p.b"}, {})); });
+  BOOST_TEST(committed > before);
+  snap.begin();
+  BOOST_TEST(snap.revision() == committed);
+  BOOST_TEST(!snap.authorize(u, c, "p.a").allowed);
+  BOOST_TEST(snap.authorize(u, c, "p.b").allowed);
+  snap.end();
+}
+
+BOOST_AUTO_TEST_CASE(map_grows_instead_of_failing_writes) {
+  TempDir dir;
+  StoreOptions o = testOptions(dir.path());
+  o.initialMapSize = size_t{1} << 20;  // 1 MiB: fills after a few thousand rows
+  auto store = Store::open(o);
+  Snapshot snap(*store);  // a registered reader must not block growth
+  size_t before = store->mapSize();
+  const std::string pad(80, 'x');
+  for (int batch = 0; batch < 20; ++batch) {
+    store->commitBatch(500, [&](size_t i, Writer& w) {
+      return !refusalOf(w.createCompany(pad + std::to_string(batch * 500 + i)));
+    });
+  }
+  BOOST_TEST(store->mapSize() > before);
+  snap.begin();
+  BOOST_TEST(snap.reader().companyByName(pad + "9999").has_value());
+  snap.end();
+}
+
+BOOST_AUTO_TEST_CASE(everything_survives_reopen) {
+  TempDir dir;
+  PrincipalId u = 0;
+  CompanyId c = 0;
+  {
+    auto store = Store::open(testOptions(dir.path()));
+    store->commit([&](Writer& w) {
+      ok(w.definePermissions({"k.v"}));
+      c = ok(w.createCompany("c"));
+      u = ok(w.createUser("u"));
+      ok(w.setGrant(u, c, {"k.v"}, {}));
+      return true;
+    });
+  }
+  auto store = Store::open(testOptions(dir.path()));
+  Snapshot snap(*store);
+  snap.begin();
+  BOOST_TEST(snap.authorize(u, c, "k.v").allowed);
+  snap.end();
+}
