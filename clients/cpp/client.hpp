@@ -33,7 +33,7 @@ class Answer {
  public:
   Answer(kj::Array<capnp::word> words);
   wire::Response::Reader get() const { return root_; }
-  wire::Response::Reader operator->() const { return root_; }
+  const wire::Response::Reader* operator->() const { return &root_; }
 
  private:
   kj::Array<capnp::word> words_;

@@ -1,0 +1,136 @@
+#include "daemon_fixture.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+
+#include <cstring>
+#include <sstream>
+
+namespace gatehouse::testing {
+namespace {
+
+std::string readAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::vector<char*> cArgs(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  return args;
+}
+
+int waitFor(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+Run runProcess(const std::vector<std::string>& argv, const std::string& input) {
+  char inPath[] = "/tmp/gh-in-XXXXXX", outPath[] = "/tmp/gh-out-XXXXXX",
+       errPath[] = "/tmp/gh-err-XXXXXX";
+  int in = ::mkstemp(inPath), out = ::mkstemp(outPath), err = ::mkstemp(errPath);
+  if (::write(in, input.data(), input.size()) != static_cast<ssize_t>(input.size())) {
+    throw std::runtime_error("cannot write test input");
+  }
+  ::lseek(in, 0, SEEK_SET);
+  auto args = cArgs(argv);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  Run run;
+  run.status = waitFor(pid);
+  ::lseek(out, 0, SEEK_SET);
+  ::lseek(err, 0, SEEK_SET);
+  run.out = readAll(out);
+  run.err = readAll(err);
+  for (int fd : {in, out, err}) ::close(fd);
+  for (const char* p : {inPath, outPath, errPath}) ::unlink(p);
+  return run;
+}
+
+Daemon::Daemon(const std::string& extraToml) {
+  std::ofstream config(dir_.path() / "gatehoused.toml");
+  config << "[daemon]\nsocket = \"" << socket() << "\"\ndata_dir = \""
+         << (dir_.path() / "data").string() << "\"\nio_threads = 2\n";
+  config << extraToml << "\n";
+  config.close();
+  start();
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) stop();
+}
+
+void Daemon::start() {
+  std::string logPath = (dir_.path() / "daemon.log").string();
+  std::vector<std::string> argv = {GATEHOUSE_DAEMON_PATH, "--config",
+                                   (dir_.path() / "gatehoused.toml").string()};
+  auto args = cArgs(argv);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(log, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    try {
+      client::Client::connect(socket());
+      return;
+    } catch (const client::ClientError&) {
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("gatehoused exited during start-up:\n" + log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  throw std::runtime_error("gatehoused did not accept connections within 20 s:\n" + log());
+}
+
+int Daemon::stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = waitFor(pid_);
+  pid_ = -1;
+  return status;
+}
+
+void Daemon::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitFor(pid_);
+  pid_ = -1;
+}
+
+std::string Daemon::log() const {
+  std::ifstream in(dir_.path() / "daemon.log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Run Daemon::cli(std::vector<std::string> args, const std::string& input) const {
+  args.insert(args.begin(), {GATEHOUSE_CLI_PATH, "--socket", socket()});
+  return runProcess(args, input);
+}
+
+}  // namespace gatehouse::testing

@@ -1,0 +1,74 @@
+// End-to-end test support: runs the real gatehoused binary on a temporary directory (socket, data
+// and config inside it), and runs the real gatehouse CLI against it.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client.hpp"
+
+namespace gatehouse::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gh-e2e-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Run {
+  int status = -1;  // exit code, or -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with `input` on standard input; captures both outputs.
+Run runProcess(const std::vector<std::string>& argv, const std::string& input = "");
+
+class Daemon {
+ public:
+  // `extraToml` is appended to a config that sets the socket and data directory.
+  explicit Daemon(const std::string& extraToml = "");
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  void start();
+  // SIGTERM and wait; returns the exit status.
+  int stop();
+  // SIGKILL and wait (for crash-safety tests).
+  void kill();
+  bool running() const { return pid_ > 0; }
+
+  std::string socket() const { return (dir_.path() / "gh.sock").string(); }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::string log() const;
+  client::Client connect() const { return client::Client::connect(socket()); }
+
+  // Runs the CLI with --socket set.
+  Run cli(std::vector<std::string> args, const std::string& input = "") const;
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace gatehouse::testing
