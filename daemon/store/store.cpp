@@ -287,8 +287,16 @@ void Snapshot::begin() {
   if (revision != revision_ || generation != mapGeneration_) {
     revision_ = revision;
     mapGeneration_ = generation;
-    ++epoch_;
+    nextEpoch();
   }
+}
+
+void Snapshot::nextEpoch() {
+  if (++epoch_ != 0) return;
+  // Wrapped: entries of 2^32 snapshots ago would look current. Forget everything.
+  std::fill_n(rows_.get(), kRowCacheSize, RowEntry{});
+  std::fill_n(names_.get(), kNameCacheSize, NameEntry{});
+  epoch_ = 1;
 }
 
 void Snapshot::end() {
@@ -296,7 +304,7 @@ void Snapshot::end() {
   active_.store(false, std::memory_order_release);
 }
 
-int64_t Snapshot::permissionBit(std::string_view name) {
+int32_t Snapshot::permissionBit(std::string_view name) {
   if (name.empty() || name.size() > kMaxPermissionName) return -1;
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
@@ -308,7 +316,7 @@ int64_t Snapshot::permissionBit(std::string_view name) {
   e.epoch = epoch_;
   e.size = static_cast<uint8_t>(name.size());
   std::memcpy(e.name, name.data(), name.size());
-  e.bit = bit ? static_cast<int64_t>(*bit) : -1;
+  e.bit = bit ? static_cast<int32_t>(*bit) : -1;
   return e.bit;
 }
 
@@ -317,18 +325,23 @@ Decision Snapshot::authorize(PrincipalId p, CompanyId c, std::string_view permis
     return GraphReader(txn_, tables_).decide(p, c, permission);
   }
   uint64_t key = grantKey(p, c);
-  RowEntry& row = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - 13)];
-  static_assert(kRowCacheSize == (size_t{1} << 13));
+  RowEntry& row = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
   if (row.epoch != epoch_ || row.key != key) {
     MDB_val k{sizeof key, &key};
     MDB_val v;
     int rc = mdb_get(txn_.get(), tables_.effective, &k, &v);
     if (rc == MDB_NOTFOUND) return GraphReader(txn_, tables_).decide(p, c, permission);
     check(rc, "mdb_get");
-    row = RowEntry{key, epoch_, static_cast<const char*>(v.mv_data),
-                   static_cast<uint32_t>(v.mv_size)};
+    row.key = key;
+    row.epoch = epoch_;
+    row.size = static_cast<uint32_t>(v.mv_size);
+    row.data = static_cast<const char*>(v.mv_data);
+    if (v.mv_size <= RowEntry::kInline) {
+      std::memcpy(row.bits, v.mv_data, v.mv_size);
+      row.data = row.bits;
+    }
   }
-  int64_t bit = permissionBit(permission);
+  int32_t bit = permissionBit(permission);
   if (bit < 0) return Decision{false, DenyReason::unknownPermission};
   if (testBit(std::string_view(row.data, row.size), static_cast<uint32_t>(bit))) {
     return Decision{true, DenyReason::none};
@@ -750,11 +763,6 @@ uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Write
     }
     grow();
   }
-}
-
-void Store::backup(const std::filesystem::path& path) const {
-  std::filesystem::create_directories(path);
-  check(mdb_env_copy2(env_.get(), path.c_str(), MDB_CP_COMPACT), "mdb_env_copy2");
 }
 
 }  // namespace gatehouse::store

@@ -173,29 +173,36 @@ class Snapshot {
 
  private:
   friend class Store;
+  // One cache line: the effective set inline when it is small (the common case), else a view
+  // into the map (valid for the epoch that stored it).
   struct RowEntry {
+    static constexpr size_t kInline = 40;
     uint64_t key = 0;
-    uint64_t epoch = 0;
-    const char* data = nullptr;
+    uint32_t epoch = 0;
     uint32_t size = 0;
+    const char* data = nullptr;
+    char bits[kInline];
   };
+  static_assert(sizeof(RowEntry) == 64);
   struct NameEntry {
-    uint64_t epoch = 0;
-    int64_t bit = -1;  // -1: not in the catalog.
+    uint32_t epoch = 0;
+    int32_t bit = -1;  // -1: not in the catalog.
     uint8_t size = 0;
     char name[kMaxPermissionName];
   };
-  static constexpr size_t kRowCacheSize = 8192;  // Powers of two.
+  static constexpr unsigned kRowCacheBits = 15;  // 32768 rows, 2 MiB per snapshot.
+  static constexpr size_t kRowCacheSize = size_t{1} << kRowCacheBits;
   static constexpr size_t kNameCacheSize = 1024;
 
-  int64_t permissionBit(std::string_view name);
+  int32_t permissionBit(std::string_view name);
+  void nextEpoch();
 
   Store& store_;
   const Tables& tables_;
   Txn txn_;
   uint64_t revision_ = 0;
   uint64_t mapGeneration_ = 0;
-  uint64_t epoch_ = 0;  // Bumped whenever the snapshot or the mapping changes; 0 is never valid.
+  uint32_t epoch_ = 0;  // Bumped whenever the snapshot or the mapping changes; 0 is never valid.
   std::atomic<bool> active_{false};
   std::unique_ptr<RowEntry[]> rows_;
   std::unique_ptr<NameEntry[]> names_;
@@ -261,9 +268,6 @@ class Store {
   uint64_t commit(const std::function<bool(Writer&)>& apply) {
     return commitBatch(1, [&](size_t, Writer& w) { return apply(w); });
   }
-
-  // A compacting copy of the environment into `path` (a new directory), while serving.
-  void backup(const std::filesystem::path& path) const;
 
   size_t mapSize() const { return mapSize_.load(); }
   uint64_t mapGeneration() const { return mapGeneration_.load(std::memory_order_acquire); }
