@@ -57,6 +57,7 @@ class Daemon {
   // SIGKILL and wait (for crash-safety tests).
   void kill();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   std::string socket() const { return (dir_.path() / "gh.sock").string(); }
   const std::filesystem::path& dir() const { return dir_.path(); }

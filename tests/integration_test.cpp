@@ -1,3 +1,175 @@
+// End to end: the real gatehoused on a temporary directory, provisioned through the real CLI;
+// answers checked, the daemon restarted (cleanly and with SIGKILL), and everything must survive.
 #define BOOST_TEST_MODULE integration
 #include <boost/test/unit_test.hpp>
-BOOST_AUTO_TEST_CASE(placeholder_until_cli) { BOOST_TEST(true); }
+
+#include <signal.h>
+
+#include "daemon_fixture.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::testing;
+
+namespace {
+
+// Runs the CLI and requires exit status `want`; returns the run for further checks.
+Run expect(const Daemon& d, std::vector<std::string> args, int want, const std::string& input = "") {
+  Run r = d.cli(args, input);
+  std::string joined;
+  for (const auto& a : args) joined += a + " ";
+  BOOST_TEST(r.status == want, "gatehouse " << joined << "exited " << r.status << "\nstdout: "
+                                            << r.out << "\nstderr: " << r.err);
+  return r;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+void provision(const Daemon& d) {
+  expect(d, {"catalog", "define", "routers.read", "routers.write", "routers.reboot"}, 0);
+  expect(d, {"company", "create", "msp"}, 0);
+  expect(d, {"company", "create", "north"}, 0);
+  expect(d, {"company", "create", "south"}, 0);
+  expect(d, {"role", "create", "viewer", "--perm", "routers.read"}, 0);
+  expect(d, {"role", "create", "operator", "--perm", "routers.read", "--perm", "routers.reboot"}, 0);
+  expect(d, {"role", "create", "night", "--company", "north", "--perm", "routers.write"}, 0);
+  expect(d, {"user", "create", "alice"}, 0);
+  expect(d, {"sa", "create", "fleet-bot", "--owner", "msp", "--description", "MSP automation"}, 0);
+  expect(d, {"grant", "set", "alice", "msp", "--role", "operator"}, 0);
+  expect(d, {"grant", "set", "fleet-bot", "north", "--role", "operator", "--role", "night"}, 0);
+  expect(d, {"grant", "set", "fleet-bot", "south", "--role", "viewer"}, 0);
+}
+
+void answersAreAsProvisioned(const Daemon& d) {
+  BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.reboot"}, 0).out, "allow"));
+  BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "north", "routers.write"}, 0).out, "allow"));
+  BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "south", "routers.reboot"}, 1).out,
+                      "not granted"));
+  BOOST_TEST(contains(expect(d, {"check", "alice", "north", "routers.read"}, 1).out, "no access"));
+  BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.fly"}, 1).out,
+                      "unknown permission"));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(provision_check_and_survive_restarts) {
+  Daemon d;
+  provision(d);
+  answersAreAsProvisioned(d);
+
+  BOOST_TEST(d.stop() == 0);  // SIGTERM: a clean stop
+  BOOST_TEST(!std::filesystem::exists(d.socket()));
+  d.start();
+  answersAreAsProvisioned(d);
+
+  // An acknowledged change survives SIGKILL.
+  expect(d, {"grant", "set", "alice", "north", "--role", "viewer"}, 0);
+  d.kill();
+  d.start();
+  BOOST_TEST(contains(expect(d, {"check", "alice", "north", "routers.read"}, 0).out, "allow"));
+}
+
+BOOST_AUTO_TEST_CASE(role_edits_disable_and_delete_change_answers_everywhere) {
+  Daemon d;
+  provision(d);
+  expect(d, {"role", "update", "viewer", "--perm", "routers.read", "--perm", "routers.reboot"}, 0);
+  expect(d, {"check", "fleet-bot", "south", "routers.reboot"}, 0);
+
+  expect(d, {"principal", "disable", "fleet-bot"}, 0);
+  BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "north", "routers.read"}, 1).out, "disabled"));
+  expect(d, {"principal", "enable", "fleet-bot"}, 0);
+  expect(d, {"check", "fleet-bot", "north", "routers.read"}, 0);
+
+  expect(d, {"grant", "remove", "fleet-bot", "south"}, 0);
+  expect(d, {"check", "fleet-bot", "south", "routers.read"}, 1);
+  expect(d, {"check", "fleet-bot", "north", "routers.read"}, 0);  // untouched
+
+  expect(d, {"role", "delete", "operator"}, 0);
+  BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.read"}, 1).out, "not granted"));
+
+  expect(d, {"principal", "delete", "fleet-bot"}, 0);
+  expect(d, {"check", "fleet-bot", "north", "routers.write"}, 2);  // the name is gone
+}
+
+BOOST_AUTO_TEST_CASE(batch_and_permission_listing) {
+  Daemon d;
+  provision(d);
+  Run batch = expect(d, {"check-batch"}, 1,
+                     "alice msp routers.read\nfleet-bot south routers.read\n"
+                     "fleet-bot south routers.reboot\n");
+  BOOST_TEST(contains(batch.out, "not granted"));
+  expect(d, {"check-batch"}, 0, "alice msp routers.read\nfleet-bot north routers.write\n");
+
+  Run perms = expect(d, {"permissions", "fleet-bot", "north"}, 0);
+  BOOST_TEST(contains(perms.out, "routers.read"));
+  BOOST_TEST(contains(perms.out, "routers.write"));
+  BOOST_TEST(contains(perms.out, "routers.reboot"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_refused_clearly_and_loses_nothing) {
+  Daemon d;
+  provision(d);
+  Run dup = expect(d, {"company", "create", "msp"}, 2);
+  BOOST_TEST(contains(dup.err, "already exists"));
+  Run empty = expect(d, {"company", "create", ""}, 2);
+  BOOST_TEST(contains(empty.err, "name"));
+  Run badPerm = expect(d, {"catalog", "define", "Routers Read"}, 2);
+  BOOST_TEST(contains(badPerm.err, "Routers Read"));
+  Run unknownPerm = expect(d, {"grant", "set", "alice", "msp", "--perm", "routers.fly"}, 2);
+  BOOST_TEST(contains(unknownPerm.err, "routers.fly"));
+  Run foreignRole = expect(d, {"grant", "set", "alice", "south", "--role", "night"}, 2);
+  Run unknownCompany = expect(d, {"check", "alice", "nowhere", "routers.read"}, 2);
+  BOOST_TEST(contains(unknownCompany.err, "nowhere"));
+  expect(d, {"check", "alice", "msp"}, 2);  // missing argument
+
+  // Nothing above changed anything.
+  answersAreAsProvisioned(d);
+  Run companies = expect(d, {"--json", "company", "list"}, 0);
+  BOOST_TEST(!contains(companies.out, "nowhere"));
+  Run grant = expect(d, {"grant", "show", "alice", "msp"}, 0);
+  BOOST_TEST(!contains(grant.out, "routers.fly"));
+}
+
+BOOST_AUTO_TEST_CASE(unreachable_daemon_is_an_error_not_a_deny) {
+  TempDir dir;
+  Run r = runProcess({GATEHOUSE_CLI_PATH, "--socket", (dir.path() / "none.sock").string(), "check",
+                      "1", "1", "a.b"});
+  BOOST_TEST(r.status == 2);
+  BOOST_TEST(contains(r.err, "none.sock"));
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_answers_what_was_read_and_every_answered_write_survives) {
+  Daemon d;
+  client::Client c = d.connect();
+  std::string frames;
+  constexpr int kWrites = 300;
+  for (int i = 0; i < kWrites; ++i) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::Request>();
+    r.setId(static_cast<uint64_t>(i + 1));
+    r.initCreateCompany().setName("company-" + std::to_string(i));
+    auto flat = capnp::messageToFlatArray(m);
+    frames.append(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+  }
+  c.sendBytes(frames);
+  ::kill(d.pid(), SIGTERM);
+  std::vector<std::string> acknowledged;
+  try {
+    for (;;) {
+      auto a = c.receive();
+      if (a->which() == wire::Response::MUTATION) {
+        acknowledged.push_back("company-" + std::to_string(a->getId() - 1));
+      }
+    }
+  } catch (const client::ClientError&) {
+    // the daemon closed the connection once everything it read was answered
+  }
+  BOOST_TEST(d.stop() == 0);
+  BOOST_TEST_MESSAGE(acknowledged.size() << " of " << kWrites << " writes answered before the stop");
+  d.start();
+  Run list = expect(d, {"--json", "company", "list"}, 0);
+  for (const auto& name : acknowledged) {
+    BOOST_TEST(contains(list.out, "\"" + name + "\""), name << " was acknowledged but is gone");
+  }
+}

@@ -260,7 +260,7 @@ Decision GraphReader::decide(PrincipalId p, CompanyId c, std::string_view permis
 Snapshot::Snapshot(Store& store)
     : store_(store),
       tables_(store.tables()),
-      rows_(new RowEntry[kRowCacheSize]()),
+      rows_(kRowCacheSize),
       names_(new NameEntry[kNameCacheSize]()) {
   {
     std::lock_guard lock(store_.snapshotsMutex_);
@@ -294,7 +294,7 @@ void Snapshot::begin() {
 void Snapshot::nextEpoch() {
   if (++epoch_ != 0) return;
   // Wrapped: entries of 2^32 snapshots ago would look current. Forget everything.
-  std::fill_n(rows_.get(), kRowCacheSize, RowEntry{});
+  std::fill_n(rows_.data(), kRowCacheSize, RowEntry{});
   std::fill_n(names_.get(), kNameCacheSize, NameEntry{});
   epoch_ = 1;
 }
@@ -326,7 +326,10 @@ Decision Snapshot::authorize(PrincipalId p, CompanyId c, std::string_view permis
   }
   uint64_t key = grantKey(p, c);
   RowEntry& row = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
-  if (row.epoch != epoch_ || row.key != key) {
+  if (row.epoch == epoch_ && row.key == key) {
+    ++rowHits_;
+  } else {
+    ++rowMisses_;
     MDB_val k{sizeof key, &key};
     MDB_val v;
     int rc = mdb_get(txn_.get(), tables_.effective, &k, &v);

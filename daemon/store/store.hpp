@@ -28,6 +28,7 @@
 #include <variant>
 #include <vector>
 
+#include "store/huge_array.hpp"
 #include "store/lmdb.hpp"
 #include "store/permission_set.hpp"
 
@@ -171,6 +172,10 @@ class Snapshot {
   // The hot path. Between begin() and end() only.
   Decision authorize(PrincipalId p, CompanyId c, std::string_view permission);
 
+  // How many authorize calls found their effective row in the cache, and how many did not.
+  uint64_t rowCacheHits() const { return rowHits_; }
+  uint64_t rowCacheMisses() const { return rowMisses_; }
+
  private:
   friend class Store;
   // One cache line: the effective set inline when it is small (the common case), else a view
@@ -190,7 +195,7 @@ class Snapshot {
     uint8_t size = 0;
     char name[kMaxPermissionName];
   };
-  static constexpr unsigned kRowCacheBits = 15;  // 32768 rows, 2 MiB per snapshot.
+  static constexpr unsigned kRowCacheBits = 17;  // 131072 rows, 8 MiB per snapshot.
   static constexpr size_t kRowCacheSize = size_t{1} << kRowCacheBits;
   static constexpr size_t kNameCacheSize = 1024;
 
@@ -204,7 +209,9 @@ class Snapshot {
   uint64_t mapGeneration_ = 0;
   uint32_t epoch_ = 0;  // Bumped whenever the snapshot or the mapping changes; 0 is never valid.
   std::atomic<bool> active_{false};
-  std::unique_ptr<RowEntry[]> rows_;
+  uint64_t rowHits_ = 0;
+  uint64_t rowMisses_ = 0;
+  HugeArray<RowEntry> rows_;
   std::unique_ptr<NameEntry[]> names_;
 };
 
