@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <iostream>
 
@@ -63,6 +65,12 @@ int main(int argc, char** argv) {
                {"map_size_mib", std::to_string(store->mapSize() >> 20)},
                {"startup_ms", fmt::format("{:.2f}", ms.count())}});
     });
+    // Shutting down: a second SIGTERM/SIGINT must not cut the final commit and close short.
+    sigset_t stopSignals;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGTERM);
+    sigaddset(&stopSignals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
     service.stop();
     logLine(Level::info, "stopped",
             {{"mutations_committed", std::to_string(service.mutationsCommitted())}});

@@ -1,1 +1,69 @@
-int main(){}
+// gatehouse: the command-line client of gatehoused. Parses the command line, runs the chosen
+// command over one connection, and maps the outcome to the exit status: 0 allowed or done,
+// 1 denied, 2 any error (command-line errors included). See docs/cli.md.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <exception>
+#include <string>
+
+#include "client.hpp"
+#include "command.hpp"
+#include "output.hpp"
+#include "session.hpp"
+
+namespace {
+
+using namespace gatehouse::cli;
+
+std::string usageFailure(const CLI::App*, const CLI::Error& error) {
+  return fmt::format("gatehouse: error: {}: {}\nRun with --help for more information.\n",
+                     kUsageError, error.what());
+}
+
+// Runs the command; every failure is reported here, once.
+int run(const Action& action, Context& context) {
+  try {
+    return action(context);
+  } catch (const CommandError& e) {
+    context.out.error(e.code(), e.what());
+  } catch (const gatehouse::client::ClientError& e) {
+    context.out.error(kConnectionError, e.what());
+  } catch (const kj::Exception& e) {
+    context.out.error(kProtocolError, e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    context.out.error("internal", e.what());
+  }
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatehouse: query and provision the gatehouse authorization daemon", "gatehouse"};
+  std::string socketPath = gatehouse::client::Client::kDefaultSocket;
+  bool json = false;
+  app.add_option("--socket", socketPath, "The daemon's Unix socket")
+      ->envname("GATEHOUSE_SOCKET")
+      ->capture_default_str();
+  app.add_flag("--json", json, "Print one JSON object per command on stdout");
+  app.require_subcommand(1);
+  app.fallthrough();  // Global options are accepted after the subcommand too.
+  app.failure_message(usageFailure);
+
+  Action chosen;
+  addCheckCommands(app, chosen);
+  addCatalogCommands(app, chosen);
+  addPrincipalCommands(app, chosen);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitError;  // --help is a success.
+  }
+
+  Output out(json);
+  Session session(socketPath);
+  Context context{session, out};
+  return run(chosen, context);
+}

@@ -32,7 +32,7 @@ Answer::Answer(kj::Array<capnp::word> words)
 void checkOk(const Answer& answer) {
   if (answer->which() != wire::Response::ERROR) return;
   auto error = answer->getError();
-  throw ClientError(error.getMessage().cStr());
+  throw RequestError(error.getCode(), error.getMessage().cStr());
 }
 
 Client Client::connect(const std::string& socketPath) {

@@ -28,6 +28,17 @@ class ClientError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The daemon answered with an error value.
+class RequestError : public ClientError {
+ public:
+  RequestError(wire::ErrorCode code, const std::string& message)
+      : ClientError(message), code_(code) {}
+  wire::ErrorCode code() const { return code_; }
+
+ private:
+  wire::ErrorCode code_;
+};
+
 // One answer; owns its bytes.
 class Answer {
  public:
@@ -41,7 +52,7 @@ class Answer {
   wire::Response::Reader root_;
 };
 
-// Throws ClientError with the daemon's message when the answer is an error.
+// Throws RequestError with the daemon's code and message when the answer is an error.
 void checkOk(const Answer& answer);
 
 class Client {

@@ -335,7 +335,7 @@ void Server::run(const std::function<void()>& onReady) {
   }
   workers_[0]->io.run();
   for (auto& t : threads) t.join();
-  signals_.reset();
+  // signals_ stays alive (so SIGTERM/SIGINT stay caught) until the server is destroyed.
   std::error_code ec;
   std::filesystem::remove(options_.socketPath, ec);
 }

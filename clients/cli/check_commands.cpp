@@ -1,0 +1,209 @@
+// The check path: check, check-batch, permissions, ping.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+
+#include "command.hpp"
+#include "wire_text.hpp"
+
+namespace gatehouse::cli {
+namespace {
+
+// The daemon's default `limits.max_batch`: checks per authorizeBatch request.
+constexpr size_t kMaxBatch = 1024;
+
+struct CheckArguments {
+  PrincipalInCompanyArguments target;
+  std::string permission;
+};
+
+// One decision; `revision` is the snapshot it was read from.
+struct Decision {
+  bool allowed = false;
+  wire::DenyReason reason = wire::DenyReason::NONE;
+  uint64_t revision = 0;
+};
+
+JsonObject& addDecision(JsonObject& json, const Decision& d) {
+  return json.boolean("allowed", d.allowed)
+      .string("reason", enumName(d.reason))
+      .number("revision", d.revision);
+}
+
+// "allow (revision 17)" or "deny: not granted (revision 17)".
+std::string decisionText(const Decision& d) {
+  if (d.allowed) return fmt::format("allow (revision {})", d.revision);
+  return fmt::format("deny: {} (revision {})", denyReasonText(d.reason), d.revision);
+}
+
+void fillQuery(wire::AuthorizeQuery::Builder query, const PrincipalInCompanyIds& ids,
+               const std::string& permission) {
+  query.setPrincipal(ids.principal);
+  query.setCompany(ids.company);
+  query.setPermission(toText(permission));
+}
+
+int check(Context& context, const CheckArguments& args) {
+  PrincipalInCompanyIds ids = resolve(context.session, args.target);
+  client::Answer answer =
+      context.session.call(wire::Response::AUTHORIZE, [&](wire::Request::Builder request) {
+        fillQuery(request.initAuthorize(), ids, args.permission);
+      });
+  auto reply = answer.get().getAuthorize();
+  Decision decision{reply.getAllowed(), reply.getReason(), reply.getRevision()};
+  JsonObject json;
+  context.out.print(decisionText(decision), addDecision(json, decision));
+  return decision.allowed ? kExitOk : kExitDenied;
+}
+
+// check-batch reads the queries as columns, so each column resolves in one pipelined pass.
+struct BatchInput {
+  std::vector<std::string> principals;
+  std::vector<std::string> companies;
+  std::vector<std::string> permissions;
+};
+
+std::vector<std::string> splitFields(const std::string& line) {
+  std::vector<std::string> fields;
+  constexpr std::string_view kSpace = " \t\r";
+  size_t start = line.find_first_not_of(kSpace);
+  while (start != std::string::npos) {
+    size_t end = line.find_first_of(kSpace, start);
+    fields.push_back(line.substr(start, end - start));
+    start = line.find_first_not_of(kSpace, end);
+  }
+  return fields;
+}
+
+// Lines "PRINCIPAL COMPANY PERMISSION"; blank lines are skipped.
+BatchInput readBatch(std::istream& in) {
+  BatchInput input;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    std::vector<std::string> fields = splitFields(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 3) {
+      throw CommandError(kUsageError,
+                         fmt::format("stdin line {}: expected PRINCIPAL COMPANY PERMISSION, got {} "
+                                     "field(s)",
+                                     number, fields.size()));
+    }
+    input.principals.push_back(std::move(fields[0]));
+    input.companies.push_back(std::move(fields[1]));
+    input.permissions.push_back(std::move(fields[2]));
+  }
+  if (in.bad()) throw CommandError(kUsageError, "cannot read stdin");
+  return input;
+}
+
+// Checks items [first, first + count) in one authorizeBatch request; appends their decisions.
+void authorizeChunk(Session& session, const BatchInput& input,
+                    const std::vector<uint64_t>& principals, const std::vector<uint64_t>& companies,
+                    size_t first, size_t count, std::vector<Decision>& decisions) {
+  client::Answer answer =
+      session.call(wire::Response::AUTHORIZE_BATCH, [&](wire::Request::Builder request) {
+        auto queries = request.initAuthorizeBatch(static_cast<unsigned>(count));
+        for (size_t i = 0; i < count; ++i) {
+          size_t item = first + i;
+          fillQuery(queries[i], {principals[item], companies[item]}, input.permissions[item]);
+        }
+      });
+  auto batch = answer.get().getAuthorizeBatch();
+  if (batch.getItems().size() != count) {
+    throw CommandError(kProtocolError,
+                       fmt::format("{} decisions for {} queries", batch.getItems().size(), count));
+  }
+  for (auto item : batch.getItems()) {
+    decisions.push_back({item.getAllowed(), item.getReason(), batch.getRevision()});
+  }
+}
+
+std::vector<Decision> authorizeAll(Session& session, const BatchInput& input) {
+  std::vector<uint64_t> principals =
+      session.resolveAll(wire::EntityKind::PRINCIPAL, input.principals);
+  std::vector<uint64_t> companies = session.resolveAll(wire::EntityKind::COMPANY, input.companies);
+  std::vector<Decision> decisions;
+  decisions.reserve(input.permissions.size());
+  for (size_t first = 0; first < input.permissions.size(); first += kMaxBatch) {
+    size_t count = std::min(kMaxBatch, input.permissions.size() - first);
+    authorizeChunk(session, input, principals, companies, first, count, decisions);
+  }
+  return decisions;
+}
+
+// One line per query, in input order: "alice acme routers.read: allow (revision 17)".
+int printBatch(Context& context, const BatchInput& input, const std::vector<Decision>& decisions) {
+  bool allAllowed = true;
+  std::vector<std::string> lines;
+  JsonArray results;
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    allAllowed = allAllowed && decisions[i].allowed;
+    lines.push_back(fmt::format("{} {} {}: {}", input.principals[i], input.companies[i],
+                                input.permissions[i], decisionText(decisions[i])));
+    JsonObject result;
+    result.string("principal", input.principals[i])
+        .string("company", input.companies[i])
+        .string("permission", input.permissions[i]);
+    results.raw(addDecision(result, decisions[i]).str());
+  }
+  context.out.print(joined(lines, "\n"),
+                    JsonObject().boolean("allAllowed", allAllowed).raw("results", results.str()));
+  return allAllowed ? kExitOk : kExitDenied;
+}
+
+int checkBatch(Context& context, const NoArguments&) {
+  BatchInput input = readBatch(std::cin);
+  return printBatch(context, input, authorizeAll(context.session, input));
+}
+
+int permissions(Context& context, const PrincipalInCompanyArguments& args) {
+  PrincipalInCompanyIds ids = resolve(context.session, args);
+  client::Answer answer = context.session.call(
+      wire::Response::PERMISSIONS,
+      [&](wire::Request::Builder request) { ids.fill(request.initListPermissions()); });
+  auto list = answer.get().getPermissions();
+  JsonObject json;
+  json.boolean("found", list.getFound())
+      .string("reason", enumName(list.getReason()))
+      .raw("permissions", jsonStrings(list.getNames()).str())
+      .number("revision", list.getRevision());
+  if (!list.getFound()) {
+    context.out.print(fmt::format("no permissions: {} (revision {})",
+                                  denyReasonText(list.getReason()), list.getRevision()),
+                      json);
+    return kExitDenied;
+  }
+  context.out.print(joined(list.getNames(), "\n"), json);
+  return kExitOk;
+}
+
+int ping(Context& context, const NoArguments&) {
+  context.session.call(wire::Response::PONG,
+                       [](wire::Request::Builder request) { request.setPing(); });
+  context.out.print("pong", JsonObject().boolean("pong", true));
+  return kExitOk;
+}
+
+}  // namespace
+
+void addCheckCommands(CLI::App& app, Action& chosen) {
+  auto checkCommand = addCommand<CheckArguments>(
+      app, "check", "Check one permission (exit 0 allow, 1 deny, 2 error)", chosen, check);
+  addPrincipalInCompany(*checkCommand.app, checkCommand.args.target);
+  checkCommand.app->add_option("PERMISSION", checkCommand.args.permission, "Permission name")
+      ->required();
+
+  addCommand<NoArguments>(app, "check-batch",
+                          "Check lines 'PRINCIPAL COMPANY PERMISSION' read from stdin", chosen,
+                          checkBatch);
+
+  auto permissionsCommand = addCommand<PrincipalInCompanyArguments>(
+      app, "permissions", "List a principal's effective permissions in a company", chosen,
+      permissions);
+  addPrincipalInCompany(*permissionsCommand.app, permissionsCommand.args);
+
+  addCommand<NoArguments>(app, "ping", "Check that the daemon answers", chosen, ping);
+}
+
+}  // namespace gatehouse::cli

@@ -1,0 +1,53 @@
+// How a command's result reaches the user, and the words used for the schema's enums.
+//
+// Text mode prints lines for people. With --json, every command prints exactly one JSON object on
+// stdout (its result, or {"error":{...}}). Errors always go to stderr as
+// "gatehouse: error: <code>: <message>", where <code> is the schema's ErrorCode name or one of the
+// client-side codes below.
+#pragma once
+
+#include <capnp/dynamic.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gatehouse.capnp.h"
+#include "json.hpp"
+
+namespace gatehouse::cli {
+
+// Client-side error codes, next to the schema's ErrorCode names.
+constexpr std::string_view kConnectionError = "connection";  // cannot reach or talk to gatehoused
+constexpr std::string_view kUsageError = "usage";            // bad command line or stdin input
+constexpr std::string_view kProtocolError = "protocol";      // an answer of the wrong kind
+// The schema's ErrorCode name, also used when a name given on the command line is unknown.
+constexpr std::string_view kNotFound = "notFound";
+
+class Output {
+ public:
+  explicit Output(bool json) : json_(json) {}
+
+  // Prints `text` (a line feed is added unless it is empty), or with --json the object.
+  void print(std::string_view text, const JsonObject& object) const;
+  void error(std::string_view code, std::string_view message) const;
+
+ private:
+  bool json_;
+};
+
+// The schema's name of an enumerant ("notGranted"), or its number when this client is older than
+// the daemon and does not know it.
+template <typename Enum>
+std::string enumName(Enum value) {
+  auto number = static_cast<uint16_t>(value);
+  KJ_IF_MAYBE (enumerant, capnp::DynamicEnum(capnp::Schema::from<Enum>(), number).getEnumerant()) {
+    return enumerant->getProto().getName();
+  }
+  return std::to_string(number);
+}
+
+// The reason in words: "not granted", "no access to the company", ...
+std::string denyReasonText(wire::DenyReason reason);
+
+}  // namespace gatehouse::cli

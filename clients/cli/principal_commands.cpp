@@ -1,0 +1,228 @@
+// Who holds permissions: users, service accounts, their grants and their state.
+#include <fmt/format.h>
+
+#include <unordered_map>
+
+#include "command.hpp"
+#include "wire_text.hpp"
+
+namespace gatehouse::cli {
+namespace {
+
+struct ServiceAccountArguments {
+  std::string name;
+  std::string owner;
+  std::string description;
+};
+
+struct GrantArguments {
+  PrincipalInCompanyArguments target;
+  std::vector<std::string> permissions;
+  std::vector<std::string> roles;
+};
+
+int createUser(Context& context, const OneArgument& args) {
+  return create(context, "user", [&](wire::Request::Builder request) {
+    request.initCreateUser().setName(toText(args.value));
+  });
+}
+
+int createServiceAccount(Context& context, const ServiceAccountArguments& args) {
+  uint64_t owner = context.session.company(args.owner);
+  return create(context, "service account", [&](wire::Request::Builder request) {
+    auto account = request.initCreateServiceAccount();
+    account.setName(toText(args.name));
+    account.setOwnerCompany(owner);
+    account.setDescription(toText(args.description));
+  });
+}
+
+int setGrant(Context& context, const GrantArguments& args) {
+  PrincipalInCompanyIds ids = resolve(context.session, args.target);
+  std::vector<uint64_t> roles;
+  for (const std::string& role : args.roles) {
+    roles.push_back(context.session.grantableRole(role, ids.company));
+  }
+  return change(context, [&](wire::Request::Builder request) {
+    auto grant = request.initSetGrant();
+    grant.setPrincipal(ids.principal);
+    grant.setCompany(ids.company);
+    setTexts(grant.initPermissions(static_cast<unsigned>(args.permissions.size())),
+             args.permissions);
+    auto list = grant.initRoles(static_cast<unsigned>(roles.size()));
+    for (unsigned i = 0; i < roles.size(); ++i) list.set(i, roles[i]);
+  });
+}
+
+// The names of the roles visible in `company` (its own and the system roles), by id.
+std::unordered_map<uint64_t, std::string> roleNames(Session& session, uint64_t company) {
+  client::Answer answer = listRoles(session, company);
+  std::unordered_map<uint64_t, std::string> names;
+  for (auto role : answer.get().getRoles().getRoles()) {
+    names.emplace(role.getId(), view(role.getName()));
+  }
+  return names;
+}
+
+void printGrant(Context& context, wire::GrantInfo::Reader grant,
+                const std::unordered_map<uint64_t, std::string>& roleNames) {
+  std::vector<std::string> roleTexts;
+  JsonArray roles;
+  for (uint64_t role : grant.getRoles()) {
+    auto found = roleNames.find(role);
+    std::string_view name = found == roleNames.end() ? "?" : std::string_view(found->second);
+    roleTexts.push_back(fmt::format("{} ({})", name, role));
+    roles.raw(JsonObject().number("id", role).string("name", name).str());
+  }
+  context.out.print(fmt::format("permissions: {}\nroles:       {}",
+                                listText(grant.getPermissions(), ", "), listText(roleTexts, ", ")),
+                    JsonObject()
+                        .raw("permissions", jsonStrings(grant.getPermissions()).str())
+                        .raw("roles", roles.str())
+                        .number("revision", grant.getRevision()));
+}
+
+int showGrant(Context& context, const PrincipalInCompanyArguments& args) {
+  PrincipalInCompanyIds ids = resolve(context.session, args);
+  client::Answer answer = context.session.call(
+      wire::Response::GRANT,
+      [&](wire::Request::Builder request) { ids.fill(request.initGetGrant()); });
+  auto grant = answer.get().getGrant();
+  if (!grant.getFound()) {
+    throw CommandError(kNotFound, fmt::format("principal '{}' holds no grant in company '{}'",
+                                              args.principal, args.company));
+  }
+  auto names = roleNames(context.session, ids.company);
+  printGrant(context, grant, names);
+  return kExitOk;
+}
+
+int removeGrant(Context& context, const PrincipalInCompanyArguments& args) {
+  PrincipalInCompanyIds ids = resolve(context.session, args);
+  return change(context,
+                [&](wire::Request::Builder request) { ids.fill(request.initRemoveGrant()); });
+}
+
+std::string principalText(wire::PrincipalInfo::Reader info) {
+  bool user = info.getKind() == wire::PrincipalKind::USER;
+  std::vector<std::string> lines{
+      fmt::format("id:          {}", info.getId()),
+      fmt::format("name:        {}", view(info.getName())),
+      fmt::format("kind:        {}", user ? "user" : "service account"),
+      fmt::format("state:       {}", enumName(info.getState())),
+  };
+  if (!user) {
+    lines.push_back(fmt::format("owner:       company {}", info.getOwnerCompany()));
+    lines.push_back(fmt::format("description: {}", view(info.getDescription())));
+  }
+  lines.push_back(fmt::format("companies:   {}", listText(info.getCompanies(), ", ")));
+  return joined(lines, "\n");
+}
+
+JsonObject principalJson(wire::PrincipalInfo::Reader info) {
+  JsonObject json;
+  json.number("id", info.getId())
+      .string("name", view(info.getName()))
+      .string("kind", enumName(info.getKind()))
+      .string("state", enumName(info.getState()))
+      .number("ownerCompany", info.getOwnerCompany())
+      .string("description", view(info.getDescription()))
+      .raw("companies", jsonNumbers(info.getCompanies()).str())
+      .number("revision", info.getRevision());
+  return json;
+}
+
+int showPrincipal(Context& context, const OneArgument& args) {
+  uint64_t principal = context.session.principal(args.value);
+  client::Answer answer = context.session.call(
+      wire::Response::PRINCIPAL,
+      [&](wire::Request::Builder request) { request.setGetPrincipal(principal); });
+  auto info = answer.get().getPrincipal();
+  if (!info.getFound()) {
+    throw CommandError(kNotFound, fmt::format("no principal with id {}", principal));
+  }
+  context.out.print(principalText(info), principalJson(info));
+  return kExitOk;
+}
+
+int setPrincipalState(Context& context, const OneArgument& args, wire::PrincipalState state) {
+  uint64_t principal = context.session.principal(args.value);
+  return change(context, [&](wire::Request::Builder request) {
+    auto update = request.initSetPrincipalState();
+    update.setPrincipal(principal);
+    update.setState(state);
+  });
+}
+
+int disablePrincipal(Context& context, const OneArgument& args) {
+  return setPrincipalState(context, args, wire::PrincipalState::DISABLED);
+}
+
+int enablePrincipal(Context& context, const OneArgument& args) {
+  return setPrincipalState(context, args, wire::PrincipalState::ACTIVE);
+}
+
+int deletePrincipal(Context& context, const OneArgument& args) {
+  uint64_t principal = context.session.principal(args.value);
+  return change(context,
+                [&](wire::Request::Builder request) { request.setDeletePrincipal(principal); });
+}
+
+void addAccountCommands(CLI::App& app, Action& chosen) {
+  CLI::App* users = addGroup(app, "user", "Create users");
+  auto user = addCommand<OneArgument>(*users, "create", "Create a user", chosen, createUser);
+  user.app->add_option("NAME", user.args.value, "The user's name")->required();
+
+  CLI::App* accounts = addGroup(app, "sa", "Create service accounts");
+  auto account = addCommand<ServiceAccountArguments>(
+      *accounts, "create", "Create a service account", chosen, createServiceAccount);
+  account.app->add_option("NAME", account.args.name, "The service account's name")->required();
+  account.app->add_option("--owner", account.args.owner, "Owning company, name or id (fixed)")
+      ->required();
+  account.app->add_option("--description", account.args.description, "Free text");
+}
+
+void addGrantCommands(CLI::App& app, Action& chosen) {
+  CLI::App* group = addGroup(app, "grant", "Set, show and remove a principal's grant in a company");
+  auto set = addCommand<GrantArguments>(
+      *group, "set", "Replace the grant's direct permissions and roles", chosen, setGrant);
+  addPrincipalInCompany(*set.app, set.args.target);
+  addPermissionOption(*set.app, set.args.permissions, "A direct permission (repeatable)");
+  set.app
+      ->add_option("--role", set.args.roles,
+                   "A role, name or id: the company's role, else the system role (repeatable)")
+      ->allow_extra_args(false);
+  auto show = addCommand<PrincipalInCompanyArguments>(
+      *group, "show", "Show the grant's direct permissions and roles", chosen, showGrant);
+  addPrincipalInCompany(*show.app, show.args);
+  auto remove = addCommand<PrincipalInCompanyArguments>(
+      *group, "remove", "Remove the principal's access to the company", chosen, removeGrant);
+  addPrincipalInCompany(*remove.app, remove.args);
+}
+
+// Adds `principal <name> P`.
+void addPrincipalCommand(CLI::App& group, const std::string& name, const std::string& help,
+                         Action& chosen, int (*run)(Context&, const OneArgument&)) {
+  auto command = addCommand<OneArgument>(group, name, help, chosen, run);
+  command.app->add_option("PRINCIPAL", command.args.value, "Principal name or id")->required();
+}
+
+void addPrincipalGroup(CLI::App& app, Action& chosen) {
+  CLI::App* group = addGroup(app, "principal", "Show, disable, enable and delete principals");
+  addPrincipalCommand(*group, "show", "Show a principal's record", chosen, showPrincipal);
+  addPrincipalCommand(*group, "disable", "Disable a principal (every check denies)", chosen,
+                      disablePrincipal);
+  addPrincipalCommand(*group, "enable", "Enable a disabled principal", chosen, enablePrincipal);
+  addPrincipalCommand(*group, "delete", "Delete a principal and all of its grants", chosen,
+                      deletePrincipal);
+}
+
+}  // namespace
+
+void addPrincipalCommands(CLI::App& app, Action& chosen) {
+  addAccountCommands(app, chosen);
+  addGrantCommands(app, chosen);
+  addPrincipalGroup(app, chosen);
+}
+
+}  // namespace gatehouse::cli

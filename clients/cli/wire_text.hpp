@@ -1,0 +1,64 @@
+// Conversions between the CLI's strings and Cap'n Proto text: argument strings into request
+// builders, answer text into views, JSON arrays and joined lines. The views returned are valid as
+// long as the answer they were read from.
+#pragma once
+
+#include <capnp/list.h>
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "json.hpp"
+
+namespace gatehouse::cli {
+
+// `s` as Cap'n Proto text; valid as long as `s` is.
+inline capnp::Text::Reader toText(const std::string& s) { return {s.c_str(), s.size()}; }
+
+inline std::string_view view(capnp::Text::Reader text) { return {text.begin(), text.size()}; }
+inline std::string_view view(const std::string& text) { return text; }
+
+inline void setTexts(capnp::List<capnp::Text>::Builder list,
+                     const std::vector<std::string>& texts) {
+  for (unsigned i = 0; i < list.size(); ++i) list.set(i, toText(texts[i]));
+}
+
+inline JsonArray jsonStrings(capnp::List<capnp::Text>::Reader texts) {
+  JsonArray array;
+  for (auto text : texts) array.string(view(text));
+  return array;
+}
+
+inline JsonArray jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
+  JsonArray array;
+  for (uint64_t n : numbers) array.number(n);
+  return array;
+}
+
+// The elements (numbers, Cap'n Proto text or strings) separated by `separator`.
+template <typename List>
+std::string joined(List elements, std::string_view separator) {
+  std::string out;
+  bool first = true;
+  for (auto element : elements) {
+    if (!first) out += separator;
+    first = false;
+    if constexpr (std::is_arithmetic_v<decltype(element)>) {
+      out += std::to_string(element);
+    } else {
+      out += view(element);
+    }
+  }
+  return out;
+}
+
+// `joined` for people: "(none)" when there are no elements.
+template <typename List>
+std::string listText(List elements, std::string_view separator) {
+  if (elements.size() == 0) return "(none)";
+  return joined(elements, separator);
+}
+
+}  // namespace gatehouse::cli
