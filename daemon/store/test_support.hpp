@@ -1,32 +1,16 @@
 // Test helpers for the store: a temporary environment removed on destruction.
 #pragma once
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <random>
 #include <string>
 
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 
 namespace gatehouse::store::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gatehouse-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using gatehouse::testing::TempDir;
 
 inline StoreOptions testOptions(const std::filesystem::path& dir) {
   StoreOptions o;
