@@ -85,10 +85,13 @@ bool isMutation(wire::Request::Which which) {
   }
 }
 
+// Copies bytes that need not be NUL-terminated (views into the map) into a text field.
+void copyText(capnp::Text::Builder text, std::string_view bytes) {
+  std::memcpy(text.begin(), bytes.data(), bytes.size());
+}
+
 void setNames(capnp::List<capnp::Text>::Builder list, const std::vector<std::string_view>& names) {
-  for (unsigned i = 0; i < names.size(); ++i) {
-    list.set(i, capnp::Text::Reader(names[i].data(), names[i].size()));
-  }
+  for (unsigned i = 0; i < names.size(); ++i) copyText(list.init(i, names[i].size()), names[i]);
 }
 
 std::vector<std::string_view> namesOf(const store::GraphReader& g, std::string_view bits) {
@@ -217,7 +220,7 @@ void appendError(uint64_t id, ErrorCode code, std::string_view message, std::str
   response.setId(id);
   auto error = response.initError();
   error.setCode(code);
-  error.setMessage(capnp::Text::Reader(message.data(), message.size()));
+  copyText(error.initMessage(static_cast<unsigned>(message.size())), message);
   appendFrame(builder, out);
 }
 
@@ -359,7 +362,7 @@ void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::st
       auto list = r.initCompanies(all.size());
       for (unsigned i = 0; i < all.size(); ++i) {
         list[i].setId(all[i].first);
-        list[i].setName(capnp::Text::Reader(all[i].second.data(), all[i].second.size()));
+        copyText(list[i].initName(static_cast<unsigned>(all[i].second.size())), all[i].second);
       }
       break;
     }

@@ -90,8 +90,9 @@ class ModelTest {
   }
   bool chance(int percent) { return static_cast<int>(rng_() % 100) < percent; }
 
-  std::vector<std::string_view> randomPerms(int max) {
-    std::vector<std::string_view> out;
+  // Copies, not views: the catalog may grow (and move its strings) before the op is applied.
+  std::vector<std::string> randomPerms(int max) {
+    std::vector<std::string> out;
     int n = static_cast<int>(rng_() % (max + 1));
     for (int i = 0; i < n && !model_.catalog.empty(); ++i) out.push_back(pick(model_.catalog));
     if (chance(3)) out.push_back("undefined.permission");
@@ -162,7 +163,7 @@ class ModelTest {
       auto perms = randomPerms(4);
       return [this, scope, perms](Writer& w) {
         bool valid = (scope == 0 || model_.companies.contains(scope)) && validPerms(perms);
-        auto r = w.createRole(scope, "role" + std::to_string(nameCounter_++), perms);
+        auto r = w.createRole(scope, "role" + std::to_string(nameCounter_++), views(perms));
         if (agree(r, valid, "createRole")) model_.roles[std::get<RoleId>(r)] = {scope, bits(perms)};
         return refusalOf(r) == nullptr;
       };
@@ -172,7 +173,7 @@ class ModelTest {
       auto perms = randomPerms(4);
       return [this, role, perms](Writer& w) {
         bool valid = model_.roles.contains(role) && validPerms(perms);
-        auto r = w.updateRole(role, perms, "");
+        auto r = w.updateRole(role, views(perms), "");
         if (agree(r, valid, "updateRole")) model_.roles[role].perms = bits(perms);
         return refusalOf(r) == nullptr;
       };
@@ -207,7 +208,7 @@ class ModelTest {
           auto it = model_.roles.find(r);
           valid = valid && it != model_.roles.end() && (it->second.scope == 0 || it->second.scope == c);
         }
-        auto r = w.setGrant(p, c, perms, roles);
+        auto r = w.setGrant(p, c, views(perms), roles);
         if (agree(r, valid, "setGrant")) {
           Model::Grant g{bits(perms), {}};
           for (RoleId role : roles) {
@@ -247,13 +248,17 @@ class ModelTest {
     };
   }
 
-  bool validPerms(const std::vector<std::string_view>& perms) const {
+  static std::vector<std::string_view> views(const std::vector<std::string>& names) {
+    return {names.begin(), names.end()};
+  }
+
+  bool validPerms(const std::vector<std::string>& perms) const {
     for (auto n : perms) {
       if (!model_.bitOf(n)) return false;
     }
     return true;
   }
-  std::set<uint32_t> bits(const std::vector<std::string_view>& perms) const {
+  std::set<uint32_t> bits(const std::vector<std::string>& perms) const {
     std::set<uint32_t> out;
     for (auto n : perms) {
       if (auto b = model_.bitOf(n)) out.insert(*b);
