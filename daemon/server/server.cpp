@@ -11,6 +11,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/write.hpp>
 #include <cstring>
+#include <optional>
 
 #include "common/log.hpp"
 
@@ -19,14 +20,23 @@ namespace gatehouse::server {
 using asio::local::stream_protocol;
 
 // One connection. Lives on one worker's io_context; all of its handlers run on that thread.
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public service::AnswerSink, public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, Server::Worker& worker, stream_protocol::socket socket,
           service::Peer peer)
       : server_(server), worker_(worker), socket_(std::move(socket)), peer_(peer) {
     in_.resize(kInitialWords);
   }
-  ~Session() { server_.connections_.fetch_sub(1); }
+  ~Session() override { server_.connections_.fetch_sub(1); }
+
+  std::shared_ptr<service::AnswerSink> retain() override { return shared_from_this(); }
+
+  // On the writer thread: hand the answer to this session's own thread.
+  void answer(std::string frame) override {
+    asio::post(worker_.io, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+      self->onAnswered(std::move(frame));
+    });
+  }
 
   void start() { readMore(); }
 
@@ -116,16 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
       capnp::FlatArrayMessageReader message(words, server_.readerOptions_);
       auto request = message.getRoot<wire::Request>();
       id = request.getId();
-      auto done = [self = shared_from_this(),
-                   ex = asio::prefer(worker_.io.get_executor(),
-                                     asio::execution::outstanding_work.tracked)](
-                      std::string frame) {
-        asio::post(ex, [self, frame = std::move(frame)]() mutable {
-          self->onAnswered(std::move(frame));
-        });
-      };
-      if (!server_.service_.handle(*worker_.reader, peer_, request, out_, std::move(done))) {
-        ++inFlight_;
+      if (!server_.service_.handle(*worker_.reader, peer_, request, out_, *this)) {
+        if (inFlight_++ == 0) pendingWork_.emplace(worker_.io.get_executor());
       }
     } catch (const kj::Exception& e) {
       service::appendError(id, wire::ErrorCode::MALFORMED,
@@ -138,7 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void onAnswered(std::string frame) {
-    --inFlight_;
+    if (--inFlight_ == 0) pendingWork_.reset();
     if (closed_) return;
     out_.append(frame);
     processFrames();  // resumes frames held back by the in-flight limit
@@ -190,6 +192,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_;
   std::string writing_;
   uint32_t inFlight_ = 0;
+  // Keeps the io_context running while mutations are at the writer, even during shutdown.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> pendingWork_;
   bool reading_ = false;
   bool writingActive_ = false;
   bool eof_ = false;

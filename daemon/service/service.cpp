@@ -247,7 +247,7 @@ Service::Service(store::Store& store, const ServiceOptions& options)
 Service::~Service() { stop(); }
 
 bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader request,
-                     std::string& out, Completion&& done) {
+                     std::string& out, AnswerSink& sink) {
   auto which = request.which();
   if (isCheckRequest(which)) {
     answerCheck(reader, request, out);
@@ -267,7 +267,7 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
                 out);
     return true;
   }
-  Pending pending{std::make_unique<capnp::MallocMessageBuilder>(), peer, std::move(done)};
+  Pending pending{std::make_unique<capnp::MallocMessageBuilder>(), peer, sink.retain()};
   pending.request->setRoot(request);
   {
     std::lock_guard lock(mutex_);
@@ -334,8 +334,14 @@ void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::st
         break;
       }
       list.setFound(true);
-      auto names = namesOf(g, *bits);
-      setNames(list.initNames(names.size()), names);
+      unsigned count = 0;
+      store::forEachBit(*bits, [&](uint32_t) { ++count; });
+      auto names = list.initNames(count);
+      unsigned i = 0;
+      store::forEachBit(*bits, [&](uint32_t bit) {
+        std::string_view name = g.permissionName(bit).value_or(std::string_view());
+        copyText(names.init(i++, static_cast<unsigned>(name.size())), name);
+      });
       break;
     }
     case wire::Request::LOOKUP: {
@@ -507,7 +513,7 @@ void Service::applyBatch(std::deque<Pending>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     std::string frame;
     appendFrame(*responses[i], frame);
-    batch[i].done(std::move(frame));
+    batch[i].sink->answer(std::move(frame));
   }
 }
 

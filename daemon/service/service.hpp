@@ -40,6 +40,16 @@ struct ServiceOptions {
   uint32_t groupCommitMax = 256;   // Mutations in one write transaction.
 };
 
+// Where the answer of a queued mutation goes. `answer` is called once, on the writer thread, and
+// must not block. `retain` is called (on the calling IO thread) only when a mutation is queued,
+// and keeps the sink alive until it has answered; checks never touch it.
+class AnswerSink {
+ public:
+  virtual ~AnswerSink() = default;
+  virtual std::shared_ptr<AnswerSink> retain() = 0;
+  virtual void answer(std::string frame) = 0;
+};
+
 // Appends `message` to `out` in standard stream framing (segment table, then segments).
 void appendFrame(capnp::MessageBuilder& message, std::string& out);
 
@@ -67,9 +77,6 @@ class Service {
     std::unique_ptr<capnp::word[]> scratch_;
   };
 
-  // Receives the framed response of a queued mutation, on the writer thread.
-  using Completion = std::function<void(std::string frame)>;
-
   Service(store::Store& store, const ServiceOptions& options);
   ~Service();
   Service(const Service&) = delete;
@@ -78,10 +85,10 @@ class Service {
   std::unique_ptr<Reader> newReader() { return std::make_unique<Reader>(store_); }
 
   // Answers a check request by appending its framed response to `out` and returns true, or queues
-  // a mutation and returns false; `done` then receives the response once it is durable (or
-  // refused). `done` is not called when handle returns true.
+  // a mutation and returns false; `sink` then receives the response once it is durable (or
+  // refused). Answering a check allocates nothing once `out` has grown to its working size.
   bool handle(Reader& reader, const Peer& peer, wire::Request::Reader request, std::string& out,
-              Completion&& done);
+              AnswerSink& sink);
 
   // Answers every queued mutation, then stops the writer thread. Later mutations are refused.
   void stop();
@@ -92,7 +99,7 @@ class Service {
   struct Pending {
     std::unique_ptr<capnp::MallocMessageBuilder> request;
     Peer peer;
-    Completion done;
+    std::shared_ptr<AnswerSink> sink;
   };
 
   void answerCheck(Reader& reader, wire::Request::Reader request, std::string& out);

@@ -1,0 +1,206 @@
+// The service without sockets: access classes, unknown requests, limits, queued mutations, and
+// the hot path's promise that answering checks allocates nothing.
+#define BOOST_TEST_MODULE service
+#include <boost/test/unit_test.hpp>
+
+#include <capnp/serialize.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <future>
+#include <new>
+
+#include "service/service.hpp"
+#include "store/test_support.hpp"
+
+// Counts every C++ heap allocation made while `counting` is set.
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<size_t> allocations{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+using namespace gatehouse;
+using namespace gatehouse::service;
+using namespace gatehouse::store::testing;
+
+namespace {
+
+class PromiseSink : public AnswerSink, public std::enable_shared_from_this<PromiseSink> {
+ public:
+  std::shared_ptr<AnswerSink> retain() override { return shared_from_this(); }
+  void answer(std::string frame) override { promise_.set_value(std::move(frame)); }
+  std::string wait() { return promise_.get_future().get(); }
+
+ private:
+  std::promise<std::string> promise_;
+};
+
+// A decoded copy of the first framed response in `bytes`.
+struct Decoded {
+  explicit Decoded(const std::string& bytes)
+      : words(kj::heapArray<capnp::word>(bytes.size() / 8)),
+        reader((std::memcpy(words.begin(), bytes.data(), bytes.size()), words.asPtr())) {}
+  wire::Response::Reader get() { return reader.getRoot<wire::Response>(); }
+  kj::Array<capnp::word> words;
+  capnp::FlatArrayMessageReader reader;
+};
+
+struct Fixture {
+  TempDir dir;
+  std::unique_ptr<store::Store> db = store::Store::open(testOptions(dir.path()));
+  Service service{*db, ServiceOptions{.maxBatch = 16, .groupCommitMax = 8}};
+  std::unique_ptr<Service::Reader> reader = service.newReader();
+  std::shared_ptr<PromiseSink> sink = std::make_shared<PromiseSink>();
+  Peer admin{0, 0, 1, AccessClass::admin};
+  Peer checker{1000, 1000, 2, AccessClass::check};
+  uint64_t alice = 0, acme = 0;
+
+  Fixture() {
+    db->commit([&](store::Writer& w) {
+      ok(w.definePermissions({"routers.read", "routers.reboot"}));
+      acme = ok(w.createCompany("acme"));
+      alice = ok(w.createUser("alice"));
+      ok(w.setGrant(alice, acme, {"routers.read"}, {}));
+      return true;
+    });
+  }
+
+  // Handles one request built by `fill`; returns the inline answer (empty if queued).
+  std::string handle(const Peer& peer, const std::function<void(wire::Request::Builder)>& fill,
+                     bool* answeredInline = nullptr) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::Request>();
+    r.setId(99);
+    fill(r);
+    std::string out;
+    bool inlineAnswer = service.handle(*reader, peer, r.asReader(), out, *sink);
+    reader->release();
+    if (answeredInline != nullptr) *answeredInline = inlineAnswer;
+    return out;
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(authorize_answers_inline_with_revision, Fixture) {
+  Decoded d(handle(checker, [&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(alice);
+    q.setCompany(acme);
+    q.setPermission("routers.read");
+  }));
+  BOOST_REQUIRE((d.get().which() == wire::Response::AUTHORIZE));
+  BOOST_TEST(d.get().getId() == 99u);
+  BOOST_TEST(d.get().getAuthorize().getAllowed());
+  BOOST_TEST(d.get().getAuthorize().getRevision() > 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(check_class_cannot_mutate_and_nothing_is_queued, Fixture) {
+  bool answeredInline = false;
+  Decoded d(handle(
+      checker, [](wire::Request::Builder r) { r.initCreateCompany().setName("x"); },
+      &answeredInline));
+  BOOST_TEST(answeredInline);
+  BOOST_REQUIRE((d.get().which() == wire::Response::ERROR));
+  BOOST_TEST((d.get().getError().getCode() == wire::ErrorCode::ACCESS_DENIED));
+  BOOST_TEST(std::string(d.get().getError().getMessage().cStr()).find("uid 1000") !=
+             std::string::npos);
+  BOOST_TEST(service.mutationsCommitted() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(admin_mutation_is_answered_after_commit, Fixture) {
+  bool answeredInline = true;
+  std::string out = handle(
+      admin, [](wire::Request::Builder r) { r.initCreateCompany().setName("globex"); },
+      &answeredInline);
+  BOOST_TEST(!answeredInline);
+  BOOST_TEST(out.empty());
+  Decoded d(sink->wait());
+  BOOST_REQUIRE((d.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(d.get().getId() == 99u);
+  BOOST_TEST(d.get().getMutation().getId() == acme + 1);
+  // The answer came after the commit: a new snapshot sees it at that revision or later.
+  Decoded look(handle(checker, [](wire::Request::Builder r) {
+    auto q = r.initLookup();
+    q.setKind(wire::EntityKind::COMPANY);
+    q.setName("globex");
+  }));
+  BOOST_TEST(look.get().getLookup().getFound());
+  BOOST_TEST(look.get().getLookup().getRevision() >= d.get().getMutation().getRevision());
+}
+
+BOOST_FIXTURE_TEST_CASE(refused_mutation_names_the_problem_and_changes_nothing, Fixture) {
+  handle(admin, [&](wire::Request::Builder r) {
+    auto g = r.initSetGrant();
+    g.setPrincipal(alice);
+    g.setCompany(acme);
+    g.initPermissions(1).set(0, "routers.fly");
+  });
+  Decoded d(sink->wait());
+  BOOST_REQUIRE((d.get().which() == wire::Response::ERROR));
+  BOOST_TEST((d.get().getError().getCode() == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST(std::string(d.get().getError().getMessage().cStr()).find("routers.fly") !=
+             std::string::npos);
+  Decoded still(handle(checker, [&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(alice);
+    q.setCompany(acme);
+    q.setPermission("routers.read");
+  }));
+  BOOST_TEST(still.get().getAuthorize().getAllowed());
+}
+
+BOOST_FIXTURE_TEST_CASE(batch_limit_is_enforced_before_work, Fixture) {
+  Decoded d(handle(checker, [](wire::Request::Builder r) { r.initAuthorizeBatch(17); }));
+  BOOST_REQUIRE((d.get().which() == wire::Response::ERROR));
+  BOOST_TEST((d.get().getError().getCode() == wire::ErrorCode::LIMIT_EXCEEDED));
+  Decoded ok16(handle(checker, [](wire::Request::Builder r) { r.initAuthorizeBatch(16); }));
+  BOOST_TEST((ok16.get().which() == wire::Response::AUTHORIZE_BATCH));
+}
+
+BOOST_FIXTURE_TEST_CASE(checks_allocate_nothing_in_the_steady_state, Fixture) {
+  // Three requests, built once, answered over and over into one reused output buffer.
+  capnp::MallocMessageBuilder one, batch, list;
+  auto a = one.initRoot<wire::Request>().initAuthorize();
+  a.setPrincipal(alice);
+  a.setCompany(acme);
+  a.setPermission("routers.read");
+  auto items = batch.initRoot<wire::Request>().initAuthorizeBatch(16);
+  for (auto item : items) {
+    item.setPrincipal(alice);
+    item.setCompany(acme);
+    item.setPermission("routers.reboot");
+  }
+  auto l = list.initRoot<wire::Request>().initListPermissions();
+  l.setPrincipal(alice);
+  l.setCompany(acme);
+  std::vector<wire::Request::Reader> requests = {
+      one.getRoot<wire::Request>().asReader(), batch.getRoot<wire::Request>().asReader(),
+      list.getRoot<wire::Request>().asReader()};
+
+  std::string out;
+  bool allInline = true;
+  auto round = [&] {
+    for (auto r : requests) {
+      out.clear();
+      allInline = service.handle(*reader, checker, r, out, *sink) && allInline;
+    }
+    reader->release();
+  };
+  round();  // warm-up: out grows to its working size, caches fill
+  allocations = 0;
+  counting = true;
+  for (int i = 0; i < 1000; ++i) round();
+  counting = false;
+  BOOST_TEST(allInline);
+  BOOST_TEST(allocations.load() == 0u);
+}
