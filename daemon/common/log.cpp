@@ -10,16 +10,6 @@ namespace {
 
 std::atomic<Level> minimum{Level::info};
 
-std::string_view name(Level level) {
-  switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
-  }
-  return "info";
-}
-
 void appendValue(std::string& line, std::string_view value) {
   bool quote = value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
   if (!quote) {
@@ -40,12 +30,29 @@ void appendValue(std::string& line, std::string_view value) {
 
 }  // namespace
 
+std::string_view levelName(Level level) {
+  switch (level) {
+    case Level::debug: return "debug";
+    case Level::info: return "info";
+    case Level::warning: return "warning";
+    case Level::error: return "error";
+  }
+  return "info";
+}
+
+std::optional<Level> parseLevel(std::string_view name) {
+  for (Level l : {Level::debug, Level::info, Level::warning, Level::error}) {
+    if (levelName(l) == name) return l;
+  }
+  return std::nullopt;
+}
+
 void setLogLevel(Level level) { minimum.store(level); }
 
 void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields) {
   if (level < minimum.load(std::memory_order_relaxed)) return;
   std::string line = "level=";
-  line.append(name(level));
+  line.append(levelName(level));
   line.append(" event=");
   appendValue(line, event);
   for (const auto& [key, value] : fields) {

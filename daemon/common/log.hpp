@@ -5,6 +5,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -13,6 +14,9 @@ namespace gatehouse {
 enum class Level { debug, info, warning, error };
 
 using LogField = std::pair<std::string_view, std::string_view>;
+
+std::string_view levelName(Level level);
+std::optional<Level> parseLevel(std::string_view name);
 
 // Lines below `level` are dropped. Set once by main before threads start.
 void setLogLevel(Level level);

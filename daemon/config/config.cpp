@@ -83,24 +83,6 @@ class Section {
   std::set<std::string> used_;
 };
 
-Level parseLevel(const Section& section, std::string_view value) {
-  if (value == "debug") return Level::debug;
-  if (value == "info") return Level::info;
-  if (value == "warning") return Level::warning;
-  if (value == "error") return Level::error;
-  throw section.error("log_level", "must be one of debug, info, warning, error");
-}
-
-std::string_view levelName(Level level) {
-  switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
-  }
-  return "info";
-}
-
 std::string idList(const std::vector<uint32_t>& ids) { return fmt::format("[{}]", fmt::join(ids, ", ")); }
 
 }  // namespace
@@ -155,7 +137,9 @@ Config parse(std::string_view text, std::string_view origin) {
     throw daemon.error("socket_mode", "must be an octal mode such as \"0660\"");
   }
   c.server.socketMode = static_cast<uint32_t>(m);
-  c.logLevel = parseLevel(daemon, level);
+  auto logLevel = parseLevel(level);
+  if (!logLevel) throw daemon.error("log_level", "must be one of debug, info, warning, error");
+  c.logLevel = *logLevel;
 
   Section store(table("store"), "store");
   uint64_t mapMib = c.store.initialMapSize >> 20, maxMapGib = c.store.maxMapSize >> 30;
