@@ -10,6 +10,8 @@
 
 #include "common/log.hpp"
 #include "config/config.hpp"
+#include "credentials/pepper.hpp"
+#include "credentials/totp.hpp"
 #include "server/server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
@@ -50,12 +52,14 @@ int main(int argc, char** argv) {
 
   auto started = std::chrono::steady_clock::now();
   try {
+    credentials::initTotp();
+    auto pepper = credentials::Pepper::loadOrCreate(cfg.pepperFile);
     auto store = store::Store::open(cfg.store);
     if (store->staleReadersCleared() > 0) {
       logLine(Level::warning, "stale_readers_cleared",
               {{"count", std::to_string(store->staleReadersCleared())}});
     }
-    service::Service service(*store, cfg.service);
+    service::Service service(*store, pepper, cfg.service);
     auto server = server::Server::create(cfg.server, service, cfg.access);
     server->run([&] {
       auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);

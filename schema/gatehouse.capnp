@@ -43,6 +43,20 @@ struct Request {
     removeGrant @19 :PrincipalInCompany;       # Removes a principal's access to a company.
     setPrincipalState @20 :SetPrincipalState;  # Disable or enable.
     deletePrincipal @21 :UInt64;               # Removes the principal and all of its grants.
+
+    # --- Credential checks (access class `check`); see docs/credentials.md ---
+    checkCredential @22 :CredentialCheck;
+    checkAccess @23 :AccessCheck;              # Credential check (API channel) + authorize.
+
+    # --- Credential management (access class `admin`, system context) ---
+    createKey @24 :CreateKey;                  # Issues a key; the secret is answered once.
+    listKeys @25 :UInt64;                      # A service account's keys (never secrets).
+    revokeKey @26 :UInt64;                     # Key id; refused from then on as `keyRevoked`.
+    resetKeys @27 :CreateKey;                  # Revokes every key of the account, issues one.
+    rotateKey @28 :RotateKey;                  # Issues a key; the others retire after a grace.
+    setPassword @29 :SetPassword;
+    enrollTotp @30 :UInt64;                    # User id; answers the otpauth:// URI once.
+    removeTotp @31 :UInt64;                    # User id.
   }
 }
 
@@ -107,6 +121,42 @@ struct SetGrant {
   roles @3 :List(UInt64);      # System roles or roles of `company`.
 }
 
+enum Channel {
+  api @0;  # Programmatic access: service-account keys; users with password (and TOTP).
+  ui @1;   # Interactive login: users only. Service accounts are always refused here.
+}
+
+struct CredentialCheck {
+  credential @0 :Text;  # An API key, or a user's password when `user` is set. At most 1,024 bytes.
+  user @1 :Text;        # A user's login name for a password check; empty for an API key.
+  channel @2 :Channel;
+  totp @3 :Text;        # The current TOTP code of a user with 2-FA; empty otherwise.
+  source @4 :Text;      # The end client's address as the caller saw it, for rate limiting.
+}
+
+struct AccessCheck {
+  credential @0 :Text;  # An API key.
+  company @1 :UInt64;
+  permission @2 :Text;
+  source @3 :Text;
+}
+
+struct CreateKey {
+  serviceAccount @0 :UInt64;
+  expiresAt @1 :UInt64;  # Unix seconds; 0: never.
+}
+
+struct RotateKey {
+  serviceAccount @0 :UInt64;
+  graceSeconds @1 :UInt32;  # The account's other keys stay valid this long, then are revoked.
+  expiresAt @2 :UInt64;     # Of the new key; 0: never.
+}
+
+struct SetPassword {
+  user @0 :UInt64;
+  password @1 :Text;  # 8 to 1,024 bytes of UTF-8. Stored only as an Argon2id hash.
+}
+
 struct SetPrincipalState {
   principal @0 :UInt64;
   state @1 :PrincipalState;
@@ -131,6 +181,11 @@ struct Response {
     principal @10 :PrincipalInfo;
     grant @11 :GrantInfo;
     mutation @12 :MutationResult;  # Every successful provisioning request.
+    credential @13 :CredentialResult;
+    access @14 :AccessResult;
+    keyIssued @15 :KeyIssued;      # createKey, resetKeys, rotateKey.
+    keys @16 :KeyList;
+    totpEnrolled @17 :TotpEnrolled;
   }
 }
 
@@ -251,4 +306,70 @@ struct MutationResult {
   revision @0 :UInt64;  # The committed (durable) revision that contains the change.
   id @1 :UInt64;        # The created entity's id, for create requests; else 0.
   count @2 :UInt32;     # For definePermissions: how many names were new.
+}
+
+enum CredentialRefusal {
+  none @0;
+  badCredential @1;       # Unknown key, wrong secret or password, mistyped key, unknown user.
+  serviceAccountNoUi @2;  # A service account on the UI channel, even with a correct key.
+  totpRequired @3;        # The user has 2-FA and no code was given.
+  totpInvalid @4;
+  totpReplayed @5;        # The code's time step was already used.
+  disabled @6;            # The principal is disabled.
+  keyExpired @7;
+  keyRevoked @8;
+  rateLimited @9;         # Too many failures for the principal or the source; see retryAfter.
+}
+
+struct CredentialResult {
+  accepted @0 :Bool;
+  refusal @1 :CredentialRefusal;      # `none` when accepted.
+  principal @2 :UInt64;               # When accepted.
+  kind @3 :PrincipalKind;
+  keyId @4 :UInt64;                   # The key used, for API keys.
+  retryAfterSeconds @5 :UInt32;       # For `rateLimited`.
+  revision @6 :UInt64;
+}
+
+struct AccessResult {
+  allowed @0 :Bool;
+  credential @1 :CredentialRefusal;   # `none` when the key was accepted.
+  reason @2 :DenyReason;              # When the key was accepted but the check denied.
+  principal @3 :UInt64;
+  retryAfterSeconds @4 :UInt32;
+  revision @5 :UInt64;
+}
+
+struct KeyIssued {
+  revision @0 :UInt64;
+  keyId @1 :UInt64;
+  secret @2 :Text;        # The whole key. Shown once; gatehouse keeps only a keyed hash.
+  expiresAt @3 :UInt64;
+  retired @4 :UInt32;     # Keys revoked (reset) or set to retire (rotate).
+}
+
+enum KeyState {
+  active @0;
+  retiring @1;  # Rotated out; refused as revoked after `revokedAt`.
+  revoked @2;
+  expired @3;
+}
+
+struct KeyInfo {
+  id @0 :UInt64;
+  state @1 :KeyState;
+  createdAt @2 :UInt64;   # Unix seconds.
+  expiresAt @3 :UInt64;   # 0: never.
+  revokedAt @4 :UInt64;   # 0: not revoked. In the future for a retiring key.
+  lastUsedAt @5 :UInt64;  # 0: never. Coarse (flushed about once a minute).
+}
+
+struct KeyList {
+  revision @0 :UInt64;
+  keys @1 :List(KeyInfo);
+}
+
+struct TotpEnrolled {
+  revision @0 :UInt64;
+  uri @1 :Text;  # otpauth://totp/...: shown once, for the user's authenticator app.
 }

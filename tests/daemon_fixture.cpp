@@ -64,11 +64,13 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input) {
   return run;
 }
 
-Daemon::Daemon(const std::string& extraToml) {
+Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml) {
   std::ofstream config(dir_.path() / "gatehoused.toml");
   config << "[daemon]\nsocket = \"" << socket() << "\"\ndata_dir = \""
          << (dir_.path() / "data").string() << "\"\nio_threads = 2\n";
   config << extraToml << "\n";
+  config << "[credentials]\npepper_file = \"" << (dir_.path() / "pepper").string() << "\"\n"
+         << credentialsToml << "\n";
   config.close();
   start();
 }

@@ -29,8 +29,10 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input = 
 
 class Daemon {
  public:
-  // `extraToml` is appended to a config that sets the socket and data directory.
-  explicit Daemon(const std::string& extraToml = "");
+  // `extraToml` is appended to a config that sets the socket and data directory (it may open
+  // other sections); `credentialsToml` goes into the [credentials] section, which also sets the
+  // pepper file inside the temporary directory.
+  explicit Daemon(const std::string& extraToml = "", const std::string& credentialsToml = "");
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

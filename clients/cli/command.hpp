@@ -21,7 +21,7 @@
 namespace gatehouse::cli {
 
 constexpr int kExitOk = 0;      // Allowed, or done.
-constexpr int kExitDenied = 1;  // A deny (check, check-batch, permissions).
+constexpr int kExitDenied = 1;  // A deny or a refused credential (check, login, ...).
 constexpr int kExitError = 2;   // Any error, bad arguments included.
 
 struct Context {
@@ -99,5 +99,8 @@ std::string table(const std::vector<std::vector<std::string>>& rows);
 void addCheckCommands(CLI::App& app, Action& chosen);      // check, check-batch, permissions, ping
 void addCatalogCommands(CLI::App& app, Action& chosen);    // company, catalog, role
 void addPrincipalCommands(CLI::App& app, Action& chosen);  // user, sa, grant, principal
+// login, check-access, sa key, user passwd/totp-enroll/totp-remove. After addPrincipalCommands:
+// it adds to the `user` and `sa` groups.
+void addCredentialCommands(CLI::App& app, Action& chosen);
 
 }  // namespace gatehouse::cli

@@ -1,6 +1,6 @@
 // gatehouse: the command-line client of gatehoused. Parses the command line, runs the chosen
 // command over one connection, and maps the outcome to the exit status: 0 allowed or done,
-// 1 denied, 2 any error (command-line errors included). See docs/cli.md.
+// 1 denied or refused, 2 any error (command-line errors included). See docs/cli.md.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <kj/exception.h>
@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   addCheckCommands(app, chosen);
   addCatalogCommands(app, chosen);
   addPrincipalCommands(app, chosen);
+  addCredentialCommands(app, chosen);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -22,6 +22,10 @@ void Output::error(std::string_view code, std::string_view message) const {
   fmt::print("{}\n", JsonObject().raw("error", error.str()).str());
 }
 
+void Output::note(std::string_view text) const {
+  if (!json_) fmt::print(stderr, "{}\n", text);
+}
+
 std::string denyReasonText(wire::DenyReason reason) {
   switch (reason) {
     case wire::DenyReason::NONE: return "none";
@@ -33,6 +37,24 @@ std::string denyReasonText(wire::DenyReason reason) {
     case wire::DenyReason::NOT_GRANTED: return "not granted";
   }
   return fmt::format("reason {}", static_cast<uint16_t>(reason));
+}
+
+std::string credentialRefusalText(wire::CredentialRefusal refusal, uint32_t retryAfterSeconds) {
+  switch (refusal) {
+    case wire::CredentialRefusal::NONE: return "none";
+    case wire::CredentialRefusal::BAD_CREDENTIAL: return "bad credential";
+    case wire::CredentialRefusal::SERVICE_ACCOUNT_NO_UI:
+      return "a service account cannot use the ui channel";
+    case wire::CredentialRefusal::TOTP_REQUIRED: return "TOTP code required";
+    case wire::CredentialRefusal::TOTP_INVALID: return "invalid TOTP code";
+    case wire::CredentialRefusal::TOTP_REPLAYED: return "TOTP code already used";
+    case wire::CredentialRefusal::DISABLED: return "principal disabled";
+    case wire::CredentialRefusal::KEY_EXPIRED: return "key expired";
+    case wire::CredentialRefusal::KEY_REVOKED: return "key revoked";
+    case wire::CredentialRefusal::RATE_LIMITED:
+      return fmt::format("too many failures, retry after {} s", retryAfterSeconds);
+  }
+  return fmt::format("refusal {}", static_cast<uint16_t>(refusal));
 }
 
 }  // namespace gatehouse::cli

@@ -31,6 +31,9 @@ class Output {
   // Prints `text` (a line feed is added unless it is empty), or with --json the object.
   void print(std::string_view text, const JsonObject& object) const;
   void error(std::string_view code, std::string_view message) const;
+  // Prints `text` on stderr, in text mode only: the details of a result whose stdout is one value
+  // that scripts capture whole (an issued key). With --json the object carries them.
+  void note(std::string_view text) const;
 
  private:
   bool json_;
@@ -49,5 +52,8 @@ std::string enumName(Enum value) {
 
 // The reason in words: "not granted", "no access to the company", ...
 std::string denyReasonText(wire::DenyReason reason);
+// Why a credential was refused, in words: "bad credential", "key revoked", ...; for rateLimited,
+// "too many failures, retry after N s".
+std::string credentialRefusalText(wire::CredentialRefusal refusal, uint32_t retryAfterSeconds);
 
 }  // namespace gatehouse::cli

@@ -169,11 +169,11 @@ int deletePrincipal(Context& context, const OneArgument& args) {
 }
 
 void addAccountCommands(CLI::App& app, Action& chosen) {
-  CLI::App* users = addGroup(app, "user", "Create users");
+  CLI::App* users = addGroup(app, "user", "Create users; set their passwords and TOTP");
   auto user = addCommand<OneArgument>(*users, "create", "Create a user", chosen, createUser);
   user.app->add_option("NAME", user.args.value, "The user's name")->required();
 
-  CLI::App* accounts = addGroup(app, "sa", "Create service accounts");
+  CLI::App* accounts = addGroup(app, "sa", "Create service accounts; manage their API keys");
   auto account = addCommand<ServiceAccountArguments>(
       *accounts, "create", "Create a service account", chosen, createServiceAccount);
   account.app->add_option("NAME", account.args.name, "The service account's name")->required();

@@ -91,6 +91,7 @@ Config defaults() {
   Config c;
   c.server.socketPath = "./var/gatehouse.sock";
   c.store.directory = "./var/data";
+  c.pepperFile = "./var/pepper";
   c.access.selfUid = static_cast<uint32_t>(::geteuid());
   return c;
 }
@@ -104,7 +105,8 @@ Config parse(std::string_view text, std::string_view origin) {
     throw ConfigError(fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
-  static const std::set<std::string> kSections = {"daemon", "store", "limits", "writer", "access"};
+  static const std::set<std::string> kSections = {"daemon", "store",  "limits",
+                                                  "writer", "access", "credentials"};
   for (const auto& [key, value] : root) {
     if (!kSections.contains(std::string(key.str()))) {
       throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
@@ -185,6 +187,39 @@ Config parse(std::string_view text, std::string_view origin) {
   } else {
     throw access.error("others", "must be \"check\" or \"none\"");
   }
+  Section creds(table("credentials"), "credentials");
+  auto& cc = c.service.credentials;
+  std::string pepper = c.pepperFile.string();
+  uint64_t memMib = cc.password.memLimit >> 20;
+  int64_t window = cc.rate.window.count(), backoff = cc.rate.backoff.count(),
+          flush = cc.lastUsedFlush.count();
+  creds.string("pepper_file", pepper);
+  creds.integer("password_ops_limit", cc.password.opsLimit, 1, 64);
+  creds.integer("password_mem_limit_mib", memMib, 8, 4096);
+  creds.integer("password_threads", cc.passwordThreads, 1, 64);
+  creds.integer("max_keys_per_account", cc.maxKeysPerAccount, 1, 50);
+  creds.integer("rate_limit_failures", cc.rate.threshold, 1, 1000000);
+  creds.integer("rate_limit_window_seconds", window, 1, 86400);
+  creds.integer("rate_limit_backoff_seconds", backoff, 1, 86400);
+  creds.integer("rate_limit_max_subjects", cc.rate.maxSubjects, 100, 100000000);
+  creds.string("totp_issuer", cc.totpIssuer);
+  creds.integer("last_used_flush_seconds", flush, 1, 86400);
+  creds.finish();
+  if (pepper.empty()) throw creds.error("pepper_file", "must not be empty");
+  if (cc.totpIssuer.empty() || cc.totpIssuer.size() > 64) {
+    throw creds.error("totp_issuer", "must be 1 to 64 bytes");
+  }
+  c.pepperFile = pepper;
+  cc.password.memLimit = size_t{memMib} << 20;
+  cc.rate.window = std::chrono::seconds(window);
+  cc.rate.backoff = std::chrono::seconds(backoff);
+  cc.lastUsedFlush = std::chrono::seconds(flush);
+  auto inside = std::filesystem::weakly_canonical(c.pepperFile).lexically_relative(
+      std::filesystem::weakly_canonical(c.store.directory));
+  if (!inside.empty() && *inside.begin() != "..") {
+    throw creds.error("pepper_file", "must be outside daemon.data_dir (a copy of the data alone "
+                                     "must not be enough to test guessed keys)");
+  }
   return c;
 }
 
@@ -208,7 +243,11 @@ std::string render(const Config& c) {
       "max_pending_output_bytes = {}\nmax_batch = {}\n\n"
       "[writer]\ngroup_commit_max = {}\n\n"
       "[access]\nadmin_uids = {}\nadmin_gids = {}\ncheck_uids = {}\ncheck_gids = {}\n"
-      "others = \"{}\"\n",
+      "others = \"{}\"\n\n"
+      "[credentials]\npepper_file = \"{}\"\npassword_ops_limit = {}\npassword_mem_limit_mib = {}\n"
+      "password_threads = {}\nmax_keys_per_account = {}\nrate_limit_failures = {}\n"
+      "rate_limit_window_seconds = {}\nrate_limit_backoff_seconds = {}\n"
+      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n",
       c.server.socketPath.string(), c.server.socketMode, c.store.directory.string(),
       c.server.ioThreads, levelName(c.logLevel), c.store.initialMapSize >> 20,
       c.store.maxMapSize >> 30, c.store.maxReaders, c.store.durable, c.store.maxPermissions,
@@ -216,7 +255,13 @@ std::string render(const Config& c) {
       c.server.nestingLimit, c.server.maxInFlight, c.server.maxConnections,
       c.server.maxPendingOutput, c.service.maxBatch, c.service.groupCommitMax,
       idList(c.access.adminUids), idList(c.access.adminGids), idList(c.access.checkUids),
-      idList(c.access.checkGids), c.access.others == service::AccessClass::check ? "check" : "none");
+      idList(c.access.checkGids), c.access.others == service::AccessClass::check ? "check" : "none",
+      c.pepperFile.string(), c.service.credentials.password.opsLimit,
+      c.service.credentials.password.memLimit >> 20, c.service.credentials.passwordThreads,
+      c.service.credentials.maxKeysPerAccount, c.service.credentials.rate.threshold,
+      c.service.credentials.rate.window.count(), c.service.credentials.rate.backoff.count(),
+      c.service.credentials.rate.maxSubjects, c.service.credentials.totpIssuer,
+      c.service.credentials.lastUsedFlush.count());
 }
 
 }  // namespace gatehouse::config

@@ -27,6 +27,7 @@ struct Config {
   store::StoreOptions store;
   service::ServiceOptions service;
   service::AccessPolicy access;
+  std::filesystem::path pepperFile;
   Level logLevel = Level::info;
 };
 

@@ -96,6 +96,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
       }
       handleFrame(kj::arrayPtr(in_.data() + consumed_ / sizeof(capnp::word),
                                scan.bytes / sizeof(capnp::word)));
+      explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
       consumed_ += scan.bytes;
     }
     worker_.reader->release();
@@ -108,8 +109,10 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
   // Ensures the buffer can hold a frame of `needed` bytes from `consumed_` on.
   void makeRoom(size_t needed) {
     if (consumed_ > 0) {
-      std::memmove(inBytes(), inBytes() + consumed_, filled_ - consumed_);
-      filled_ -= consumed_;
+      size_t partial = filled_ - consumed_;
+      std::memmove(inBytes(), inBytes() + consumed_, partial);
+      explicit_bzero(inBytes() + partial, consumed_);  // no stale copy of a partial frame
+      filled_ = partial;
       consumed_ = 0;
     }
     if (needed > capacity()) {
@@ -158,6 +161,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
 
   void onWritten(asio::error_code ec) {
     writingActive_ = false;
+    explicit_bzero(writing_.data(), writing_.size());  // answers may carry new secrets
     writing_.clear();
     if (ec) {
       close();

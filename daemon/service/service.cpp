@@ -1,11 +1,13 @@
 #include "service/service.hpp"
 
 #include <capnp/serialize.h>
+#include <sodium.h>
 #include <fmt/format.h>
 
 #include <cstring>
 
 #include "common/log.hpp"
+#include "service/wire_util.hpp"
 
 namespace gatehouse::service {
 namespace {
@@ -25,28 +27,6 @@ static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_COMPANY) ==
               static_cast<int>(DenyReason::unknownCompany));
 static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_PRINCIPAL) ==
               static_cast<int>(DenyReason::unknownPrincipal));
-
-wire::DenyReason toWire(DenyReason r) { return static_cast<wire::DenyReason>(r); }
-
-ErrorCode toWire(store::RefusalCode c) {
-  switch (c) {
-    case store::RefusalCode::invalidArgument: return ErrorCode::INVALID_ARGUMENT;
-    case store::RefusalCode::notFound: return ErrorCode::NOT_FOUND;
-    case store::RefusalCode::alreadyExists: return ErrorCode::ALREADY_EXISTS;
-    case store::RefusalCode::limitExceeded: return ErrorCode::LIMIT_EXCEEDED;
-    case store::RefusalCode::conflict: return ErrorCode::CONFLICT;
-  }
-  return ErrorCode::FAILED;
-}
-
-std::string_view view(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
-
-std::vector<std::string_view> views(capnp::List<capnp::Text>::Reader list) {
-  std::vector<std::string_view> out;
-  out.reserve(list.size());
-  for (auto t : list) out.push_back(view(t));
-  return out;
-}
 
 bool isCheckRequest(wire::Request::Which which) {
   switch (which) {
@@ -79,15 +59,16 @@ bool isMutation(wire::Request::Which which) {
     case wire::Request::REMOVE_GRANT:
     case wire::Request::SET_PRINCIPAL_STATE:
     case wire::Request::DELETE_PRINCIPAL:
+    case wire::Request::CREATE_KEY:
+    case wire::Request::REVOKE_KEY:
+    case wire::Request::RESET_KEYS:
+    case wire::Request::ROTATE_KEY:
+    case wire::Request::ENROLL_TOTP:
+    case wire::Request::REMOVE_TOTP:
       return true;
     default:
       return false;
   }
-}
-
-// Copies bytes that need not be NUL-terminated (views into the map) into a text field.
-void copyText(capnp::Text::Builder text, std::string_view bytes) {
-  std::memcpy(text.begin(), bytes.data(), bytes.size());
 }
 
 void setNames(capnp::List<capnp::Text>::Builder list, const std::vector<std::string_view>& names) {
@@ -103,8 +84,134 @@ std::vector<std::string_view> namesOf(const store::GraphReader& g, std::string_v
   return names;
 }
 
+}  // namespace
+
+void appendFrame(capnp::MessageBuilder& message, std::string& out) {
+  auto segments = message.getSegmentsForOutput();
+  size_t tableWords = (segments.size() + 2) / 2;  // count + sizes, padded to a word
+  size_t start = out.size();
+  size_t total = tableWords * 8;
+  for (auto s : segments) total += s.size() * 8;
+  out.resize(start + total);
+  char* p = out.data() + start;
+  std::memset(p, 0, tableWords * 8);
+  uint32_t count = static_cast<uint32_t>(segments.size() - 1);
+  std::memcpy(p, &count, 4);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    uint32_t size = static_cast<uint32_t>(segments[i].size());
+    std::memcpy(p + 4 + 4 * i, &size, 4);
+  }
+  p += tableWords * 8;
+  for (auto s : segments) {
+    std::memcpy(p, s.begin(), s.size() * 8);
+    p += s.size() * 8;
+  }
+}
+
+void appendError(uint64_t id, ErrorCode code, std::string_view message, std::string& out) {
+  capnp::MallocMessageBuilder builder(256);
+  auto response = builder.initRoot<wire::Response>();
+  response.setId(id);
+  setError(response, code, message);
+  appendFrame(builder, out);
+}
+
+Service::Reader::Reader(store::Store& store)
+    : snapshot_(store), scratch_(new capnp::word[kScratchWords]()) {}
+
+store::Snapshot& Service::Reader::snapshot() {
+  if (!open_) {
+    snapshot_.begin();
+    open_ = true;
+  }
+  return snapshot_;
+}
+
+void Service::Reader::release() {
+  if (!open_) return;
+  snapshot_.end();
+  open_ = false;
+}
+
+Service::Service(store::Store& store, const credentials::Pepper& pepper,
+                 const ServiceOptions& options)
+    : store_(store),
+      pepper_(pepper),
+      options_(options),
+      totpKey_(pepper.subkey(1, "gh-totp_")),
+      limiter_(options.credentials.rate),
+      writer_([this] { writerLoop(); }),
+      pool_(options.credentials.passwordThreads) {}
+
+Service::~Service() { stop(); }
+
+bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader request,
+                     std::string& out, AnswerSink& sink) {
+  auto which = request.which();
+  if (isCheckRequest(which)) {
+    answerCheck(reader, request, out);
+    return true;
+  }
+  switch (which) {
+    case wire::Request::CHECK_CREDENTIAL:
+      return answerCredential(reader, request, out, sink);
+    case wire::Request::CHECK_ACCESS:
+      answerAccess(reader, request, out);
+      return true;
+    case wire::Request::LIST_KEYS:
+      answerKeys(reader, request, out);
+      return true;
+    default:
+      break;
+  }
+  bool admin = isMutation(which) || which == wire::Request::SET_PASSWORD;
+  if (!admin) {
+    appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
+                fmt::format("unknown request type {} (is the client newer than the daemon?)",
+                            static_cast<unsigned>(which)),
+                out);
+    return true;
+  }
+  if (peer.access != AccessClass::admin) {
+    appendError(request.getId(), ErrorCode::ACCESS_DENIED,
+                fmt::format("uid {} is in access class 'check'; provisioning needs 'admin'",
+                            peer.uid),
+                out);
+    return true;
+  }
+  size_t before = out.size();
+  bool queued = which == wire::Request::SET_PASSWORD ? setPassword(request, out, sink)
+                                                      : queueMutation(peer, request, sink);
+  if (!queued && out.size() == before) {
+    appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
+  }
+  return !queued;
+}
+
+bool Service::queueMutation(const Peer&, wire::Request::Reader request, AnswerSink& sink) {
+  auto copy = std::make_shared<capnp::MallocMessageBuilder>();
+  copy->setRoot(request);
+  Pending pending;
+  pending.id = request.getId();
+  pending.request = copy;
+  pending.sink = sink.retain();
+  pending.apply = [this, copy](store::Writer& w, wire::Response::Builder response) {
+    return applyMutation(w, copy->getRoot<wire::Request>().asReader(), response);
+  };
+  return queue(std::move(pending));
+}
+
+bool Service::queue(Pending&& pending) {
+  std::lock_guard lock(mutex_);
+  if (stopping_ && pending.sink) return false;  // internal bookkeeping is still taken
+  queue_.push_back(std::move(pending));
+  wake_.notify_one();
+  return true;
+}
+
 // Applies one mutation; fills `response` with the result. Returns whether to keep the changes.
-bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::Builder response) {
+bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
+                            wire::Response::Builder response) {
   store::Result<uint64_t> result = uint64_t{0};
   uint32_t count = 0;
   switch (req.which()) {
@@ -170,15 +277,9 @@ bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::
       result = w.deletePrincipal(req.getDeletePrincipal());
       break;
     default:
-      result = store::Refusal{store::RefusalCode::invalidArgument, "not a mutation"};
-      break;
+      return applyCredentialMutation(w, req, response);
   }
-  if (auto refusal = store::refusalOf(result)) {
-    auto error = response.initError();
-    error.setCode(toWire(refusal->code));
-    error.setMessage(refusal->message);
-    return false;
-  }
+  if (setRefusal(response, store::refusalOf(result))) return false;
   auto m = response.initMutation();
   m.setRevision(w.revision());
   bool creates = req.which() == wire::Request::CREATE_COMPANY ||
@@ -190,96 +291,6 @@ bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::
   return true;
 }
 
-}  // namespace
-
-void appendFrame(capnp::MessageBuilder& message, std::string& out) {
-  auto segments = message.getSegmentsForOutput();
-  size_t tableWords = (segments.size() + 2) / 2;  // count + sizes, padded to a word
-  size_t start = out.size();
-  size_t total = tableWords * 8;
-  for (auto s : segments) total += s.size() * 8;
-  out.resize(start + total);
-  char* p = out.data() + start;
-  std::memset(p, 0, tableWords * 8);
-  uint32_t count = static_cast<uint32_t>(segments.size() - 1);
-  std::memcpy(p, &count, 4);
-  for (size_t i = 0; i < segments.size(); ++i) {
-    uint32_t size = static_cast<uint32_t>(segments[i].size());
-    std::memcpy(p + 4 + 4 * i, &size, 4);
-  }
-  p += tableWords * 8;
-  for (auto s : segments) {
-    std::memcpy(p, s.begin(), s.size() * 8);
-    p += s.size() * 8;
-  }
-}
-
-void appendError(uint64_t id, ErrorCode code, std::string_view message, std::string& out) {
-  capnp::MallocMessageBuilder builder(256);
-  auto response = builder.initRoot<wire::Response>();
-  response.setId(id);
-  auto error = response.initError();
-  error.setCode(code);
-  copyText(error.initMessage(static_cast<unsigned>(message.size())), message);
-  appendFrame(builder, out);
-}
-
-Service::Reader::Reader(store::Store& store)
-    : snapshot_(store), scratch_(new capnp::word[kScratchWords]()) {}
-
-store::Snapshot& Service::Reader::snapshot() {
-  if (!open_) {
-    snapshot_.begin();
-    open_ = true;
-  }
-  return snapshot_;
-}
-
-void Service::Reader::release() {
-  if (!open_) return;
-  snapshot_.end();
-  open_ = false;
-}
-
-Service::Service(store::Store& store, const ServiceOptions& options)
-    : store_(store), options_(options), writer_([this] { writerLoop(); }) {}
-
-Service::~Service() { stop(); }
-
-bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader request,
-                     std::string& out, AnswerSink& sink) {
-  auto which = request.which();
-  if (isCheckRequest(which)) {
-    answerCheck(reader, request, out);
-    return true;
-  }
-  if (!isMutation(which)) {
-    appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
-                fmt::format("unknown request type {} (is the client newer than the daemon?)",
-                            static_cast<unsigned>(which)),
-                out);
-    return true;
-  }
-  if (peer.access != AccessClass::admin) {
-    appendError(request.getId(), ErrorCode::ACCESS_DENIED,
-                fmt::format("uid {} is in access class 'check'; provisioning needs 'admin'",
-                            peer.uid),
-                out);
-    return true;
-  }
-  Pending pending{std::make_unique<capnp::MallocMessageBuilder>(), peer, sink.retain()};
-  pending.request->setRoot(request);
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      queue_.push_back(std::move(pending));
-      wake_.notify_one();
-      return false;
-    }
-  }
-  appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
-  return true;
-}
 
 void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::string& out) {
   capnp::MallocMessageBuilder builder(reader.scratch());
@@ -435,6 +446,7 @@ void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::st
 }
 
 void Service::stop() {
+  pool_.stop();  // password checks in progress finish (and may queue bookkeeping)
   {
     std::lock_guard lock(mutex_);
     if (stopping_ && !writer_.joinable()) return;
@@ -449,13 +461,38 @@ uint64_t Service::mutationsCommitted() const {
   return committed_;
 }
 
+void Service::flushKeyUsage() {
+  auto times = usage_.drain();
+  if (times.empty()) return;
+  Pending pending;
+  pending.apply = [times = std::move(times)](store::Writer& w, wire::Response::Builder) {
+    for (auto [keyId, at] : times) w.touchKey(keyId, at);
+    return true;
+  };
+  std::lock_guard lock(mutex_);
+  queue_.push_back(std::move(pending));
+}
+
 void Service::writerLoop() {
   std::deque<Pending> batch;
+  auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
   for (;;) {
+    bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left to answer
+      wake_.wait_until(lock, nextFlush, [&] { return stopping_ || !queue_.empty(); });
+      stopping = stopping_;
+    }
+    if (stopping || std::chrono::steady_clock::now() >= nextFlush) {
+      flushKeyUsage();
+      nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty()) {
+        if (stopping_) return;  // everything answered, usage flushed
+        continue;
+      }
       while (!queue_.empty() && batch.size() < options_.groupCommitMax) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -475,28 +512,35 @@ static std::unique_ptr<capnp::MallocMessageBuilder> failedResponse(uint64_t id, 
   return builder;
 }
 
+// Zeroes a message's segments: requests and answers may carry secrets.
+static void wipeMessage(capnp::MessageBuilder& message) {
+  for (auto segment : message.getSegmentsForOutput()) {
+    sodium_memzero(const_cast<capnp::word*>(segment.begin()), segment.size() * sizeof(capnp::word));
+  }
+}
+
 void Service::applyBatch(std::deque<Pending>& batch) {
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
   uint64_t kept = 0;
   try {
     store_.commitBatch(batch.size(), [&](size_t i, store::Writer& w) {
       if (i == 0) kept = 0;  // the batch may be applied again after the map grew
-      auto request = batch[i].request->getRoot<wire::Request>().asReader();
+      if (responses[i]) wipeMessage(*responses[i]);
       responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
       auto response = responses[i]->initRoot<wire::Response>();
-      response.setId(request.getId());
+      response.setId(batch[i].id);
       try {
-        bool keep = applyMutation(w, request, response);
-        kept += keep ? 1 : 0;
+        bool keep = batch[i].apply(w, response);
+        kept += keep && batch[i].sink ? 1 : 0;
         return keep;
       } catch (const store::MdbError& e) {
         if (e.code() == MDB_MAP_FULL) throw;
         logLine(Level::error, "mutation_failed", {{"error", e.what()}});
-        responses[i] = failedResponse(request.getId(), fmt::format("store failure: {}", e.what()));
+        responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
         return false;
       } catch (const std::exception& e) {
         logLine(Level::error, "mutation_failed", {{"error", e.what()}});
-        responses[i] = failedResponse(request.getId(), fmt::format("internal failure: {}", e.what()));
+        responses[i] = failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
         return false;
       }
     });
@@ -506,15 +550,42 @@ void Service::applyBatch(std::deque<Pending>& batch) {
     logLine(Level::error, "commit_failed",
             {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
     for (size_t i = 0; i < batch.size(); ++i) {
-      responses[i] = failedResponse(batch[i].request->getRoot<wire::Request>().getId(),
+      if (responses[i]) wipeMessage(*responses[i]);
+      responses[i] = failedResponse(batch[i].id,
                                     fmt::format("commit failed, nothing was written: {}", e.what()));
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) {
-    std::string frame;
-    appendFrame(*responses[i], frame);
-    batch[i].sink->answer(std::move(frame));
+    if (batch[i].sink) {
+      std::string frame;
+      appendFrame(*responses[i], frame);
+      batch[i].sink->answer(std::move(frame));
+    }
+    wipeMessage(*responses[i]);
+    if (batch[i].request) wipeMessage(*batch[i].request);
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// KeyUsage
+
+void KeyUsage::touch(uint64_t keyId, uint64_t at) {
+  std::lock_guard lock(mutex_);
+  uint64_t& t = times_[keyId];
+  if (t < at) t = at;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> KeyUsage::drain() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<uint64_t, uint64_t>> out(times_.begin(), times_.end());
+  times_.clear();
+  return out;
+}
+
+uint64_t KeyUsage::pending(uint64_t keyId) {
+  std::lock_guard lock(mutex_);
+  auto it = times_.find(keyId);
+  return it == times_.end() ? 0 : it->second;
 }
 
 }  // namespace gatehouse::service

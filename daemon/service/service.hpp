@@ -11,6 +11,7 @@
 
 #include <capnp/message.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,7 +20,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
+#include "credentials/password.hpp"
+#include "credentials/pepper.hpp"
+#include "credentials/rate_limiter.hpp"
+#include "credentials/work_pool.hpp"
 #include "gatehouse.capnp.h"
 #include "store/store.hpp"
 
@@ -35,9 +43,32 @@ struct Peer {
   AccessClass access = AccessClass::none;
 };
 
+struct CredentialOptions {
+  credentials::PasswordLimits password;  // Argon2id cost for new hashes (old ones are rehashed).
+  credentials::RateLimits rate;
+  uint32_t maxKeysPerAccount = 10;       // Live keys of one service account.
+  unsigned passwordThreads = 1;          // The SCHED_IDLE pool that runs Argon2id.
+  std::string totpIssuer = "gatehouse";
+  std::chrono::seconds lastUsedFlush{60};  // How often key last-used times reach the store.
+};
+
 struct ServiceOptions {
   uint32_t maxBatch = 1024;        // Items in one authorizeBatch.
   uint32_t groupCommitMax = 256;   // Mutations in one write transaction.
+  CredentialOptions credentials;
+};
+
+// Key last-used times, kept in memory by the checks and flushed by the writer.
+class KeyUsage {
+ public:
+  void touch(uint64_t keyId, uint64_t at);
+  // Takes every pending time (clearing them).
+  std::vector<std::pair<uint64_t, uint64_t>> drain();
+  uint64_t pending(uint64_t keyId);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, uint64_t> times_;
 };
 
 // Where the answer of a queued mutation goes. `answer` is called once, on the writer thread, and
@@ -77,7 +108,7 @@ class Service {
     std::unique_ptr<capnp::word[]> scratch_;
   };
 
-  Service(store::Store& store, const ServiceOptions& options);
+  Service(store::Store& store, const credentials::Pepper& pepper, const ServiceOptions& options);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
@@ -90,30 +121,70 @@ class Service {
   bool handle(Reader& reader, const Peer& peer, wire::Request::Reader request, std::string& out,
               AnswerSink& sink);
 
-  // Answers every queued mutation, then stops the writer thread. Later mutations are refused.
+  // Answers every queued request (password checks, then mutations), flushes key usage, then
+  // stops the pool and the writer thread. Later requests are refused as `overloaded`.
   void stop();
 
   uint64_t mutationsCommitted() const;
 
+  // The API-key part of checkCredential/checkAccess, on a snapshot (exposed for benchmarks).
+  struct KeyCheck {
+    wire::CredentialRefusal refusal = wire::CredentialRefusal::BAD_CREDENTIAL;
+    store::PrincipalId principal = 0;
+    uint64_t keyId = 0;
+    uint32_t retryAfter = 0;
+  };
+  KeyCheck checkKey(store::Snapshot& snapshot, std::string_view text, std::string_view source);
+
  private:
+  // A change for the writer: fills the response and says whether to keep it. Answered through
+  // `sink` after the commit; internal bookkeeping (last-used times, TOTP steps) has no sink.
+  using Apply = std::function<bool(store::Writer&, wire::Response::Builder)>;
   struct Pending {
-    std::unique_ptr<capnp::MallocMessageBuilder> request;
-    Peer peer;
+    uint64_t id = 0;
+    Apply apply;
     std::shared_ptr<AnswerSink> sink;
+    std::shared_ptr<capnp::MallocMessageBuilder> request;  // wiped once answered
   };
 
   void answerCheck(Reader& reader, wire::Request::Reader request, std::string& out);
+  bool queue(Pending&& pending);
+  bool queueMutation(const Peer& peer, wire::Request::Reader request, AnswerSink& sink);
+  bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::Builder response);
   void writerLoop();
   void applyBatch(std::deque<Pending>& batch);
+  void flushKeyUsage();
+
+  // Credentials (credential_requests.cpp).
+  bool answerCredential(Reader& reader, wire::Request::Reader request, std::string& out,
+                        AnswerSink& sink);
+  void answerAccess(Reader& reader, wire::Request::Reader request, std::string& out);
+  void answerKeys(Reader& reader, wire::Request::Reader request, std::string& out);
+  bool checkPassword(Reader& reader, wire::Request::Reader request, std::string& out,
+                     AnswerSink& sink);
+  bool setPassword(wire::Request::Reader request, std::string& out, AnswerSink& sink);
+  bool applyCredentialMutation(store::Writer& w, wire::Request::Reader req,
+                               wire::Response::Builder response);
+  void issueKey(store::Writer& w, store::PrincipalId account, uint64_t expiresAt, uint32_t retired,
+                wire::Response::Builder response);
+  // Claims a TOTP step for a user unless it (or a later one) was used; true when claimed.
+  bool claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step);
 
   store::Store& store_;
+  const credentials::Pepper& pepper_;
   ServiceOptions options_;
+  credentials::SecretBytes totpKey_;
+  credentials::RateLimiter limiter_;
+  KeyUsage usage_;
+  std::mutex totpMutex_;
+  std::unordered_map<store::PrincipalId, uint64_t> totpSteps_;  // last accepted step per user
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
   uint64_t committed_ = 0;
   std::thread writer_;
+  credentials::WorkPool pool_;  // last: stopped (joined) first
 };
 
 }  // namespace gatehouse::service

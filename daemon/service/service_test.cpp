@@ -54,10 +54,23 @@ struct Decoded {
   capnp::FlatArrayMessageReader reader;
 };
 
+struct SodiumInit {
+  SodiumInit() {
+    if (sodium_init() < 0) throw std::runtime_error("sodium_init");
+  }
+};
+BOOST_GLOBAL_FIXTURE(SodiumInit);
+
 struct Fixture {
   TempDir dir;
   std::unique_ptr<store::Store> db = store::Store::open(testOptions(dir.path()));
-  Service service{*db, ServiceOptions{.maxBatch = 16, .groupCommitMax = 8}};
+  credentials::Pepper pepper = credentials::Pepper::fromBytes(std::string(32, 'k'));
+  Service service{*db, pepper, [] {
+                    ServiceOptions o;
+                    o.maxBatch = 16;
+                    o.groupCommitMax = 8;
+                    return o;
+                  }()};
   std::unique_ptr<Service::Reader> reader = service.newReader();
   std::shared_ptr<PromiseSink> sink = std::make_shared<PromiseSink>();
   Peer admin{0, 0, 1, AccessClass::admin};

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <iterator>
 #include <system_error>
 #include <thread>
 
@@ -32,8 +33,9 @@ std::string roleNameKey(CompanyId scope, std::string_view name) {
 bool isLower(char c) { return c >= 'a' && c <= 'z'; }
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool isUtf8(std::string_view s) {
+}  // namespace
+
+bool isValidUtf8(std::string_view s) {
   static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
   size_t i = 0;
   while (i < s.size()) {
@@ -65,8 +67,6 @@ bool isUtf8(std::string_view s) {
   return true;
 }
 
-}  // namespace
-
 bool isValidPermissionName(std::string_view name) {
   if (name.empty() || name.size() > kMaxPermissionName) return false;
   bool segmentStart = true;
@@ -90,7 +90,7 @@ std::optional<std::string> checkEntityName(std::string_view field, std::string_v
   if (name.size() > kMaxEntityName) {
     return fmt::format("{} is {} bytes, the limit is {}", field, name.size(), kMaxEntityName);
   }
-  if (!isUtf8(name)) return fmt::format("{} is not valid UTF-8", field);
+  if (!isValidUtf8(name)) return fmt::format("{} is not valid UTF-8", field);
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return fmt::format("{} contains a control character", field);
   }
@@ -231,6 +231,60 @@ std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
     out.push_back(key & kMaxEntityId);
   }
   return out;
+}
+
+namespace {
+
+KeyRecord decodeKey(uint64_t id, std::string_view bytes) {
+  Decoder d(bytes, "keys");
+  KeyRecord k;
+  k.id = id;
+  k.principal = d.u64();
+  k.createdAt = d.u64();
+  k.expiresAt = d.u64();
+  k.revokedAt = d.u64();
+  k.lastUsedAt = d.u64();
+  std::string_view hash = d.str();
+  d.expectEnd();
+  if (hash.size() != k.hash.size()) throw CorruptRecord("keys");
+  std::memcpy(k.hash.data(), hash.data(), hash.size());
+  return k;
+}
+
+}  // namespace
+
+std::optional<KeyRecord> GraphReader::key(uint64_t id) const {
+  auto v = txn_.get(t_.keys, IntKey(id).bytes());
+  if (!v) return std::nullopt;
+  return decodeKey(id, *v);
+}
+
+std::vector<KeyRecord> GraphReader::keysOf(PrincipalId p) const {
+  std::vector<KeyRecord> out;
+  Cursor cur(txn_, t_.principalKeys);
+  IntKey key(p);
+  std::string_view k = key.bytes(), v;
+  for (bool ok = cur.move(MDB_SET_KEY, k, v); ok; ok = cur.move(MDB_NEXT_DUP, k, v)) {
+    auto record = this->key(readU64(v));
+    if (!record) throw CorruptRecord("principal_keys");
+    out.push_back(*record);
+  }
+  return out;
+}
+
+std::optional<std::string_view> GraphReader::passwordHash(PrincipalId user) const {
+  return txn_.get(t_.passwords, IntKey(user).bytes());
+}
+
+std::optional<TotpRecord> GraphReader::totp(PrincipalId user) const {
+  auto v = txn_.get(t_.totp, IntKey(user).bytes());
+  if (!v) return std::nullopt;
+  Decoder d(*v, "totp");
+  TotpRecord r;
+  r.lastStep = d.u64();
+  r.sealedSecret = d.str();
+  d.expectEnd();
+  return r;
 }
 
 DenyReason GraphReader::whyNoRow(PrincipalId p, CompanyId c) const {
@@ -640,9 +694,134 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   auto r = principal(p);
   if (!r) return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
   for (CompanyId c : companiesOf(p)) dropGrant(grantKey(p, c), *grant(p, c));
+  for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
+  wtxn_.del(t_.principalKeys, IntKey(p).bytes());
+  wtxn_.del(t_.passwords, IntKey(p).bytes());
+  wtxn_.del(t_.totp, IntKey(p).bytes());
   wtxn_.del(t_.principalNames, r->name);
   wtxn_.del(t_.principals, IntKey(p).bytes());
   return p;
+}
+
+void Writer::putKey(const KeyRecord& k) {
+  wtxn_.put(t_.keys, IntKey(k.id).bytes(),
+            Encoder()
+                .u64(k.principal)
+                .u64(k.createdAt)
+                .u64(k.expiresAt)
+                .u64(k.revokedAt)
+                .u64(k.lastUsedAt)
+                .str(std::string_view(reinterpret_cast<const char*>(k.hash.data()), k.hash.size()))
+                .bytes());
+}
+
+Result<uint64_t> Writer::addKey(const KeyRecord& key, uint32_t maxLive, uint64_t now) {
+  auto owner = principal(key.principal);
+  if (!owner || owner->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", key.principal));
+  }
+  if (key.id == 0 || this->key(key.id)) {
+    return refuse(RefusalCode::conflict, "key id already in use");
+  }
+  auto existing = keysOf(key.principal);
+  auto live = std::count_if(existing.begin(), existing.end(),
+                            [&](const KeyRecord& k) { return k.live(now); });
+  if (live >= static_cast<long>(maxLive)) {
+    return refuse(RefusalCode::limitExceeded,
+                  fmt::format("service account {} already has {} live keys (the limit); revoke "
+                              "one or use reset",
+                              key.principal, live));
+  }
+  // Keep at most 64 records per account: drop the oldest dead ones.
+  constexpr size_t kMaxRecords = 64;
+  if (existing.size() >= kMaxRecords) {
+    std::vector<KeyRecord> dead;
+    std::copy_if(existing.begin(), existing.end(), std::back_inserter(dead),
+                 [&](const KeyRecord& k) { return !k.live(now); });
+    std::sort(dead.begin(), dead.end(),
+              [](const KeyRecord& a, const KeyRecord& b) { return a.createdAt < b.createdAt; });
+    size_t excess = std::min(dead.size(), existing.size() + 1 - kMaxRecords);
+    for (size_t i = 0; i < excess; ++i) {
+      std::string_view idBytes = u64Bytes(dead[i].id);
+      wtxn_.del(t_.principalKeys, IntKey(key.principal).bytes(), &idBytes);
+      wtxn_.del(t_.keys, IntKey(dead[i].id).bytes());
+    }
+  }
+  putKey(key);
+  uint64_t id = key.id;
+  wtxn_.put(t_.principalKeys, IntKey(key.principal).bytes(), u64Bytes(id));
+  return key.id;
+}
+
+Result<uint32_t> Writer::retireKeys(PrincipalId serviceAccount, uint64_t at, uint64_t now) {
+  auto owner = principal(serviceAccount);
+  if (!owner || owner->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", serviceAccount));
+  }
+  uint32_t retired = 0;
+  for (KeyRecord k : keysOf(serviceAccount)) {
+    if (!k.live(now) || (k.revokedAt != 0 && k.revokedAt <= at)) continue;
+    k.revokedAt = at;
+    putKey(k);
+    ++retired;
+  }
+  return retired;
+}
+
+Result<uint64_t> Writer::revokeKey(uint64_t keyId, uint64_t now) {
+  auto k = key(keyId);
+  if (!k) return refuse(RefusalCode::notFound, fmt::format("key: no key with id {}", keyId));
+  if (!k->revoked(now)) {
+    k->revokedAt = now;
+    putKey(*k);
+  }
+  return keyId;
+}
+
+void Writer::touchKey(uint64_t keyId, uint64_t at) {
+  auto k = key(keyId);
+  if (!k || k->lastUsedAt >= at) return;
+  k->lastUsedAt = at;
+  putKey(*k);
+}
+
+Result<PrincipalRecord> Writer::userOf(PrincipalId user) const {
+  auto p = principal(user);
+  if (!p || p->kind != PrincipalKind::user) {
+    return refuse(RefusalCode::notFound, fmt::format("user: no user with id {}", user));
+  }
+  return *p;
+}
+
+Result<PrincipalId> Writer::setPasswordHash(PrincipalId user, std::string_view hash) {
+  auto u = userOf(user);
+  if (auto r = refusalOf(u)) return *r;
+  wtxn_.put(t_.passwords, IntKey(user).bytes(), hash);
+  return user;
+}
+
+Result<PrincipalId> Writer::setTotp(PrincipalId user, std::string_view sealedSecret) {
+  auto u = userOf(user);
+  if (auto r = refusalOf(u)) return *r;
+  wtxn_.put(t_.totp, IntKey(user).bytes(), Encoder().u64(0).str(sealedSecret).bytes());
+  return user;
+}
+
+Result<PrincipalId> Writer::removeTotp(PrincipalId user) {
+  auto u = userOf(user);
+  if (auto r = refusalOf(u)) return *r;
+  if (!wtxn_.del(t_.totp, IntKey(user).bytes())) {
+    return refuse(RefusalCode::notFound, fmt::format("user {} has no TOTP enrolled", user));
+  }
+  return user;
+}
+
+void Writer::recordTotpStep(PrincipalId user, uint64_t step) {
+  auto t = totp(user);
+  if (!t || t->lastStep >= step) return;
+  wtxn_.put(t_.totp, IntKey(user).bytes(), Encoder().u64(step).str(t->sealedSecret).bytes());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -659,7 +838,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   MDB_env* raw = nullptr;
   check(mdb_env_create(&raw), "mdb_env_create");
   store->env_ = Env(raw);
-  check(mdb_env_set_maxdbs(raw, 16), "mdb_env_set_maxdbs");
+  check(mdb_env_set_maxdbs(raw, 32), "mdb_env_set_maxdbs");
   check(mdb_env_set_maxreaders(raw, options.maxReaders), "mdb_env_set_maxreaders");
   check(mdb_env_set_mapsize(raw, options.initialMapSize), "mdb_env_set_mapsize");
   unsigned flags = MDB_NOTLS | (options.durable ? 0u : MDB_NOSYNC);
@@ -693,6 +872,11 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.grants = openDb("grants", MDB_INTEGERKEY);
   t.roleHolders = openDb("role_holders", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
   t.effective = openDb("effective", MDB_INTEGERKEY);
+  t.keys = openDb("keys", MDB_INTEGERKEY);
+  t.principalKeys =
+      openDb("principal_keys", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
+  t.passwords = openDb("passwords", MDB_INTEGERKEY);
+  t.totp = openDb("totp", MDB_INTEGERKEY);
 
   auto version = txn.get(t.meta, kSchemaKey);
   if (!version) {

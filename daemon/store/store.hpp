@@ -16,6 +16,7 @@
 // key of a grant); roles from 1. Id 0 never names anything.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -100,6 +101,26 @@ struct GrantRecord {
   std::vector<RoleId> roles;
 };
 
+// An API key as stored: never the secret, only its keyed hash. Times are unix seconds; 0 = never.
+struct KeyRecord {
+  uint64_t id = 0;
+  PrincipalId principal = 0;
+  uint64_t createdAt = 0;
+  uint64_t expiresAt = 0;
+  uint64_t revokedAt = 0;  // In the future for a key retiring after a rotation.
+  uint64_t lastUsedAt = 0;
+  std::array<uint8_t, 32> hash{};
+
+  bool revoked(uint64_t now) const { return revokedAt != 0 && revokedAt <= now; }
+  bool expired(uint64_t now) const { return expiresAt != 0 && expiresAt <= now; }
+  bool live(uint64_t now) const { return !revoked(now) && !expired(now); }
+};
+
+struct TotpRecord {
+  std::string sealedSecret;  // Encrypted by the credentials layer; opaque here.
+  uint64_t lastStep = 0;     // The last accepted time step (replay protection).
+};
+
 struct StoreOptions {
   std::filesystem::path directory;
   size_t initialMapSize = size_t{1} << 30;
@@ -111,6 +132,8 @@ struct StoreOptions {
 
 // Validation of names, shared by the store and its callers.
 bool isValidPermissionName(std::string_view name);
+// Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool isValidUtf8(std::string_view s);
 std::optional<std::string> checkEntityName(std::string_view field, std::string_view name);
 
 // The grant key: principal in the high half, company in the low half.
@@ -118,7 +141,7 @@ inline uint64_t grantKey(PrincipalId p, CompanyId c) { return (p << 32) | c; }
 
 struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
-      principalNames, grants, roleHolders, effective;
+      principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp;
 };
 
 // Read access shared by snapshots and the writer. Views are valid while the transaction is.
@@ -143,6 +166,11 @@ class GraphReader {
   void forEachRole(CompanyId company, const std::function<void(const RoleRecord&)>& fn) const;
   // The companies where the principal holds a grant, ascending.
   std::vector<CompanyId> companiesOf(PrincipalId p) const;
+
+  std::optional<KeyRecord> key(uint64_t id) const;
+  std::vector<KeyRecord> keysOf(PrincipalId p) const;  // Ascending by id.
+  std::optional<std::string_view> passwordHash(PrincipalId user) const;
+  std::optional<TotpRecord> totp(PrincipalId user) const;
 
   // The full decision, walking the reasons in their documented order. No caches.
   Decision decide(PrincipalId p, CompanyId c, std::string_view permission) const;
@@ -241,7 +269,23 @@ class Writer : public GraphReader {
   Result<PrincipalId> setPrincipalState(PrincipalId p, PrincipalState state);
   Result<PrincipalId> deletePrincipal(PrincipalId p);
 
+  // Credentials. The writer only stores what the credentials layer computed.
+  // Adds a key for a service account that has fewer than `maxLive` live keys at `now`.
+  Result<uint64_t> addKey(const KeyRecord& key, uint32_t maxLive, uint64_t now);
+  // Sets every key of the account that is live at `now` to be revoked at `at` (now: at once).
+  Result<uint32_t> retireKeys(PrincipalId serviceAccount, uint64_t at, uint64_t now);
+  Result<uint64_t> revokeKey(uint64_t keyId, uint64_t now);
+  // Coarse last-used times, flushed from memory; unknown keys are skipped.
+  void touchKey(uint64_t keyId, uint64_t at);
+  Result<PrincipalId> setPasswordHash(PrincipalId user, std::string_view hash);
+  Result<PrincipalId> setTotp(PrincipalId user, std::string_view sealedSecret);
+  Result<PrincipalId> removeTotp(PrincipalId user);
+  void recordTotpStep(PrincipalId user, uint64_t step);
+
  private:
+  void putKey(const KeyRecord& key);
+  // The user's record, or a notFound refusal (also for a service account).
+  Result<PrincipalRecord> userOf(PrincipalId user) const;
   Result<PermissionSet> resolvePermissions(const std::vector<std::string_view>& names) const;
   uint64_t nextId(std::string_view counter);
   Result<PrincipalId> createPrincipal(const PrincipalRecord& record);

@@ -1,0 +1,390 @@
+// Credentials: checking them (login, check-access) and managing them (service-account keys, user
+// passwords and TOTP). Secrets sent are read from stdin, never from argv (secret_input.hpp);
+// secrets issued (a key, an otpauth:// URI) are printed alone on stdout, their details on stderr.
+#include <fmt/format.h>
+#include <time.h>
+
+#include <charconv>
+#include <chrono>
+#include <limits>
+
+#include "command.hpp"
+#include "secret_input.hpp"
+#include "wire_text.hpp"
+
+namespace gatehouse::cli {
+namespace {
+
+struct LoginArguments {
+  std::string channel = "api";
+  std::string user;  // Empty: the secret is an API key.
+  std::string totp;
+  std::string source;
+};
+
+struct AccessArguments {
+  std::string company;
+  std::string permission;
+  std::string source;
+};
+
+struct IssueKeyArguments {
+  std::string serviceAccount;
+  uint32_t expiresIn = 0;     // Seconds from now; 0: the key never expires.
+  uint32_t graceSeconds = 0;  // rotate only.
+};
+
+wire::Channel channelOf(std::string_view name) {
+  return name == "ui" ? wire::Channel::UI : wire::Channel::API;
+}
+
+// "2025-07-01T12:00:00Z", or `zero` for 0; "@N" when N is beyond what the C library converts.
+std::string utcTime(uint64_t unixSeconds, std::string_view zero = "-") {
+  if (unixSeconds == 0) return std::string(zero);
+  tm parts{};
+  auto seconds = static_cast<time_t>(unixSeconds);
+  if (unixSeconds > static_cast<uint64_t>(std::numeric_limits<time_t>::max()) ||
+      gmtime_r(&seconds, &parts) == nullptr) {
+    return fmt::format("@{}", unixSeconds);
+  }
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", parts.tm_year + 1900, parts.tm_mon + 1,
+                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+}
+
+// The wire's expiresAt for a key valid `expiresIn` seconds from now; 0 (never) for 0.
+uint64_t expiresAt(uint32_t expiresIn) {
+  if (expiresIn == 0) return 0;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return static_cast<uint64_t>(now.count()) + expiresIn;
+}
+
+// A secret the daemon issued, printed alone on a line: anything that would break the line (or
+// the terminal) is a protocol error.
+std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what) {
+  std::string_view secret = view(text);
+  if (secret.empty()) throw CommandError(kProtocolError, fmt::format("{} is empty", what));
+  for (char c : secret) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw CommandError(kProtocolError, fmt::format("{} contains a control character", what));
+    }
+  }
+  return secret;
+}
+
+// --- Checking credentials ---
+
+// "accepted: service account 4 (key 12)", "accepted: user 5", or "refused: key revoked".
+std::string credentialText(wire::CredentialResult::Reader result) {
+  if (!result.getAccepted()) {
+    return "refused: " + credentialRefusalText(result.getRefusal(), result.getRetryAfterSeconds());
+  }
+  std::string kind =
+      result.getKind() == wire::PrincipalKind::USER ? "user" : "service account";
+  if (result.getKeyId() == 0) return fmt::format("accepted: {} {}", kind, result.getPrincipal());
+  return fmt::format("accepted: {} {} (key {})", kind, result.getPrincipal(), result.getKeyId());
+}
+
+int login(Context& context, const LoginArguments& args) {
+  bool password = !args.user.empty();
+  Secret secret;
+  secret.readFromStdin(password ? "the password" : "the API key",
+                       password ? fmt::format("Password for {}: ", args.user) : "API key: ");
+  client::Answer answer =
+      context.session.call(wire::Response::CREDENTIAL, [&](wire::Request::Builder request) {
+        auto check = request.initCheckCredential();
+        check.setCredential(secret.text());
+        check.setUser(toText(args.user));
+        check.setChannel(channelOf(args.channel));
+        check.setTotp(toText(args.totp));
+        check.setSource(toText(args.source));
+      });
+  auto result = answer.get().getCredential();
+  context.out.print(credentialText(result),
+                    JsonObject()
+                        .boolean("accepted", result.getAccepted())
+                        .string("refusal", enumName(result.getRefusal()))
+                        .number("principal", result.getPrincipal())
+                        .string("kind", enumName(result.getKind()))
+                        .number("keyId", result.getKeyId())
+                        .number("retryAfterSeconds", result.getRetryAfterSeconds())
+                        .number("revision", result.getRevision()));
+  return result.getAccepted() ? kExitOk : kExitDenied;
+}
+
+// "allow (revision 17)", "deny: key expired (revision 17)" or "deny: not granted (revision 17)".
+std::string accessText(wire::AccessResult::Reader result) {
+  if (result.getAllowed()) return fmt::format("allow (revision {})", result.getRevision());
+  std::string why = result.getCredential() != wire::CredentialRefusal::NONE
+                        ? credentialRefusalText(result.getCredential(),
+                                                result.getRetryAfterSeconds())
+                        : denyReasonText(result.getReason());
+  return fmt::format("deny: {} (revision {})", why, result.getRevision());
+}
+
+int checkAccess(Context& context, const AccessArguments& args) {
+  uint64_t company = context.session.company(args.company);
+  Secret secret;
+  secret.readFromStdin("the API key", "API key: ");
+  client::Answer answer =
+      context.session.call(wire::Response::ACCESS, [&](wire::Request::Builder request) {
+        auto check = request.initCheckAccess();
+        check.setCredential(secret.text());
+        check.setCompany(company);
+        check.setPermission(toText(args.permission));
+        check.setSource(toText(args.source));
+      });
+  auto result = answer.get().getAccess();
+  context.out.print(accessText(result),
+                    JsonObject()
+                        .boolean("allowed", result.getAllowed())
+                        .string("credential", enumName(result.getCredential()))
+                        .string("reason", enumName(result.getReason()))
+                        .number("principal", result.getPrincipal())
+                        .number("retryAfterSeconds", result.getRetryAfterSeconds())
+                        .number("revision", result.getRevision()));
+  return result.getAllowed() ? kExitOk : kExitDenied;
+}
+
+// --- Service-account keys ---
+
+std::string otherKeys(uint32_t count) {
+  return fmt::format("{} other key{}", count, count == 1 ? "" : "s");
+}
+
+// Sends a request answered with keyIssued. Prints the key alone on stdout and
+// "key 12, expires never<retired> (revision N)" on stderr, where <retired> is
+// `retiredText(retired)` after "; " (create passes none).
+int issueKey(Context& context, const client::Client::Fill& fill,
+             const std::function<std::string(uint32_t)>& retiredText) {
+  client::Answer answer = context.session.call(wire::Response::KEY_ISSUED, fill);
+  auto issued = answer.get().getKeyIssued();
+  std::string_view secret = oneLineSecret(issued.getSecret(), "the issued key");
+  context.out.print(secret, JsonObject()
+                                .number("keyId", issued.getKeyId())
+                                .string("secret", secret)
+                                .number("expiresAt", issued.getExpiresAt())
+                                .number("retired", issued.getRetired())
+                                .number("revision", issued.getRevision()));
+  std::string retired = retiredText ? "; " + retiredText(issued.getRetired()) : "";
+  context.out.note(fmt::format("key {}, expires {}{} (revision {})", issued.getKeyId(),
+                               utcTime(issued.getExpiresAt(), "never"), retired,
+                               issued.getRevision()));
+  return kExitOk;
+}
+
+int createKey(Context& context, const IssueKeyArguments& args) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  uint64_t expires = expiresAt(args.expiresIn);
+  return issueKey(
+      context,
+      [&](wire::Request::Builder request) {
+        auto key = request.initCreateKey();
+        key.setServiceAccount(account);
+        key.setExpiresAt(expires);
+      },
+      nullptr);
+}
+
+int resetKeys(Context& context, const IssueKeyArguments& args) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  uint64_t expires = expiresAt(args.expiresIn);
+  return issueKey(
+      context,
+      [&](wire::Request::Builder request) {
+        auto key = request.initResetKeys();
+        key.setServiceAccount(account);
+        key.setExpiresAt(expires);
+      },
+      [](uint32_t retired) { return otherKeys(retired) + " revoked"; });
+}
+
+int rotateKey(Context& context, const IssueKeyArguments& args) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  uint64_t expires = expiresAt(args.expiresIn);
+  return issueKey(
+      context,
+      [&](wire::Request::Builder request) {
+        auto rotate = request.initRotateKey();
+        rotate.setServiceAccount(account);
+        rotate.setGraceSeconds(args.graceSeconds);
+        rotate.setExpiresAt(expires);
+      },
+      [&](uint32_t retired) {
+        return fmt::format("{} {} in {} s", otherKeys(retired), retired == 1 ? "retires" : "retire",
+                           args.graceSeconds);
+      });
+}
+
+int listKeys(Context& context, const OneArgument& args) {
+  uint64_t account = context.session.principal(args.value);
+  client::Answer answer = context.session.call(
+      wire::Response::KEYS, [&](wire::Request::Builder request) { request.setListKeys(account); });
+  auto list = answer.get().getKeys();
+  std::vector<std::vector<std::string>> rows{
+      {"ID", "STATE", "CREATED", "EXPIRES", "REVOKED", "LAST-USED"}};
+  JsonArray keys;
+  for (auto key : list.getKeys()) {
+    rows.push_back({std::to_string(key.getId()), enumName(key.getState()),
+                    utcTime(key.getCreatedAt()), utcTime(key.getExpiresAt()),
+                    utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())});
+    keys.raw(JsonObject()
+                 .number("id", key.getId())
+                 .string("state", enumName(key.getState()))
+                 .number("createdAt", key.getCreatedAt())
+                 .number("expiresAt", key.getExpiresAt())
+                 .number("revokedAt", key.getRevokedAt())
+                 .number("lastUsedAt", key.getLastUsedAt())
+                 .str());
+  }
+  context.out.print(table(rows),
+                    JsonObject().raw("keys", keys.str()).number("revision", list.getRevision()));
+  return kExitOk;
+}
+
+int revokeKey(Context& context, const OneArgument& args) {
+  std::optional<uint64_t> key = parseId(args.value);
+  if (!key) {
+    throw CommandError(kUsageError,
+                       fmt::format("'{}' is not a key id (the ID column of `sa key list`)",
+                                   args.value));
+  }
+  return change(context, [&](wire::Request::Builder request) { request.setRevokeKey(*key); });
+}
+
+// --- User passwords and TOTP ---
+
+int setPassword(Context& context, const OneArgument& args) {
+  uint64_t user = context.session.principal(args.value);
+  Secret password;
+  password.readFromStdin("the new password", fmt::format("New password for {}: ", args.value));
+  return change(context, [&](wire::Request::Builder request) {
+    auto update = request.initSetPassword();
+    update.setUser(user);
+    update.setPassword(password.text());
+  });
+}
+
+int enrollTotp(Context& context, const OneArgument& args) {
+  uint64_t user = context.session.principal(args.value);
+  client::Answer answer =
+      context.session.call(wire::Response::TOTP_ENROLLED,
+                           [&](wire::Request::Builder request) { request.setEnrollTotp(user); });
+  auto enrolled = answer.get().getTotpEnrolled();
+  std::string_view uri = oneLineSecret(enrolled.getUri(), "the otpauth URI");
+  context.out.print(uri,
+                    JsonObject().string("uri", uri).number("revision", enrolled.getRevision()));
+  context.out.note(fmt::format("TOTP enrolled (revision {})", enrolled.getRevision()));
+  return kExitOk;
+}
+
+int removeTotp(Context& context, const OneArgument& args) {
+  uint64_t user = context.session.principal(args.value);
+  return change(context, [&](wire::Request::Builder request) { request.setRemoveTotp(user); });
+}
+
+// --- Registration ---
+
+// `--NAME SECONDS`: decimal digits only, from `min` to 2^32 - 1 (the wire's width). CLI11's own
+// conversion is not used: it reads "0x10" as hex and "010" as octal. `seconds` belongs to the
+// command's arguments, which live as long as `command`.
+CLI::Option* addSecondsOption(CLI::App& command, const std::string& name, uint32_t& seconds,
+                              uint32_t min, const std::string& help) {
+  auto parse = [&seconds, name, min](const std::string& text) {
+    uint32_t value = 0;
+    const char* end = text.data() + text.size();
+    auto result = std::from_chars(text.data(), end, value);
+    bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || result.ec != std::errc() || result.ptr != end || value < min) {
+      throw CLI::ValidationError(
+          name, fmt::format("'{}' is not a whole number of seconds from {} to {}", text, min,
+                            std::numeric_limits<uint32_t>::max()));
+    }
+    seconds = value;
+  };
+  return command.add_option_function<std::string>(name, parse, help)->type_name("SECONDS");
+}
+
+void addCheckingCommands(CLI::App& app, Action& chosen) {
+  auto loginCommand = addCommand<LoginArguments>(
+      app, "login",
+      "Check an API key, or with --user a password, read from stdin (exit 0 accepted, 1 refused, "
+      "2 error)",
+      chosen, login);
+  loginCommand.app->add_option("--channel", loginCommand.args.channel, "api or ui")
+      ->check(CLI::IsMember({"api", "ui"}))
+      ->capture_default_str();
+  loginCommand.app->add_option("--user", loginCommand.args.user,
+                               "A user's login name: stdin holds the user's password");
+  loginCommand.app->add_option("--totp", loginCommand.args.totp, "The user's current TOTP code");
+  loginCommand.app->add_option("--source", loginCommand.args.source,
+                               "The end client's address, for rate limiting");
+
+  auto accessCommand = addCommand<AccessArguments>(
+      app, "check-access",
+      "Check an API key read from stdin and one permission (exit 0 allow, 1 deny, 2 error)", chosen,
+      checkAccess);
+  accessCommand.app->add_option("COMPANY", accessCommand.args.company, "Company name or id")
+      ->required();
+  accessCommand.app->add_option("PERMISSION", accessCommand.args.permission, "Permission name")
+      ->required();
+  accessCommand.app->add_option("--source", accessCommand.args.source,
+                                "The end client's address, for rate limiting");
+}
+
+// Adds `sa key <name> SA [--expires-in SECONDS]`.
+Command<IssueKeyArguments> addIssueCommand(CLI::App& keys, const std::string& name,
+                                           const std::string& help, Action& chosen,
+                                           int (*run)(Context&, const IssueKeyArguments&)) {
+  auto command = addCommand<IssueKeyArguments>(keys, name, help, chosen, run);
+  command.app->add_option("SA", command.args.serviceAccount, "Service account name or id")
+      ->required();
+  addSecondsOption(*command.app, "--expires-in", command.args.expiresIn, 1,
+                   "The new key expires this many seconds from now (default: never)");
+  return command;
+}
+
+void addKeyCommands(CLI::App& accounts, Action& chosen) {
+  CLI::App* keys =
+      addGroup(accounts, "key", "Issue, list, revoke and rotate a service account's API keys");
+  addIssueCommand(*keys, "create", "Issue a key (printed once, alone on stdout)", chosen,
+                  createKey);
+  auto list = addCommand<OneArgument>(*keys, "list", "List a service account's keys (no secrets)",
+                                      chosen, listKeys);
+  list.app->add_option("SA", list.args.value, "Service account name or id")->required();
+  auto revoke = addCommand<OneArgument>(*keys, "revoke", "Revoke one key", chosen, revokeKey);
+  revoke.app->add_option("KEYID", revoke.args.value, "Key id (from `sa key list`)")->required();
+  addIssueCommand(*keys, "reset", "Revoke every key of the account and issue a new one", chosen,
+                  resetKeys);
+  auto rotate = addIssueCommand(
+      *keys, "rotate", "Issue a key; the account's other keys are revoked after a grace period",
+      chosen, rotateKey);
+  addSecondsOption(*rotate.app, "--grace", rotate.args.graceSeconds, 0,
+                   "The other keys stay valid this many seconds")
+      ->required();
+}
+
+// Adds `user <name> USER`.
+void addUserCommand(CLI::App& users, const std::string& name, const std::string& help,
+                    Action& chosen, int (*run)(Context&, const OneArgument&)) {
+  auto command = addCommand<OneArgument>(users, name, help, chosen, run);
+  command.app->add_option("USER", command.args.value, "User name or id")->required();
+}
+
+void addUserCredentialCommands(CLI::App& users, Action& chosen) {
+  addUserCommand(users, "passwd", "Set a user's password, read from stdin", chosen, setPassword);
+  addUserCommand(users, "totp-enroll", "Enroll a user in TOTP; prints the otpauth:// URI once",
+                 chosen, enrollTotp);
+  addUserCommand(users, "totp-remove", "Remove a user's TOTP (password only from then on)", chosen,
+                 removeTotp);
+}
+
+}  // namespace
+
+void addCredentialCommands(CLI::App& app, Action& chosen) {
+  addCheckingCommands(app, chosen);
+  addKeyCommands(*app.get_subcommand("sa"), chosen);
+  addUserCredentialCommands(*app.get_subcommand("user"), chosen);
+}
+
+}  // namespace gatehouse::cli

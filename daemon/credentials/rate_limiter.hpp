@@ -1,0 +1,56 @@
+// Brute-force limits for credential checks. Failures are counted per subject — a principal
+// ("p:<id>") or a source address given by the caller ("s:<address>"), never the peer process, since
+// one controller speaks for many clients. When a subject reaches `threshold` failures within
+// `window`, it is limited for `backoff`: checks are refused as `rateLimited` before any password
+// hashing. The counters live in memory only: a restart forgets them (documented).
+//
+// Thread-safe (one mutex; credential checks are not the authorize hot path). Memory is bounded:
+// at most `maxSubjects` are tracked; beyond that, subjects with nothing recent are dropped first.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace gatehouse::credentials {
+
+struct RateLimits {
+  uint32_t threshold = 10;
+  std::chrono::seconds window{300};
+  std::chrono::seconds backoff{300};
+  size_t maxSubjects = 100000;
+};
+
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit RateLimiter(const RateLimits& limits) : limits_(limits) {}
+
+  // Seconds until every subject given may try again; 0 when none is limited. Empty subjects are
+  // ignored.
+  uint32_t retryAfter(std::initializer_list<std::string_view> subjects, Clock::time_point now);
+  void recordFailure(std::initializer_list<std::string_view> subjects, Clock::time_point now);
+  // A success clears the subject's failures (use for the principal, not for a shared source).
+  void clear(std::string_view subject);
+
+  size_t trackedSubjects();
+
+ private:
+  struct Entry {
+    uint32_t failures = 0;
+    Clock::time_point windowStart;
+    Clock::time_point limitedUntil;
+  };
+  void prune(Clock::time_point now);
+
+  RateLimits limits_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace gatehouse::credentials

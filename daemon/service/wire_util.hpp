@@ -1,0 +1,56 @@
+// Small conversions between the store's types and the wire schema, shared by the service's
+// request handlers. Internal to daemon/service.
+#pragma once
+
+#include <capnp/message.h>
+
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "gatehouse.capnp.h"
+#include "store/store.hpp"
+
+namespace gatehouse::service {
+
+inline wire::DenyReason toWire(store::DenyReason r) { return static_cast<wire::DenyReason>(r); }
+
+inline wire::ErrorCode toWire(store::RefusalCode c) {
+  switch (c) {
+    case store::RefusalCode::invalidArgument: return wire::ErrorCode::INVALID_ARGUMENT;
+    case store::RefusalCode::notFound: return wire::ErrorCode::NOT_FOUND;
+    case store::RefusalCode::alreadyExists: return wire::ErrorCode::ALREADY_EXISTS;
+    case store::RefusalCode::limitExceeded: return wire::ErrorCode::LIMIT_EXCEEDED;
+    case store::RefusalCode::conflict: return wire::ErrorCode::CONFLICT;
+  }
+  return wire::ErrorCode::FAILED;
+}
+
+inline std::string_view view(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
+
+inline std::vector<std::string_view> views(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string_view> out;
+  out.reserve(list.size());
+  for (auto t : list) out.push_back(view(t));
+  return out;
+}
+
+// Copies bytes that need not be NUL-terminated (views into the map) into a text field.
+inline void copyText(capnp::Text::Builder text, std::string_view bytes) {
+  std::memcpy(text.begin(), bytes.data(), bytes.size());
+}
+
+inline void setError(wire::Response::Builder response, wire::ErrorCode code,
+                     std::string_view message) {
+  auto error = response.initError();
+  error.setCode(code);
+  copyText(error.initMessage(static_cast<unsigned>(message.size())), message);
+}
+
+inline bool setRefusal(wire::Response::Builder response, const store::Refusal* refusal) {
+  if (refusal == nullptr) return false;
+  setError(response, toWire(refusal->code), refusal->message);
+  return true;
+}
+
+}  // namespace gatehouse::service
