@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 
 #include <cstring>
 #include <sstream>
@@ -86,6 +87,7 @@ void Daemon::start() {
   auto args = cArgs(argv);
   pid_ = ::fork();
   if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test leaves no daemon behind
     int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 2);
     ::execv(args[0], args.data());

@@ -59,6 +59,10 @@ uint64_t expiresAt(uint32_t expiresIn) {
   return static_cast<uint64_t>(now.count()) + expiresIn;
 }
 
+// Key ids are random 64-bit numbers: JSON gives them as strings, because JavaScript and jq 1.6
+// read numbers beyond 2^53 inexactly (and a rounded id names no key, or another one).
+std::string keyIdJson(uint64_t id) { return std::to_string(id); }
+
 // A secret the daemon issued, printed alone on a line: anything that would break the line (or
 // the terminal) is a protocol error.
 std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what) {
@@ -79,8 +83,7 @@ std::string credentialText(wire::CredentialResult::Reader result) {
   if (!result.getAccepted()) {
     return "refused: " + credentialRefusalText(result.getRefusal(), result.getRetryAfterSeconds());
   }
-  std::string kind =
-      result.getKind() == wire::PrincipalKind::USER ? "user" : "service account";
+  std::string kind = result.getKind() == wire::PrincipalKind::USER ? "user" : "service account";
   if (result.getKeyId() == 0) return fmt::format("accepted: {} {}", kind, result.getPrincipal());
   return fmt::format("accepted: {} {} (key {})", kind, result.getPrincipal(), result.getKeyId());
 }
@@ -106,7 +109,7 @@ int login(Context& context, const LoginArguments& args) {
                         .string("refusal", enumName(result.getRefusal()))
                         .number("principal", result.getPrincipal())
                         .string("kind", enumName(result.getKind()))
-                        .number("keyId", result.getKeyId())
+                        .string("keyId", keyIdJson(result.getKeyId()))
                         .number("retryAfterSeconds", result.getRetryAfterSeconds())
                         .number("revision", result.getRevision()));
   return result.getAccepted() ? kExitOk : kExitDenied;
@@ -115,10 +118,10 @@ int login(Context& context, const LoginArguments& args) {
 // "allow (revision 17)", "deny: key expired (revision 17)" or "deny: not granted (revision 17)".
 std::string accessText(wire::AccessResult::Reader result) {
   if (result.getAllowed()) return fmt::format("allow (revision {})", result.getRevision());
-  std::string why = result.getCredential() != wire::CredentialRefusal::NONE
-                        ? credentialRefusalText(result.getCredential(),
-                                                result.getRetryAfterSeconds())
-                        : denyReasonText(result.getReason());
+  std::string why =
+      result.getCredential() != wire::CredentialRefusal::NONE
+          ? credentialRefusalText(result.getCredential(), result.getRetryAfterSeconds())
+          : denyReasonText(result.getReason());
   return fmt::format("deny: {} (revision {})", why, result.getRevision());
 }
 
@@ -161,7 +164,7 @@ int issueKey(Context& context, const client::Client::Fill& fill,
   auto issued = answer.get().getKeyIssued();
   std::string_view secret = oneLineSecret(issued.getSecret(), "the issued key");
   context.out.print(secret, JsonObject()
-                                .number("keyId", issued.getKeyId())
+                                .string("keyId", keyIdJson(issued.getKeyId()))
                                 .string("secret", secret)
                                 .number("expiresAt", issued.getExpiresAt())
                                 .number("retired", issued.getRetired())
@@ -229,7 +232,7 @@ int listKeys(Context& context, const OneArgument& args) {
                     utcTime(key.getCreatedAt()), utcTime(key.getExpiresAt()),
                     utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())});
     keys.raw(JsonObject()
-                 .number("id", key.getId())
+                 .string("id", keyIdJson(key.getId()))
                  .string("state", enumName(key.getState()))
                  .number("createdAt", key.getCreatedAt())
                  .number("expiresAt", key.getExpiresAt())
@@ -245,9 +248,9 @@ int listKeys(Context& context, const OneArgument& args) {
 int revokeKey(Context& context, const OneArgument& args) {
   std::optional<uint64_t> key = parseId(args.value);
   if (!key) {
-    throw CommandError(kUsageError,
-                       fmt::format("'{}' is not a key id (the ID column of `sa key list`)",
-                                   args.value));
+    throw CommandError(
+        kUsageError,
+        fmt::format("'{}' is not a key id (the ID column of `sa key list`)", args.value));
   }
   return change(context, [&](wire::Request::Builder request) { request.setRevokeKey(*key); });
 }
@@ -293,9 +296,8 @@ CLI::Option* addSecondsOption(CLI::App& command, const std::string& name, uint32
   auto parse = [&seconds, name, min](const std::string& text) {
     uint32_t value = 0;
     const char* end = text.data() + text.size();
-    auto result = std::from_chars(text.data(), end, value);
-    bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-    if (!digits || result.ec != std::errc() || result.ptr != end || value < min) {
+    auto result = std::from_chars(text.data(), end, value);  // No sign, space or prefix.
+    if (result.ec != std::errc() || result.ptr != end || value < min) {
       throw CLI::ValidationError(
           name, fmt::format("'{}' is not a whole number of seconds from {} to {}", text, min,
                             std::numeric_limits<uint32_t>::max()));
@@ -305,31 +307,37 @@ CLI::Option* addSecondsOption(CLI::App& command, const std::string& name, uint32
   return command.add_option_function<std::string>(name, parse, help)->type_name("SECONDS");
 }
 
+void addSourceOption(CLI::App& command, std::string& source) {
+  command.add_option("--source", source, "The end client's address, for rate limiting")
+      ->type_name("ADDR");
+}
+
 void addCheckingCommands(CLI::App& app, Action& chosen) {
   auto loginCommand = addCommand<LoginArguments>(
       app, "login",
-      "Check an API key, or with --user a password, read from stdin (exit 0 accepted, 1 refused, "
-      "2 error)",
-      chosen, login);
-  loginCommand.app->add_option("--channel", loginCommand.args.channel, "api or ui")
+      "Check an API key or password read from stdin (exit 0 accepted, 1 refused, 2 error)", chosen,
+      login);
+  loginCommand.app
+      ->add_option("--channel", loginCommand.args.channel, "The channel the credential is used on")
       ->check(CLI::IsMember({"api", "ui"}))
       ->capture_default_str();
-  loginCommand.app->add_option("--user", loginCommand.args.user,
-                               "A user's login name: stdin holds the user's password");
-  loginCommand.app->add_option("--totp", loginCommand.args.totp, "The user's current TOTP code");
-  loginCommand.app->add_option("--source", loginCommand.args.source,
-                               "The end client's address, for rate limiting");
+  loginCommand.app
+      ->add_option("--user", loginCommand.args.user,
+                   "A user's login name: stdin holds the user's password")
+      ->type_name("LOGIN");
+  loginCommand.app->add_option("--totp", loginCommand.args.totp, "The user's current TOTP code")
+      ->type_name("CODE");
+  addSourceOption(*loginCommand.app, loginCommand.args.source);
 
   auto accessCommand = addCommand<AccessArguments>(
       app, "check-access",
-      "Check an API key read from stdin and one permission (exit 0 allow, 1 deny, 2 error)", chosen,
-      checkAccess);
+      "Check an API key read from stdin, then one permission (exit 0 allow, 1 deny, 2 error)",
+      chosen, checkAccess);
   accessCommand.app->add_option("COMPANY", accessCommand.args.company, "Company name or id")
       ->required();
   accessCommand.app->add_option("PERMISSION", accessCommand.args.permission, "Permission name")
       ->required();
-  accessCommand.app->add_option("--source", accessCommand.args.source,
-                                "The end client's address, for rate limiting");
+  addSourceOption(*accessCommand.app, accessCommand.args.source);
 }
 
 // Adds `sa key <name> SA [--expires-in SECONDS]`.

@@ -1,12 +1,11 @@
 #include "secret_input.hpp"
 
 #include <errno.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cstdio>
 
@@ -70,7 +69,7 @@ class EchoOff {
   }
 
   bool active_ = false;
-  struct sigaction previous_[std::size(kRestoringSignals)] {};
+  struct sigaction previous_[std::size(kRestoringSignals)]{};
 };
 
 }  // namespace
@@ -112,9 +111,9 @@ void Secret::readFromStdin(std::string_view what, std::string_view prompt) {
                                                 what, kMaxBytes));
   }
   if (size_ == 0) {
-    throw CommandError(kUsageError,
-                       lineFeed ? fmt::format("the first line of stdin is empty: expected {}", what)
-                                : fmt::format("stdin is empty: expected {} on its first line", what));
+    throw CommandError(
+        kUsageError, lineFeed ? fmt::format("the first line of stdin is empty: expected {}", what)
+                              : fmt::format("stdin is empty: expected {} on its first line", what));
   }
   bytes_[size_] = '\0';
 }

@@ -6,10 +6,10 @@
 // is read. When the input is a terminal, a prompt goes to stderr and the line is not echoed.
 //
 // Caveats: the bytes live in one fixed buffer inside the Secret, which is neither copyable nor
-// movable and is overwritten (explicit_bzero) when destroyed, whatever the path out. The copies made
-// to send it (the Cap'n Proto request and its serialized frame, in the client library) are freed
-// without being overwritten. Not thread-safe: the terminal settings and the signal handlers that
-// restore them are process-wide.
+// movable and is overwritten (explicit_bzero) when destroyed, whatever the path out. The copies
+// made to send it (the Cap'n Proto request and its serialized frame, in the client library) are
+// freed without being overwritten. Not thread-safe: the terminal settings and the signal handlers
+// that restore them are process-wide.
 #pragma once
 
 #include <capnp/blob.h>
