@@ -186,3 +186,38 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_what_was_read_and_every_answered_write_surv
     BOOST_TEST(contains(list.out, "\"" + name + "\""), name << " was acknowledged but is gone");
   }
 }
+
+BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
+  Daemon d("", "password_ops_limit = 1\npassword_mem_limit_mib = 8\n");
+  provision(d);
+  // A key for the service account: the secret alone on stdout.
+  Run created = expect(d, {"sa", "key", "create", "fleet-bot"}, 0);
+  std::string key = created.out.substr(0, created.out.find('\n'));
+  BOOST_TEST(key.rfind("gatesk_", 0) == 0u);
+  BOOST_TEST(contains(expect(d, {"login", "--channel", "api"}, 0, key + "\n").out, "accepted"));
+  BOOST_TEST(contains(expect(d, {"login", "--channel", "ui"}, 1, key + "\n").out,
+                      "service account"));
+  expect(d, {"check-access", "north", "routers.write"}, 0, key + "\n");
+  BOOST_TEST(contains(expect(d, {"check-access", "south", "routers.reboot"}, 1, key + "\n").out,
+                      "not granted"));
+  expect(d, {"login"}, 2, "");  // no secret on stdin: a usage error, nothing sent
+
+  // The key list never shows a secret.
+  Run list = expect(d, {"--json", "sa", "key", "list", "fleet-bot"}, 0);
+  BOOST_TEST(!contains(list.out, "gatesk_"));
+  expect(d, {"sa", "key", "reset", "fleet-bot"}, 0);
+  BOOST_TEST(contains(expect(d, {"login"}, 1, key + "\n").out, "revoked"));
+
+  // A user's password from stdin, then a login with it.
+  expect(d, {"user", "passwd", "alice"}, 0, "correct horse battery\n");
+  expect(d, {"login", "--channel", "ui", "--user", "alice"}, 0, "correct horse battery\n");
+  expect(d, {"login", "--channel", "ui", "--user", "alice"}, 1, "wrong horse battery\n");
+  Run enrolled = expect(d, {"user", "totp-enroll", "alice"}, 0);
+  BOOST_TEST(contains(enrolled.out, "otpauth://totp/gatehouse:alice?secret="));
+  BOOST_TEST(contains(expect(d, {"login", "--channel", "ui", "--user", "alice"}, 1,
+                             "correct horse battery\n")
+                          .out,
+                      "TOTP"));
+  expect(d, {"user", "totp-remove", "alice"}, 0);
+  expect(d, {"login", "--channel", "ui", "--user", "alice"}, 0, "correct horse battery\n");
+}

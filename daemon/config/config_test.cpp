@@ -97,3 +97,18 @@ BOOST_AUTO_TEST_CASE(rendered_config_parses_back_to_the_same) {
   BOOST_TEST(again.access.adminGids == std::vector<uint32_t>{4});
   BOOST_TEST(config::render(again) == config::render(c));
 }
+
+BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
+  auto c = config::parse(
+      "[credentials]\npepper_file = \"/etc/gh/pepper\"\npassword_threads = 2\n"
+      "rate_limit_failures = 5\nrate_limit_backoff_seconds = 60\npassword_mem_limit_mib = 32\n",
+      "test.toml");
+  BOOST_TEST(c.pepperFile == "/etc/gh/pepper");
+  BOOST_TEST(c.service.credentials.passwordThreads == 2u);
+  BOOST_TEST(c.service.credentials.rate.threshold == 5u);
+  BOOST_TEST(c.service.credentials.rate.backoff.count() == 60);
+  BOOST_TEST(c.service.credentials.password.memLimit == size_t{32} << 20);
+  refused("[credentials]\npepper_file = \"./var/data/pepper\"\n", "outside daemon.data_dir");
+  refused("[credentials]\npasword_threads = 1\n", "credentials.pasword_threads");
+  refused("[credentials]\nmax_keys_per_account = 0\n", "credentials.max_keys_per_account");
+}
