@@ -259,13 +259,21 @@ std::optional<KeyRecord> GraphReader::key(uint64_t id) const {
   return decodeKey(id, *v);
 }
 
+std::vector<uint64_t> GraphReader::duplicates(MDB_dbi dbi, uint64_t key) const {
+  std::vector<uint64_t> out;
+  Cursor cur(txn_, dbi);
+  IntKey k(key);
+  std::string_view kv = k.bytes(), v;
+  for (bool ok = cur.move(MDB_SET_KEY, kv, v); ok; ok = cur.move(MDB_NEXT_DUP, kv, v)) {
+    out.push_back(readU64(v));
+  }
+  return out;
+}
+
 std::vector<KeyRecord> GraphReader::keysOf(PrincipalId p) const {
   std::vector<KeyRecord> out;
-  Cursor cur(txn_, t_.principalKeys);
-  IntKey key(p);
-  std::string_view k = key.bytes(), v;
-  for (bool ok = cur.move(MDB_SET_KEY, k, v); ok; ok = cur.move(MDB_NEXT_DUP, k, v)) {
-    auto record = this->key(readU64(v));
+  for (uint64_t id : duplicates(t_.principalKeys, p)) {
+    auto record = key(id);
     if (!record) throw CorruptRecord("principal_keys");
     out.push_back(*record);
   }
@@ -499,14 +507,7 @@ Result<RoleId> Writer::createRole(CompanyId scope, std::string_view name,
 }
 
 std::vector<uint64_t> Writer::holdersOf(RoleId role) const {
-  std::vector<uint64_t> out;
-  Cursor cur(txn_, t_.roleHolders);
-  IntKey key(role);
-  std::string_view k = key.bytes(), v;
-  for (bool ok = cur.move(MDB_SET_KEY, k, v); ok; ok = cur.move(MDB_NEXT_DUP, k, v)) {
-    out.push_back(readU64(v));
-  }
-  return out;
+  return duplicates(t_.roleHolders, role);
 }
 
 Result<RoleId> Writer::updateRole(RoleId id, const std::vector<std::string_view>& permissions,

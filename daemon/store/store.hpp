@@ -178,6 +178,9 @@ class GraphReader {
   DenyReason whyNoRow(PrincipalId p, CompanyId c) const;
 
  protected:
+  // The u64 duplicates stored under `key` in a DUPSORT table, ascending.
+  std::vector<uint64_t> duplicates(MDB_dbi dbi, uint64_t key) const;
+
   const Txn& txn_;
   const Tables& t_;
 };
