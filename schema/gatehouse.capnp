@@ -57,7 +57,31 @@ struct Request {
     setPassword @29 :SetPassword;
     enrollTotp @30 :UInt64;                    # User id; answers the otpauth:// URI once.
     removeTotp @31 :UInt64;                    # User id.
+
+    # --- Management by an actor in its active company (see docs/service-accounts.md) ---
+    # `actor` and `activeCompany` below must be set; access class `admin` (the platform's back end
+    # acting for its users). None of these names a company: the scope is always `activeCompany`.
+    saCreate @32 :SaCreate;            # service_accounts.manage; owned by the active company.
+    saDescribe @33 :SaDescribe;        # service_accounts.manage, owner only.
+    saResetCredentials @34 :UInt64;    # service_accounts.manage, owner only: revoke all, issue one.
+    saDelete @35 :UInt64;              # service_accounts.manage, owner only.
+    saSetState @36 :SetPrincipalState; # service_accounts.manage, owner only.
+    saGrant @37 :ScopedGrant;          # service_accounts.manage: its grant in the active company.
+    saRevoke @38 :UInt64;              # service_accounts.manage: remove its access here.
+    saList @39 :Void;                  # service_accounts.read: the Service Accounts view.
+    saShow @40 :UInt64;                # service_accounts.read: one row of the view.
+    saCompanies @41 :UInt64;           # service_accounts.read, owner only: where it holds grants.
+    roleCreate @42 :ScopedRole;        # roles.manage: a role of the active company.
+    roleEdit @43 :ScopedRoleEdit;      # roles.manage: a role of the active company.
+    roleDelete @44 :UInt64;            # roles.manage: a role of the active company.
+    userCreate @45 :CreateUser;        # users.manage.
+    userGrant @46 :ScopedGrant;        # users.manage: a user's grant in the active company.
+    userRevoke @47 :UInt64;            # users.manage: remove a user's access here.
+    auditList @48 :AuditQuery;         # audit.read in the active company; the system sees all.
   }
+
+  actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
+  activeCompany @50 :UInt64;  # The company the actor acts in.
 }
 
 struct AuthorizeQuery {
@@ -157,6 +181,40 @@ struct SetPassword {
   password @1 :Text;  # 8 to 1,024 bytes of UTF-8. Stored only as an Argon2id hash.
 }
 
+struct SaCreate {
+  name @0 :Text;
+  description @1 :Text;
+  permissions @2 :List(Text);  # Initial direct permissions in the active company.
+  roles @3 :List(UInt64);      # Initial roles in the active company.
+}
+
+struct SaDescribe {
+  serviceAccount @0 :UInt64;
+  description @1 :Text;
+}
+
+struct ScopedGrant {
+  principal @0 :UInt64;        # Referenced by id; a service account may be owned anywhere.
+  permissions @1 :List(Text);  # Replaces its direct permissions in the active company.
+  roles @2 :List(UInt64);      # System roles or roles of the active company.
+}
+
+struct ScopedRole {
+  name @0 :Text;
+  permissions @1 :List(Text);
+}
+
+struct ScopedRoleEdit {
+  role @0 :UInt64;
+  permissions @1 :List(Text);
+  rename @2 :Text;
+}
+
+struct AuditQuery {
+  limit @0 :UInt32;   # Newest first; 0 means 100; at most 1,000.
+  before @1 :UInt64;  # Only events with a sequence number below this; 0: from the newest.
+}
+
 struct SetPrincipalState {
   principal @0 :UInt64;
   state @1 :PrincipalState;
@@ -186,12 +244,17 @@ struct Response {
     keyIssued @15 :KeyIssued;      # createKey, resetKeys, rotateKey.
     keys @16 :KeyList;
     totpEnrolled @17 :TotpEnrolled;
+    saCreated @18 :SaCreated;
+    saView @19 :SaView;            # saList, saShow
+    saCompanies @20 :CompanyList;
+    audit @21 :AuditPage;
   }
 }
 
 struct Error {
   code @0 :ErrorCode;
   message @1 :Text;  # Names the offending field, value or limit. Never contains secrets.
+  missing @2 :List(Text);  # For `escalation` and `forbidden`: the permissions the actor lacks.
 }
 
 enum ErrorCode {
@@ -205,6 +268,9 @@ enum ErrorCode {
   failed @7;             # An internal failure (I/O, corruption); the request had no effect.
   overloaded @8;         # Temporarily unable to serve; retry later.
   conflict @9;           # The request contradicts the current state (e.g. role of another company).
+  notOwner @10;          # Only the service account's owner company may do this; nothing changed.
+  escalation @11;        # The actor would grant permissions it does not hold; see `missing`.
+  forbidden @12;         # The actor lacks the permission the request needs in the active company.
 }
 
 struct Decision {
@@ -372,4 +438,63 @@ struct KeyList {
 struct TotpEnrolled {
   revision @0 :UInt64;
   uri @1 :Text;  # otpauth://totp/...: shown once, for the user's authenticator app.
+}
+
+struct SaCreated {
+  revision @0 :UInt64;
+  id @1 :UInt64;
+  keyId @2 :UInt64;
+  secret @3 :Text;  # The first key. Shown once.
+}
+
+enum Relation {
+  owned @0;     # Owned by the viewing company.
+  external @1;  # Owned elsewhere, granted access to the viewing company.
+}
+
+struct SaActions {
+  editDescription @0 :Bool;
+  resetCredentials @1 :Bool;
+  delete @2 :Bool;
+  editPermissions @3 :Bool;
+  removeAccess @4 :Bool;
+}
+
+struct SaRow {
+  id @0 :UInt64;
+  name @1 :Text;
+  description @2 :Text;
+  ownerCompany @3 :UInt64;
+  ownerCompanyName @4 :Text;
+  relation @5 :Relation;
+  state @6 :PrincipalState;
+  permissions @7 :List(Text);  # Direct permissions in the viewing company.
+  roles @8 :List(RoleInfo);    # Roles held in the viewing company (with their permissions).
+  keys @9 :List(KeyInfo);      # Owned rows only; always empty for an external row.
+  lastUsedAt @10 :UInt64;      # Last checkAccess in the viewing company (coarse); 0: never.
+  actions @11 :SaActions;      # What this actor may do to this row.
+  hasAccess @12 :Bool;         # It holds a grant in the viewing company.
+}
+
+struct SaView {
+  revision @0 :UInt64;
+  company @1 :UInt64;
+  rows @2 :List(SaRow);
+}
+
+struct AuditEvent {
+  sequence @0 :UInt64;
+  time @1 :UInt64;           # Unix seconds.
+  actor @2 :UInt64;          # 0: system context.
+  activeCompany @3 :UInt64;
+  peerUid @4 :UInt32;
+  peerPid @5 :Int32;
+  operation @6 :Text;        # The request's name, e.g. "saDelete".
+  target @7 :Text;           # What it acted on, e.g. "serviceAccount 7".
+  outcome @8 :Text;          # "ok", or the error code and message.
+}
+
+struct AuditPage {
+  revision @0 :UInt64;
+  events @1 :List(AuditEvent);  # Newest first.
 }

@@ -105,8 +105,8 @@ Config parse(std::string_view text, std::string_view origin) {
     throw ConfigError(fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
-  static const std::set<std::string> kSections = {"daemon", "store",  "limits",
-                                                  "writer", "access", "credentials"};
+  static const std::set<std::string> kSections = {"daemon", "store",       "limits", "writer",
+                                                  "access", "credentials", "audit"};
   for (const auto& [key, value] : root) {
     if (!kSections.contains(std::string(key.str()))) {
       throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
@@ -220,6 +220,11 @@ Config parse(std::string_view text, std::string_view origin) {
     throw creds.error("pepper_file", "must be outside daemon.data_dir (a copy of the data alone "
                                      "must not be enough to test guessed keys)");
   }
+  Section audit(table("audit"), "audit");
+  int64_t retentionDays = c.service.auditRetention.count() / 86400;
+  audit.integer("retention_days", retentionDays, 1, 36500);
+  audit.finish();
+  c.service.auditRetention = std::chrono::seconds(retentionDays * 86400);
   return c;
 }
 
@@ -247,7 +252,8 @@ std::string render(const Config& c) {
       "[credentials]\npepper_file = \"{}\"\npassword_ops_limit = {}\npassword_mem_limit_mib = {}\n"
       "password_threads = {}\nmax_keys_per_account = {}\nrate_limit_failures = {}\n"
       "rate_limit_window_seconds = {}\nrate_limit_backoff_seconds = {}\n"
-      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n",
+      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n\n"
+      "[audit]\nretention_days = {}\n",
       c.server.socketPath.string(), c.server.socketMode, c.store.directory.string(),
       c.server.ioThreads, levelName(c.logLevel), c.store.initialMapSize >> 20,
       c.store.maxMapSize >> 30, c.store.maxReaders, c.store.durable, c.store.maxPermissions,
@@ -261,7 +267,7 @@ std::string render(const Config& c) {
       c.service.credentials.maxKeysPerAccount, c.service.credentials.rate.threshold,
       c.service.credentials.rate.window.count(), c.service.credentials.rate.backoff.count(),
       c.service.credentials.rate.maxSubjects, c.service.credentials.totpIssuer,
-      c.service.credentials.lastUsedFlush.count());
+      c.service.credentials.lastUsedFlush.count(), c.service.auditRetention.count() / 86400);
 }
 
 }  // namespace gatehouse::config

@@ -112,3 +112,11 @@ BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
   refused("[credentials]\npasword_threads = 1\n", "credentials.pasword_threads");
   refused("[credentials]\nmax_keys_per_account = 0\n", "credentials.max_keys_per_account");
 }
+
+BOOST_AUTO_TEST_CASE(audit_retention_is_configurable) {
+  auto c = config::parse("[audit]\nretention_days = 30\n", "test.toml");
+  BOOST_TEST(c.service.auditRetention.count() == 30 * 86400);
+  refused("[audit]\nretention_days = 0\n", "audit.retention_days");
+  auto again = config::parse(config::render(c), "b.toml");
+  BOOST_TEST(again.service.auditRetention.count() == 30 * 86400);
+}

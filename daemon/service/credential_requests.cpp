@@ -169,6 +169,7 @@ void Service::answerAccess(Reader& reader, wire::Request::Reader request, std::s
   r.setRevision(snap.revision());
   if (k.refusal == CredentialRefusal::NONE) {
     store::Decision d = snap.authorize(k.principal, q.getCompany(), view(q.getPermission()));
+    if (d.allowed) accessUsage_.touch(store::grantKey(k.principal, q.getCompany()), unixNow());
     r.setAllowed(d.allowed);
     r.setReason(toWire(d.reason));
     r.setPrincipal(k.principal);
@@ -195,22 +196,8 @@ void Service::answerKeys(Reader& reader, wire::Request::Reader request, std::str
   r.setRevision(snap.revision());
   auto list = r.initKeys(static_cast<unsigned>(keys.size()));
   for (unsigned i = 0; i < keys.size(); ++i) {
-    const store::KeyRecord& k = keys[i];
-    auto info = list[i];
-    info.setId(k.id);
-    info.setCreatedAt(k.createdAt);
-    info.setExpiresAt(k.expiresAt);
-    info.setRevokedAt(k.revokedAt);
-    info.setLastUsedAt(std::max(k.lastUsedAt, usage_.pending(k.id)));
-    wire::KeyState state = wire::KeyState::ACTIVE;
-    if (k.revoked(now)) {
-      state = wire::KeyState::REVOKED;
-    } else if (k.expired(now)) {
-      state = wire::KeyState::EXPIRED;
-    } else if (k.revokedAt != 0) {
-      state = wire::KeyState::RETIRING;
-    }
-    info.setState(state);
+    fillKey(keys[i], now, list[i]);
+    list[i].setLastUsedAt(std::max(keys[i].lastUsedAt, usage_.pending(keys[i].id)));
   }
   appendFrame(builder, out);
 }
@@ -314,7 +301,7 @@ bool Service::checkPassword(Reader& reader, wire::Request::Reader request, std::
           queue(Pending{0, [user, accepted](store::Writer& w, wire::Response::Builder) {
                           w.recordTotpStep(user, accepted);
                           return true;
-                        }, nullptr, nullptr});
+                        }, nullptr, nullptr, {}});
         }
       }
     }
@@ -325,7 +312,7 @@ bool Service::checkPassword(Reader& reader, wire::Request::Reader request, std::
         store::PrincipalId user = job->user->id;
         queue(Pending{0, [user, rehashed](store::Writer& w, wire::Response::Builder) {
                         return store::refusalOf(w.setPasswordHash(user, rehashed)) == nullptr;
-                      }, nullptr, nullptr});
+                      }, nullptr, nullptr, {}});
       }
     }
     capnp::MallocMessageBuilder builder(256);
@@ -358,7 +345,8 @@ bool Service::claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64
   return true;
 }
 
-bool Service::setPassword(wire::Request::Reader request, std::string& out, AnswerSink& sink) {
+bool Service::setPassword(const Peer& peer, wire::Request::Reader request, std::string& out,
+                          AnswerSink& sink) {
   auto q = request.getSetPassword();
   std::string_view password = view(q.getPassword());
   uint64_t id = request.getId();
@@ -376,7 +364,14 @@ bool Service::setPassword(wire::Request::Reader request, std::string& out, Answe
   auto secret = std::make_shared<std::string>(password);
   store::PrincipalId user = q.getUser();
   std::shared_ptr<AnswerSink> answer = sink.retain();
-  bool submitted = pool_.submit([this, secret, user, id, answer] {
+  // What the audit trail records: the request without the password.
+  auto audited = std::make_shared<capnp::MallocMessageBuilder>(64);
+  auto copy = audited->initRoot<wire::Request>();
+  copy.setId(id);
+  copy.setActor(request.getActor());
+  copy.setActiveCompany(request.getActiveCompany());
+  copy.initSetPassword().setUser(user);
+  bool submitted = pool_.submit([this, secret, user, id, answer, audited, peer] {
     std::string hash = credentials::hashPassword(*secret, options_.credentials.password);
     credentials::wipe(*secret);
     Pending pending{id, [user, hash](store::Writer& w, wire::Response::Builder response) {
@@ -385,7 +380,7 @@ bool Service::setPassword(wire::Request::Reader request, std::string& out, Answe
                       }
                       response.initMutation().setRevision(w.revision());
                       return true;
-                    }, answer, nullptr};
+                    }, answer, audited, peer};
     if (!queue(std::move(pending))) {
       capnp::MallocMessageBuilder builder(256);
       auto response = builder.initRoot<wire::Response>();
@@ -401,8 +396,9 @@ bool Service::setPassword(wire::Request::Reader request, std::string& out, Answe
 // ------------------------------------------------------------------------------------------------
 // Key and TOTP management, on the writer thread.
 
-void Service::issueKey(store::Writer& w, store::PrincipalId account, uint64_t expiresAt,
-                       uint32_t retired, wire::Response::Builder response) {
+std::optional<std::pair<uint64_t, std::string>> Service::issueKey(
+    store::Writer& w, store::PrincipalId account, uint64_t expiresAt,
+    wire::Response::Builder response) {
   uint8_t secret[credentials::kKeySecretBytes];
   randombytes_buf(secret, sizeof secret);
   store::KeyRecord key;
@@ -416,17 +412,42 @@ void Service::issueKey(store::Writer& w, store::PrincipalId account, uint64_t ex
   auto added = w.addKey(key, options_.credentials.maxKeysPerAccount, key.createdAt);
   if (setRefusal(response, store::refusalOf(added))) {
     sodium_memzero(secret, sizeof secret);
-    return;
+    return std::nullopt;
   }
   std::string text = credentials::formatApiKey(key.id, secret);
   sodium_memzero(secret, sizeof secret);
+  return std::make_pair(key.id, std::move(text));
+}
+
+bool Service::issueKeyAnswer(store::Writer& w, store::PrincipalId account, uint64_t expiresAt,
+                             uint32_t retired, wire::Response::Builder response) {
+  auto key = issueKey(w, account, expiresAt, response);
+  if (!key) return false;
   auto issued = response.initKeyIssued();
   issued.setRevision(w.revision());
-  issued.setKeyId(key.id);
-  copyText(issued.initSecret(static_cast<unsigned>(text.size())), text);
+  issued.setKeyId(key->first);
+  copyText(issued.initSecret(static_cast<unsigned>(key->second.size())), key->second);
   issued.setExpiresAt(expiresAt);
   issued.setRetired(retired);
-  credentials::wipe(text);
+  credentials::wipe(key->second);
+  return true;
+}
+
+void Service::fillKey(const store::KeyRecord& k, uint64_t now, wire::KeyInfo::Builder info) {
+  info.setId(k.id);
+  info.setCreatedAt(k.createdAt);
+  info.setExpiresAt(k.expiresAt);
+  info.setRevokedAt(k.revokedAt);
+  info.setLastUsedAt(k.lastUsedAt);
+  wire::KeyState state = wire::KeyState::ACTIVE;
+  if (k.revoked(now)) {
+    state = wire::KeyState::REVOKED;
+  } else if (k.expired(now)) {
+    state = wire::KeyState::EXPIRED;
+  } else if (k.revokedAt != 0) {
+    state = wire::KeyState::RETIRING;
+  }
+  info.setState(state);
 }
 
 bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader req,
@@ -442,15 +463,13 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
     if (expiryRefused(expiresAt)) return false;
     auto retired = w.retireKeys(account, retireAt, now);
     if (setRefusal(response, store::refusalOf(retired))) return false;
-    issueKey(w, account, expiresAt, std::get<uint32_t>(retired), response);
-    return response.which() == wire::Response::KEY_ISSUED;
+    return issueKeyAnswer(w, account, expiresAt, std::get<uint32_t>(retired), response);
   };
   switch (req.which()) {
     case wire::Request::CREATE_KEY: {
       auto q = req.getCreateKey();
       if (expiryRefused(q.getExpiresAt())) return false;
-      issueKey(w, q.getServiceAccount(), q.getExpiresAt(), 0, response);
-      return response.which() == wire::Response::KEY_ISSUED;
+      return issueKeyAnswer(w, q.getServiceAccount(), q.getExpiresAt(), 0, response);
     }
     case wire::Request::RESET_KEYS: {
       auto q = req.getResetKeys();
@@ -486,8 +505,7 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
       return true;
     }
     default:
-      setError(response, wire::ErrorCode::INVALID_ARGUMENT, "not a mutation");
-      return false;
+      return applyActorMutation(w, req, response);
   }
 }
 

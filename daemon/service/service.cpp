@@ -1,7 +1,10 @@
 #include "service/service.hpp"
 
+#include <capnp/dynamic.h>
 #include <capnp/serialize.h>
 #include <sodium.h>
+
+#include <ctime>
 #include <fmt/format.h>
 
 #include <cstring>
@@ -164,7 +167,9 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
     default:
       break;
   }
-  bool admin = isMutation(which) || which == wire::Request::SET_PASSWORD;
+  bool actorRead = isActorRead(which);
+  bool admin = isMutation(which) || isActorMutation(which) || actorRead ||
+               which == wire::Request::SET_PASSWORD;
   if (!admin) {
     appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
                 fmt::format("unknown request type {} (is the client newer than the daemon?)",
@@ -179,8 +184,12 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
                 out);
     return true;
   }
+  if (actorRead) {
+    answerActorRead(reader, request, out);
+    return true;
+  }
   size_t before = out.size();
-  bool queued = which == wire::Request::SET_PASSWORD ? setPassword(request, out, sink)
+  bool queued = which == wire::Request::SET_PASSWORD ? setPassword(peer, request, out, sink)
                                                       : queueMutation(peer, request, sink);
   if (!queued && out.size() == before) {
     appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
@@ -188,13 +197,14 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
   return !queued;
 }
 
-bool Service::queueMutation(const Peer&, wire::Request::Reader request, AnswerSink& sink) {
+bool Service::queueMutation(const Peer& peer, wire::Request::Reader request, AnswerSink& sink) {
   auto copy = std::make_shared<capnp::MallocMessageBuilder>();
   copy->setRoot(request);
   Pending pending;
   pending.id = request.getId();
   pending.request = copy;
   pending.sink = sink.retain();
+  pending.peer = peer;
   pending.apply = [this, copy](store::Writer& w, wire::Response::Builder response) {
     return applyMutation(w, copy->getRoot<wire::Request>().asReader(), response);
   };
@@ -251,9 +261,8 @@ bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
     }
     case wire::Request::SET_GRANT: {
       auto r = req.getSetGrant();
-      std::vector<store::RoleId> roles;
-      for (uint64_t role : r.getRoles()) roles.push_back(role);
-      result = w.setGrant(r.getPrincipal(), r.getCompany(), views(r.getPermissions()), roles);
+      result = w.setGrant(r.getPrincipal(), r.getCompany(), views(r.getPermissions()),
+                          ids(r.getRoles()));
       break;
     }
     case wire::Request::REMOVE_GRANT: {
@@ -461,12 +470,20 @@ uint64_t Service::mutationsCommitted() const {
   return committed_;
 }
 
-void Service::flushKeyUsage() {
+void Service::flushKeyUsage(bool prune) {
   auto times = usage_.drain();
-  if (times.empty()) return;
+  auto access = accessUsage_.drain();
+  if (times.empty() && access.empty() && !prune) return;
+  auto retention = static_cast<uint64_t>(options_.auditRetention.count());
+  uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  uint64_t expired = prune && now > retention ? now - retention : 0;
   Pending pending;
-  pending.apply = [times = std::move(times)](store::Writer& w, wire::Response::Builder) {
+  pending.apply = [times = std::move(times), access = std::move(access), expired](
+                      store::Writer& w, wire::Response::Builder) {
     for (auto [keyId, at] : times) w.touchKey(keyId, at);
+    for (auto [grant, at] : access) w.touchAccess(grant >> 32, grant & store::kMaxEntityId, at);
+    size_t pruned = expired > 0 ? w.pruneAudit(expired, 10000) : 0;
+    if (pruned > 0) logLine(Level::info, "audit_pruned", {{"events", std::to_string(pruned)}});
     return true;
   };
   std::lock_guard lock(mutex_);
@@ -476,6 +493,7 @@ void Service::flushKeyUsage() {
 void Service::writerLoop() {
   std::deque<Pending> batch;
   auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
+  bool finalFlush = false;
   for (;;) {
     bool stopping = false;
     {
@@ -483,14 +501,17 @@ void Service::writerLoop() {
       wake_.wait_until(lock, nextFlush, [&] { return stopping_ || !queue_.empty(); });
       stopping = stopping_;
     }
-    if (stopping || std::chrono::steady_clock::now() >= nextFlush) {
-      flushKeyUsage();
+    if (std::chrono::steady_clock::now() >= nextFlush) {
+      flushKeyUsage(true);
       nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
+    } else if (stopping && !finalFlush) {
+      flushKeyUsage(false);  // once, after every request has been taken
+      finalFlush = true;
     }
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty()) {
-        if (stopping_) return;  // everything answered, usage flushed
+        if (stopping_ && finalFlush) return;  // everything answered, usage flushed
         continue;
       }
       while (!queue_.empty() && batch.size() < options_.groupCommitMax) {
@@ -519,9 +540,37 @@ static void wipeMessage(capnp::MessageBuilder& message) {
   }
 }
 
+// The outcome as the audit trail records it: "ok", or the error's code and message.
+static std::string outcomeOf(capnp::MallocMessageBuilder& response) {
+  auto r = response.getRoot<wire::Response>().asReader();
+  if (r.which() != wire::Response::ERROR) return "ok";
+  auto error = r.getError();
+  capnp::EnumSchema::Enumerant code = capnp::toDynamic(error).get("code").as<capnp::DynamicEnum>()
+                                          .getEnumerant()
+                                          .orDefault(capnp::Schema::from<ErrorCode>()
+                                                         .getEnumerants()[0]);
+  return fmt::format("{}: {}", code.getProto().getName().cStr(), error.getMessage().cStr());
+}
+
 void Service::applyBatch(std::deque<Pending>& batch) {
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
+  std::vector<std::vector<store::CompanyId>> scopes(batch.size());
   uint64_t kept = 0;
+  auto audit = [&](size_t i, store::Writer& w, bool) {
+    if (!batch[i].request) return;  // internal bookkeeping is not audited
+    auto req = batch[i].request->getRoot<wire::Request>().asReader();
+    store::AuditRecord record;
+    record.time = static_cast<uint64_t>(std::time(nullptr));
+    record.actor = req.getActor();
+    record.activeCompany = req.getActiveCompany();
+    record.peerUid = batch[i].peer.uid;
+    record.peerPid = batch[i].peer.pid;
+    record.operation = operationName(req);
+    record.target = auditTarget(req);
+    record.outcome = outcomeOf(*responses[i]);
+    record.companies = std::move(scopes[i]);
+    w.appendAudit(std::move(record));
+  };
   try {
     store_.commitBatch(batch.size(), [&](size_t i, store::Writer& w) {
       if (i == 0) kept = 0;  // the batch may be applied again after the map grew
@@ -529,6 +578,9 @@ void Service::applyBatch(std::deque<Pending>& batch) {
       responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
       auto response = responses[i]->initRoot<wire::Response>();
       response.setId(batch[i].id);
+      if (batch[i].request) {
+        scopes[i] = auditCompanies(w, batch[i].request->getRoot<wire::Request>().asReader());
+      }
       try {
         bool keep = batch[i].apply(w, response);
         kept += keep && batch[i].sink ? 1 : 0;
@@ -543,7 +595,7 @@ void Service::applyBatch(std::deque<Pending>& batch) {
         responses[i] = failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
         return false;
       }
-    });
+    }, audit);
     std::lock_guard lock(mutex_);
     committed_ += kept;
   } catch (const std::exception& e) {

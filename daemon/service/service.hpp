@@ -56,6 +56,7 @@ struct ServiceOptions {
   uint32_t maxBatch = 1024;        // Items in one authorizeBatch.
   uint32_t groupCommitMax = 256;   // Mutations in one write transaction.
   CredentialOptions credentials;
+  std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
 };
 
 // Key last-used times, kept in memory by the checks and flushed by the writer.
@@ -144,7 +145,8 @@ class Service {
     uint64_t id = 0;
     Apply apply;
     std::shared_ptr<AnswerSink> sink;
-    std::shared_ptr<capnp::MallocMessageBuilder> request;  // wiped once answered
+    std::shared_ptr<capnp::MallocMessageBuilder> request;  // audited; wiped once answered
+    Peer peer;
   };
 
   void answerCheck(Reader& reader, wire::Request::Reader request, std::string& out);
@@ -153,7 +155,8 @@ class Service {
   bool applyMutation(store::Writer& w, wire::Request::Reader req, wire::Response::Builder response);
   void writerLoop();
   void applyBatch(std::deque<Pending>& batch);
-  void flushKeyUsage();
+  // Queues the pending last-used times (and, with `prune`, the audit retention) for the writer.
+  void flushKeyUsage(bool prune);
 
   // Credentials (credential_requests.cpp).
   bool answerCredential(Reader& reader, wire::Request::Reader request, std::string& out,
@@ -162,11 +165,32 @@ class Service {
   void answerKeys(Reader& reader, wire::Request::Reader request, std::string& out);
   bool checkPassword(Reader& reader, wire::Request::Reader request, std::string& out,
                      AnswerSink& sink);
-  bool setPassword(wire::Request::Reader request, std::string& out, AnswerSink& sink);
+  bool setPassword(const Peer& peer, wire::Request::Reader request, std::string& out,
+                   AnswerSink& sink);
   bool applyCredentialMutation(store::Writer& w, wire::Request::Reader req,
                                wire::Response::Builder response);
-  void issueKey(store::Writer& w, store::PrincipalId account, uint64_t expiresAt, uint32_t retired,
-                wire::Response::Builder response);
+  // Issues a key: its id and text (wipe it), or nullopt with the refusal answered.
+  std::optional<std::pair<uint64_t, std::string>> issueKey(store::Writer& w,
+                                                           store::PrincipalId account,
+                                                           uint64_t expiresAt,
+                                                           wire::Response::Builder response);
+  // Issues a key and answers `keyIssued`.
+  bool issueKeyAnswer(store::Writer& w, store::PrincipalId account, uint64_t expiresAt,
+                      uint32_t retired, wire::Response::Builder response);
+  static void fillKey(const store::KeyRecord& key, uint64_t now, wire::KeyInfo::Builder info);
+
+  // Actor-scoped management (actor_requests.cpp).
+  static bool isActorRead(wire::Request::Which which);
+  static bool isActorMutation(wire::Request::Which which);
+  bool applyActorMutation(store::Writer& w, wire::Request::Reader req,
+                          wire::Response::Builder response);
+  void answerActorRead(Reader& reader, wire::Request::Reader request, std::string& out);
+  void fillRow(const store::GraphReader& g, const store::PrincipalRecord& account,
+               store::CompanyId company, bool manage, wire::SaRow::Builder row);
+  static std::string operationName(wire::Request::Reader req);
+  static std::string auditTarget(wire::Request::Reader req);
+  static std::vector<store::CompanyId> auditCompanies(const store::GraphReader& g,
+                                                      wire::Request::Reader req);
   // Claims a TOTP step for a user unless it (or a later one) was used; true when claimed.
   bool claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step);
 
@@ -176,6 +200,7 @@ class Service {
   credentials::SecretBytes totpKey_;
   credentials::RateLimiter limiter_;
   KeyUsage usage_;
+  KeyUsage accessUsage_;  // keyed by grant key: last checkAccess per account and company
   std::mutex totpMutex_;
   std::unordered_map<store::PrincipalId, uint64_t> totpSteps_;  // last accepted step per user
   std::mutex mutex_;

@@ -35,6 +35,13 @@ inline std::vector<std::string_view> views(capnp::List<capnp::Text>::Reader list
   return out;
 }
 
+inline std::vector<uint64_t> ids(capnp::List<uint64_t>::Reader list) {
+  std::vector<uint64_t> out;
+  out.reserve(list.size());
+  for (uint64_t id : list) out.push_back(id);
+  return out;
+}
+
 // Copies bytes that need not be NUL-terminated (views into the map) into a text field.
 inline void copyText(capnp::Text::Builder text, std::string_view bytes) {
   std::memcpy(text.begin(), bytes.data(), bytes.size());

@@ -295,6 +295,69 @@ std::optional<TotpRecord> GraphReader::totp(PrincipalId user) const {
   return r;
 }
 
+std::vector<PrincipalId> GraphReader::principalsIn(CompanyId c) const {
+  return duplicates(t_.companyGrants, c);
+}
+
+std::vector<PrincipalId> GraphReader::ownedAccounts(CompanyId c) const {
+  return duplicates(t_.ownedAccounts, c);
+}
+
+uint64_t GraphReader::accessUsed(PrincipalId p, CompanyId c) const {
+  if (p > kMaxEntityId || c > kMaxEntityId) return 0;
+  auto v = txn_.get(t_.accessUsed, IntKey(grantKey(p, c)).bytes());
+  return v ? readU64(*v) : 0;
+}
+
+namespace {
+
+AuditRecord decodeAudit(uint64_t sequence, std::string_view bytes) {
+  Decoder d(bytes, "audit");
+  AuditRecord r;
+  r.sequence = sequence;
+  r.time = d.u64();
+  r.actor = d.u64();
+  r.activeCompany = d.u64();
+  r.peerUid = d.u32();
+  r.peerPid = static_cast<int32_t>(d.u32());
+  r.operation = d.str();
+  r.target = d.str();
+  r.outcome = d.str();
+  uint32_t n = d.u32();
+  for (uint32_t i = 0; i < n; ++i) r.companies.push_back(d.u64());
+  d.expectEnd();
+  return r;
+}
+
+}  // namespace
+
+std::vector<AuditRecord> GraphReader::auditPage(CompanyId company, uint64_t before,
+                                               size_t limit) const {
+  std::vector<AuditRecord> out;
+  auto fetch = [&](uint64_t sequence) {
+    auto v = txn_.get(t_.audit, IntKey(sequence).bytes());
+    if (!v) throw CorruptRecord("audit_by_company");
+    out.push_back(decodeAudit(sequence, *v));
+  };
+  std::string_view k, v;
+  if (company == 0) {
+    Cursor cur(txn_, t_.audit);
+    uint64_t start = before == 0 ? UINT64_MAX : before;
+    k = u64Bytes(start);
+    bool ok = cur.move(MDB_SET_RANGE, k, v) ? cur.move(MDB_PREV, k, v) : cur.move(MDB_LAST, k, v);
+    for (; ok && out.size() < limit; ok = cur.move(MDB_PREV, k, v)) {
+      out.push_back(decodeAudit(readU64(k), v));
+    }
+    return out;
+  }
+  // A company's events: its index, walked from the newest down.
+  std::vector<uint64_t> sequences = duplicates(t_.auditByCompany, company);
+  for (auto it = sequences.rbegin(); it != sequences.rend() && out.size() < limit; ++it) {
+    if (before == 0 || *it < before) fetch(*it);
+  }
+  return out;
+}
+
 DenyReason GraphReader::whyNoRow(PrincipalId p, CompanyId c) const {
   auto principal = this->principal(p);
   if (!principal) return DenyReason::unknownPrincipal;
@@ -598,7 +661,11 @@ Result<PrincipalId> Writer::createServiceAccount(std::string_view name, CompanyI
   r.ownerCompany = owner;
   r.name = name;
   r.description = description;
-  return createPrincipal(r);
+  auto created = createPrincipal(r);
+  if (auto id = std::get_if<PrincipalId>(&created)) {
+    wtxn_.put(t_.ownedAccounts, IntKey(owner).bytes(), u64Bytes(*id));
+  }
+  return created;
 }
 
 void Writer::putGrant(uint64_t key, const GrantRecord& g) {
@@ -656,6 +723,8 @@ Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
     for (RoleId r : old->roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
   }
   putGrant(key, next);
+  uint64_t principalId = p;
+  wtxn_.put(t_.companyGrants, IntKey(c).bytes(), u64Bytes(principalId));
   for (RoleId r : next.roles) wtxn_.put(t_.roleHolders, IntKey(r).bytes(), keyBytes);
   rematerialise(key);
   return p;
@@ -663,6 +732,10 @@ Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
 
 void Writer::dropGrant(uint64_t key, const GrantRecord& g) {
   std::string_view keyBytes = u64Bytes(key);
+  uint64_t principalId = key >> 32;
+  std::string_view principalBytes = u64Bytes(principalId);
+  wtxn_.del(t_.companyGrants, IntKey(key & kMaxEntityId).bytes(), &principalBytes);
+  wtxn_.del(t_.accessUsed, IntKey(key).bytes());
   for (RoleId r : g.roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
   wtxn_.del(t_.grants, IntKey(key).bytes());
   wtxn_.del(t_.effective, IntKey(key).bytes());
@@ -699,6 +772,10 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   wtxn_.del(t_.principalKeys, IntKey(p).bytes());
   wtxn_.del(t_.passwords, IntKey(p).bytes());
   wtxn_.del(t_.totp, IntKey(p).bytes());
+  if (r->kind == PrincipalKind::serviceAccount) {
+    std::string_view idBytes = u64Bytes(r->id);
+    wtxn_.del(t_.ownedAccounts, IntKey(r->ownerCompany).bytes(), &idBytes);
+  }
   wtxn_.del(t_.principalNames, r->name);
   wtxn_.del(t_.principals, IntKey(p).bytes());
   return p;
@@ -825,6 +902,67 @@ void Writer::recordTotpStep(PrincipalId user, uint64_t step) {
   wtxn_.put(t_.totp, IntKey(user).bytes(), Encoder().u64(step).str(t->sealedSecret).bytes());
 }
 
+Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
+                                           std::string_view description) {
+  auto r = principal(serviceAccount);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", serviceAccount));
+  }
+  if (description.size() > kMaxDescription) {
+    return refuse(RefusalCode::invalidArgument,
+                  fmt::format("description is {} bytes, the limit is {}", description.size(),
+                              kMaxDescription));
+  }
+  if (!isValidUtf8(description)) {
+    return refuse(RefusalCode::invalidArgument, "description is not valid UTF-8");
+  }
+  r->description = description;
+  putPrincipal(*r);
+  return serviceAccount;
+}
+
+void Writer::touchAccess(PrincipalId p, CompanyId c, uint64_t at) {
+  if (!grant(p, c) || accessUsed(p, c) >= at) return;
+  wtxn_.put(t_.accessUsed, IntKey(grantKey(p, c)).bytes(), u64Bytes(at));
+}
+
+uint64_t Writer::appendAudit(AuditRecord r) {
+  r.sequence = nextId("next_audit");
+  Encoder e;
+  e.u64(r.time).u64(r.actor).u64(r.activeCompany).u32(r.peerUid);
+  e.u32(static_cast<uint32_t>(r.peerPid)).str(r.operation).str(r.target).str(r.outcome);
+  std::sort(r.companies.begin(), r.companies.end());
+  r.companies.erase(std::unique(r.companies.begin(), r.companies.end()), r.companies.end());
+  std::erase(r.companies, CompanyId{0});
+  e.u32(static_cast<uint32_t>(r.companies.size()));
+  for (CompanyId c : r.companies) e.u64(c);
+  wtxn_.put(t_.audit, IntKey(r.sequence).bytes(), e.bytes());
+  for (CompanyId c : r.companies) {
+    wtxn_.put(t_.auditByCompany, IntKey(c).bytes(), u64Bytes(r.sequence));
+  }
+  return r.sequence;
+}
+
+size_t Writer::pruneAudit(uint64_t before, size_t max) {
+  std::vector<AuditRecord> old;
+  {
+    Cursor cur(txn_, t_.audit);
+    std::string_view k, v;
+    for (bool ok = cur.move(MDB_FIRST, k, v); ok && old.size() < max; ok = cur.move(MDB_NEXT, k, v)) {
+      AuditRecord r = decodeAudit(readU64(k), v);
+      if (r.time >= before) break;
+      old.push_back(std::move(r));
+    }
+  }
+  for (const AuditRecord& r : old) {
+    std::string_view sequence = u64Bytes(r.sequence);
+    for (CompanyId c : r.companies) wtxn_.del(t_.auditByCompany, IntKey(c).bytes(), &sequence);
+    wtxn_.del(t_.audit, IntKey(r.sequence).bytes());
+  }
+  return old.size();
+}
+
 // ------------------------------------------------------------------------------------------------
 // Store
 
@@ -878,6 +1016,12 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
       openDb("principal_keys", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
   t.passwords = openDb("passwords", MDB_INTEGERKEY);
   t.totp = openDb("totp", MDB_INTEGERKEY);
+  constexpr unsigned kIdList = MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+  t.companyGrants = openDb("company_grants", kIdList);
+  t.ownedAccounts = openDb("owned_accounts", kIdList);
+  t.audit = openDb("audit", MDB_INTEGERKEY);
+  t.auditByCompany = openDb("audit_by_company", kIdList);
+  t.accessUsed = openDb("access_used", MDB_INTEGERKEY);
 
   auto version = txn.get(t.meta, kSchemaKey);
   if (!version) {
@@ -930,18 +1074,22 @@ void Store::grow() {
   }
 }
 
-uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply) {
+uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply,
+                            const AfterApply& after) {
   for (;;) {
     try {
       Txn txn = Txn::begin(env_.get(), 0);
+      Writer outer(txn, tables_, options_);
       for (size_t i = 0; i < count; ++i) {
         Txn nested = Txn::begin(env_.get(), 0, txn.get());
         Writer writer(nested, tables_, options_);
-        if (apply(i, writer)) {
+        bool kept = apply(i, writer);
+        if (kept) {
           nested.commit();
         } else {
           nested.abort();
         }
+        if (after) after(i, outer, kept);
       }
       uint64_t revision = txn.id();
       txn.commit();

@@ -121,6 +121,21 @@ struct TotpRecord {
   uint64_t lastStep = 0;     // The last accepted time step (replay protection).
 };
 
+// One audit event: who did what where, and how it ended. Kept in the same transaction as the
+// change (or the refusal) it records.
+struct AuditRecord {
+  uint64_t sequence = 0;  // Assigned by the store, ascending.
+  uint64_t time = 0;      // Unix seconds.
+  PrincipalId actor = 0;  // 0: system context.
+  CompanyId activeCompany = 0;
+  uint32_t peerUid = 0;
+  int32_t peerPid = 0;
+  std::string operation;
+  std::string target;
+  std::string outcome;
+  std::vector<CompanyId> companies;  // Whose audit lists show it (besides the system's).
+};
+
 struct StoreOptions {
   std::filesystem::path directory;
   size_t initialMapSize = size_t{1} << 30;
@@ -141,7 +156,8 @@ inline uint64_t grantKey(PrincipalId p, CompanyId c) { return (p << 32) | c; }
 
 struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
-      principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp;
+      principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
+      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed;
 };
 
 // Read access shared by snapshots and the writer. Views are valid while the transaction is.
@@ -171,6 +187,14 @@ class GraphReader {
   std::vector<KeyRecord> keysOf(PrincipalId p) const;  // Ascending by id.
   std::optional<std::string_view> passwordHash(PrincipalId user) const;
   std::optional<TotpRecord> totp(PrincipalId user) const;
+
+  // Principals holding a grant in the company, and service accounts it owns; ascending ids.
+  std::vector<PrincipalId> principalsIn(CompanyId c) const;
+  std::vector<PrincipalId> ownedAccounts(CompanyId c) const;
+  // When the principal last used its access in the company (coarse); 0: never recorded.
+  uint64_t accessUsed(PrincipalId p, CompanyId c) const;
+  // Newest first: events with sequence < `before` (0: all), at most `limit`; company 0: all events.
+  std::vector<AuditRecord> auditPage(CompanyId company, uint64_t before, size_t limit) const;
 
   // The full decision, walking the reasons in their documented order. No caches.
   Decision decide(PrincipalId p, CompanyId c, std::string_view permission) const;
@@ -285,6 +309,13 @@ class Writer : public GraphReader {
   Result<PrincipalId> removeTotp(PrincipalId user);
   void recordTotpStep(PrincipalId user, uint64_t step);
 
+  Result<PrincipalId> setDescription(PrincipalId serviceAccount, std::string_view description);
+  void touchAccess(PrincipalId p, CompanyId c, uint64_t at);
+  // Appends an event; returns its sequence number.
+  uint64_t appendAudit(AuditRecord record);
+  // Deletes up to `max` events older than `before` (unix seconds); returns how many.
+  size_t pruneAudit(uint64_t before, size_t max);
+
  private:
   void putKey(const KeyRecord& key);
   // The user's record, or a notFound refusal (also for a service account).
@@ -313,10 +344,14 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // Applies apply(i, writer) for i in [0, count), each in a nested transaction that is kept when
-  // it returns true and rolled back when it returns false, then commits durably. On MDB_MAP_FULL
-  // the batch is rolled back, the map grown, and every item applied again (so `apply` must be
-  // repeatable). Returns the committed revision. Other failures throw; nothing is committed.
-  uint64_t commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply);
+  // it returns true and rolled back when it returns false; then, outside the nested transaction
+  // (so it stays even when the change was rolled back), after(i, writer, kept) — the audit trail.
+  // Then commits durably. On MDB_MAP_FULL the batch is rolled back, the map grown, and every item
+  // applied again (so both must be repeatable). Returns the committed revision. Other failures
+  // throw; nothing is committed.
+  using AfterApply = std::function<void(size_t, Writer&, bool kept)>;
+  uint64_t commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply,
+                       const AfterApply& after = {});
 
   // Convenience for one mutation; returns the committed revision.
   uint64_t commit(const std::function<bool(Writer&)>& apply) {

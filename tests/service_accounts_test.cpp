@@ -1,0 +1,417 @@
+// The rules of service accounts across companies (DESIGN §1), against the real daemon: for every
+// rule the allowed case and each refusal, from the owner company and from an external one, with
+// the state checked afterwards; the Service Accounts view for both kinds of viewer; escalation
+// through direct grants and roles; the audit trail and its company scopes.
+#define BOOST_TEST_MODULE service_accounts
+#include <boost/test/unit_test.hpp>
+
+#include "daemon_fixture.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::testing;
+using client::Answer;
+using client::Client;
+using wire::ErrorCode;
+
+namespace {
+
+const char* kCatalog[] = {"routers.read",          "routers.write",     "routers.reboot",
+                          "service_accounts.manage", "service_accounts.read", "roles.manage",
+                          "users.manage",          "audit.read"};
+
+struct World {
+  Daemon daemon{"", "password_ops_limit = 1\npassword_mem_limit_mib = 8\n"};
+  Client c = daemon.connect();
+  uint64_t msp = 0, north = 0, south = 0;
+  uint64_t adminRole = 0, operatorRole = 0;
+  uint64_t mspAdmin = 0, northAdmin = 0, southAdmin = 0, limited = 0, reader = 0;
+
+  World() {
+    system([](wire::Request::Builder r) {
+      auto names = r.initDefinePermissions(8);
+      for (unsigned i = 0; i < 8; ++i) names.set(i, kCatalog[i]);
+    });
+    msp = company("msp");
+    north = company("north");
+    south = company("south");
+    adminRole = system([](wire::Request::Builder r) {
+      auto role = r.initCreateRole();
+      role.setName("admin");
+      auto perms = role.initPermissions(8);
+      for (unsigned i = 0; i < 8; ++i) perms.set(i, kCatalog[i]);
+    });
+    operatorRole = system([](wire::Request::Builder r) {
+      auto role = r.initCreateRole();
+      role.setName("operator");
+      auto perms = role.initPermissions(3);
+      for (unsigned i = 0; i < 3; ++i) perms.set(i, kCatalog[i]);
+    });
+    mspAdmin = user("msp-admin", msp, {}, {adminRole});
+    northAdmin = user("north-admin", north, {}, {adminRole});
+    southAdmin = user("south-admin", south, {}, {adminRole});
+    limited = user("north-limited", north, {"service_accounts.manage", "routers.read"}, {});
+    reader = user("north-reader", north, {"service_accounts.read"}, {});
+  }
+
+  uint64_t system(const Client::Fill& fill) {
+    Answer a = c.call(fill);
+    client::checkOk(a);
+    return a->which() == wire::Response::MUTATION ? a->getMutation().getId() : 0;
+  }
+  uint64_t company(const char* name) {
+    return system([&](wire::Request::Builder r) { r.initCreateCompany().setName(name); });
+  }
+  uint64_t user(const char* name, uint64_t where, std::vector<std::string> perms,
+                std::vector<uint64_t> roles) {
+    uint64_t id = system([&](wire::Request::Builder r) { r.initCreateUser().setName(name); });
+    system([&](wire::Request::Builder r) {
+      auto g = r.initSetGrant();
+      g.setPrincipal(id);
+      g.setCompany(where);
+      auto p = g.initPermissions(static_cast<unsigned>(perms.size()));
+      for (unsigned i = 0; i < perms.size(); ++i) p.set(i, perms[i]);
+      auto rl = g.initRoles(static_cast<unsigned>(roles.size()));
+      for (unsigned i = 0; i < roles.size(); ++i) rl.set(i, roles[i]);
+    });
+    return id;
+  }
+
+  // A request by `actor` acting in `company`.
+  Answer as(uint64_t actor, uint64_t company, const Client::Fill& fill) {
+    return c.call([&](wire::Request::Builder r) {
+      fill(r);
+      r.setActor(actor);
+      r.setActiveCompany(company);
+    });
+  }
+
+  static ErrorCode code(const Answer& a) {
+    BOOST_REQUIRE_MESSAGE(a->which() == wire::Response::ERROR, "expected an error answer");
+    return a->getError().getCode();
+  }
+
+  // The MSP's script account: created by the MSP admin, granted by each client company.
+  struct Created {
+    uint64_t id;
+    std::string key;
+  };
+  Created createBot(const char* name = "fleet-bot") {
+    Answer a = as(mspAdmin, msp, [&](wire::Request::Builder r) {
+      auto q = r.initSaCreate();
+      q.setName(name);
+      q.setDescription("MSP automation");
+      q.initPermissions(1).set(0, "routers.read");
+    });
+    client::checkOk(a);
+    return {a->getSaCreated().getId(), a->getSaCreated().getSecret().cStr()};
+  }
+  void grantHere(uint64_t actor, uint64_t where, uint64_t account, std::vector<std::string> perms,
+                 std::vector<uint64_t> roles = {}) {
+    client::checkOk(grant(actor, where, account, perms, roles));
+  }
+  Answer grant(uint64_t actor, uint64_t where, uint64_t account, std::vector<std::string> perms,
+               std::vector<uint64_t> roles = {}) {
+    return as(actor, where, [&](wire::Request::Builder r) {
+      auto g = r.initSaGrant();
+      g.setPrincipal(account);
+      auto p = g.initPermissions(static_cast<unsigned>(perms.size()));
+      for (unsigned i = 0; i < perms.size(); ++i) p.set(i, perms[i]);
+      auto rl = g.initRoles(static_cast<unsigned>(roles.size()));
+      for (unsigned i = 0; i < roles.size(); ++i) rl.set(i, roles[i]);
+    });
+  }
+  bool allowed(const std::string& key, uint64_t where, const char* permission) {
+    Answer a = c.call([&](wire::Request::Builder r) {
+      auto q = r.initCheckAccess();
+      q.setCredential(key);
+      q.setCompany(where);
+      q.setPermission(permission);
+    });
+    client::checkOk(a);
+    return a->getAccess().getAllowed();
+  }
+  std::vector<std::string> auditOps(uint64_t actor, uint64_t where) {
+    Answer a = as(actor, where, [](wire::Request::Builder r) { r.initAuditList(); });
+    client::checkOk(a);
+    std::vector<std::string> out;
+    for (auto e : a->getAudit().getEvents()) {
+      out.push_back(std::string(e.getOperation().cStr()) + " " + e.getTarget().cStr() + " -> " +
+                    e.getOutcome().cStr());
+    }
+    return out;
+  }
+};
+
+bool anyContains(const std::vector<std::string>& lines, const std::string& needle) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(owner_creates_with_initial_permissions_and_a_first_key, World) {
+  Created bot = createBot();
+  BOOST_TEST(bot.key.rfind("gatesk_", 0) == 0u);
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  BOOST_TEST(!allowed(bot.key, msp, "routers.reboot"));
+  // A duplicate name is refused and creates nothing.
+  Answer dup = as(mspAdmin, msp, [](wire::Request::Builder r) { r.initSaCreate().setName("fleet-bot"); });
+  BOOST_TEST((code(dup) == ErrorCode::ALREADY_EXISTS));
+}
+
+BOOST_FIXTURE_TEST_CASE(only_the_owner_may_describe_reset_or_delete, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+
+  Answer describe = as(northAdmin, north, [&](wire::Request::Builder r) {
+    auto q = r.initSaDescribe();
+    q.setServiceAccount(bot.id);
+    q.setDescription("hijacked");
+  });
+  BOOST_TEST((code(describe) == ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaResetCredentials(bot.id);
+              })) == ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); })) ==
+              ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                auto s = r.initSaSetState();
+                s.setPrincipal(bot.id);
+                s.setState(wire::PrincipalState::DISABLED);
+              })) == ErrorCode::NOT_OWNER));
+
+  // Nothing changed: the key works in both companies, the description is the owner's.
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
+  Answer row = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  client::checkOk(row);
+  BOOST_TEST(std::string(row->getSaView().getRows()[0].getDescription().cStr()) == "MSP automation");
+
+  // The owner may.
+  client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto q = r.initSaDescribe();
+    q.setServiceAccount(bot.id);
+    q.setDescription("fleet automation v2");
+  }));
+  Answer reset = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaResetCredentials(bot.id); });
+  client::checkOk(reset);
+  BOOST_TEST(!allowed(bot.key, msp, "routers.read"));  // the old key is revoked
+  BOOST_TEST(allowed(reset->getKeyIssued().getSecret().cStr(), north, "routers.read"));
+}
+
+BOOST_FIXTURE_TEST_CASE(external_company_edits_only_its_own_scope, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"}, {operatorRole});
+  grantHere(southAdmin, south, bot.id, {"routers.read"});
+  BOOST_TEST(allowed(bot.key, north, "routers.reboot"));
+
+  // North narrows its grant: only north changes.
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  BOOST_TEST(!allowed(bot.key, north, "routers.reboot"));
+  BOOST_TEST(allowed(bot.key, south, "routers.read"));
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+
+  // North removes its access: the owner and south are untouched.
+  client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaRevoke(bot.id); }));
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+  BOOST_TEST(allowed(bot.key, south, "routers.read"));
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  // Removing access it no longer has is a clear error.
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaRevoke(bot.id); })) ==
+              ErrorCode::NOT_FOUND));
+}
+
+BOOST_FIXTURE_TEST_CASE(deleting_removes_access_everywhere_and_tells_every_company, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  grantHere(southAdmin, south, bot.id, {"routers.read"});
+  client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); }));
+  for (uint64_t where : {msp, north, south}) BOOST_TEST(!allowed(bot.key, where, "routers.read"));
+  auto denied = c.call([&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(bot.id);
+    q.setCompany(north);
+    q.setPermission("routers.read");
+  });
+  BOOST_TEST((denied->getAuthorize().getReason() == wire::DenyReason::UNKNOWN_PRINCIPAL));
+  std::string event = "saDelete serviceAccount " + std::to_string(bot.id) + " -> ok";
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), event));
+  BOOST_TEST(anyContains(auditOps(southAdmin, south), event));
+  BOOST_TEST(anyContains(auditOps(mspAdmin, msp), event));
+}
+
+BOOST_FIXTURE_TEST_CASE(disabling_is_heard_where_the_account_had_access, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto s = r.initSaSetState();
+    s.setPrincipal(bot.id);
+    s.setState(wire::PrincipalState::DISABLED);
+  }));
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), "saSetState serviceAccount"));
+}
+
+BOOST_FIXTURE_TEST_CASE(the_view_for_an_owner_and_for_an_external_viewer, World) {
+  Created bot = createBot();
+  Created local = [&] {
+    Answer a = as(northAdmin, north, [](wire::Request::Builder r) { r.initSaCreate().setName("north-backup"); });
+    client::checkOk(a);
+    return Created{a->getSaCreated().getId(), a->getSaCreated().getSecret().cStr()};
+  }();
+  grantHere(northAdmin, north, bot.id, {"routers.read"}, {operatorRole});
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));  // recorded as last use in north
+
+  Answer mine = as(mspAdmin, msp, [](wire::Request::Builder r) { r.setSaList(); });
+  client::checkOk(mine);
+  BOOST_REQUIRE(mine->getSaView().getRows().size() == 1u);
+  auto owned = mine->getSaView().getRows()[0];
+  BOOST_TEST((owned.getRelation() == wire::Relation::OWNED));
+  BOOST_TEST(owned.getKeys().size() == 1u);
+  BOOST_TEST(owned.getActions().getDelete());
+  BOOST_TEST(owned.getActions().getResetCredentials());
+  BOOST_TEST(owned.getActions().getEditDescription());
+  BOOST_TEST(owned.getPermissions().size() == 1u);  // routers.read in msp only
+
+  Answer theirs = as(northAdmin, north, [](wire::Request::Builder r) { r.setSaList(); });
+  client::checkOk(theirs);
+  auto rows = theirs->getSaView().getRows();
+  BOOST_REQUIRE(rows.size() == 2u);
+  auto external = rows[0].getId() == bot.id ? rows[0] : rows[1];
+  auto own = rows[0].getId() == bot.id ? rows[1] : rows[0];
+  BOOST_TEST(own.getId() == local.id);
+  BOOST_TEST((own.getRelation() == wire::Relation::OWNED));
+  BOOST_TEST((external.getRelation() == wire::Relation::EXTERNAL));
+  BOOST_TEST(std::string(external.getOwnerCompanyName().cStr()) == "msp");
+  BOOST_TEST(external.getKeys().size() == 0u);  // never the keys of an external account
+  BOOST_TEST(!external.getActions().getDelete());
+  BOOST_TEST(!external.getActions().getResetCredentials());
+  BOOST_TEST(!external.getActions().getEditDescription());
+  BOOST_TEST(external.getActions().getEditPermissions());
+  BOOST_TEST(external.getActions().getRemoveAccess());
+  BOOST_TEST(external.getRoles().size() == 1u);
+  BOOST_TEST(std::string(external.getRoles()[0].getName().cStr()) == "operator");
+  BOOST_TEST(external.getLastUsedAt() > 0u);
+
+  // A reader sees the rows but may take no action.
+  Answer readOnly = as(reader, north, [](wire::Request::Builder r) { r.setSaList(); });
+  client::checkOk(readOnly);
+  for (auto row : readOnly->getSaView().getRows()) {
+    BOOST_TEST(!row.getActions().getEditPermissions());
+    BOOST_TEST(!row.getActions().getRemoveAccess());
+  }
+  // The other companies it reaches: the owner may ask; an external company may not.
+  Answer where = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaCompanies(bot.id); });
+  client::checkOk(where);
+  BOOST_TEST(where->getSaCompanies().getCompanies().size() == 2u);  // msp, north
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaCompanies(bot.id); })) ==
+              ErrorCode::NOT_OWNER));
+  // South, where it has no access, cannot see it at all.
+  BOOST_TEST((code(as(southAdmin, south, [&](wire::Request::Builder r) { r.setSaShow(bot.id); })) ==
+              ErrorCode::NOT_FOUND));
+}
+
+BOOST_FIXTURE_TEST_CASE(no_escalation_through_direct_grants_or_roles, World) {
+  Created bot = createBot();
+  Answer direct = grant(limited, north, bot.id, {"routers.read", "routers.reboot"});
+  BOOST_TEST((code(direct) == ErrorCode::ESCALATION));
+  BOOST_REQUIRE(direct->getError().getMissing().size() == 1u);
+  BOOST_TEST(std::string(direct->getError().getMissing()[0].cStr()) == "routers.reboot");
+
+  Answer viaRole = grant(limited, north, bot.id, {}, {operatorRole});
+  BOOST_TEST((code(viaRole) == ErrorCode::ESCALATION));
+  BOOST_TEST(viaRole->getError().getMissing().size() == 2u);  // routers.write, routers.reboot
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));     // nothing was granted
+
+  grantHere(limited, north, bot.id, {"routers.read"});  // within what it holds: fine
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
+
+  // A company role is no way around it either.
+  Answer role = as(limited, north, [](wire::Request::Builder r) {
+    r.initRoleCreate().setName("sneaky");
+  });
+  BOOST_TEST((code(role) == ErrorCode::FORBIDDEN));  // and roles.manage it lacks
+}
+
+BOOST_FIXTURE_TEST_CASE(each_request_needs_its_permission_in_the_active_company, World) {
+  Created bot = createBot();
+  BOOST_TEST((code(grant(reader, north, bot.id, {"routers.read"})) == ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(as(reader, north, [](wire::Request::Builder r) { r.initUserCreate().setName("x"); })) ==
+              ErrorCode::FORBIDDEN));
+  // The MSP admin is an admin in msp only: in north it holds nothing.
+  BOOST_TEST((code(grant(mspAdmin, north, bot.id, {"routers.read"})) == ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(as(limited, north, [](wire::Request::Builder r) { r.initAuditList(); })) ==
+              ErrorCode::FORBIDDEN));
+  Answer noActor = c.call([&](wire::Request::Builder r) { r.setSaList(); });
+  BOOST_TEST((code(noActor) == ErrorCode::INVALID_ARGUMENT));
+}
+
+BOOST_FIXTURE_TEST_CASE(company_roles_and_users_in_the_active_company, World) {
+  Created bot = createBot();
+  Answer created = as(northAdmin, north, [](wire::Request::Builder r) {
+    auto q = r.initRoleCreate();
+    q.setName("rebooter");
+    q.initPermissions(1).set(0, "routers.reboot");
+  });
+  client::checkOk(created);
+  uint64_t rebooter = created->getMutation().getId();
+  grantHere(northAdmin, north, bot.id, {}, {rebooter});
+  BOOST_TEST(allowed(bot.key, north, "routers.reboot"));
+
+  // Editing the role re-materialises its holder at once.
+  client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) {
+    auto q = r.initRoleEdit();
+    q.setRole(rebooter);
+    q.initPermissions(1).set(0, "routers.write");
+  }));
+  BOOST_TEST(!allowed(bot.key, north, "routers.reboot"));
+  BOOST_TEST(allowed(bot.key, north, "routers.write"));
+
+  // Another company's role and a system role are not north's to edit or use.
+  BOOST_TEST((code(as(southAdmin, south, [&](wire::Request::Builder r) { r.setRoleDelete(rebooter); })) ==
+              ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                auto q = r.initRoleEdit();
+                q.setRole(operatorRole);
+              })) == ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(grant(southAdmin, south, bot.id, {}, {rebooter})) == ErrorCode::CONFLICT));
+
+  // Users: create, grant, revoke in the active company.
+  Answer user = as(northAdmin, north, [](wire::Request::Builder r) { r.initUserCreate().setName("nora"); });
+  client::checkOk(user);
+  uint64_t nora = user->getMutation().getId();
+  client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) {
+    auto g = r.initUserGrant();
+    g.setPrincipal(nora);
+    g.initPermissions(1).set(0, "routers.read");
+  }));
+  client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) { r.setUserRevoke(nora); }));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setUserRevoke(bot.id); })) ==
+              ErrorCode::NOT_FOUND));  // a service account is not a user
+}
+
+BOOST_FIXTURE_TEST_CASE(refusals_are_audited_and_each_company_sees_only_its_own, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); });  // refused
+  grant(limited, north, bot.id, {"routers.reboot"});                                 // refused
+
+  auto northEvents = auditOps(northAdmin, north);
+  BOOST_TEST(anyContains(northEvents, "saDelete serviceAccount " + std::to_string(bot.id) +
+                                          " -> notOwner"));
+  BOOST_TEST(anyContains(northEvents, "-> escalation"));
+  BOOST_TEST(anyContains(northEvents, "saGrant serviceAccount " + std::to_string(bot.id) + " -> ok"));
+
+  auto southEvents = auditOps(southAdmin, south);
+  BOOST_TEST(!anyContains(southEvents, "saGrant"));
+  BOOST_TEST(!anyContains(southEvents, "saDelete"));
+  BOOST_TEST(!anyContains(southEvents, "saCreate"));
+
+  // The system context sees everything, with the peer's uid and pid.
+  Answer all = c.call([](wire::Request::Builder r) { r.initAuditList().setLimit(1000); });
+  client::checkOk(all);
+  bool sawPeer = false;
+  for (auto e : all->getAudit().getEvents()) sawPeer = sawPeer || e.getPeerPid() > 0;
+  BOOST_TEST(sawPeer);
+  BOOST_TEST(all->getAudit().getEvents().size() > northEvents.size());
+}
