@@ -402,10 +402,17 @@ BOOST_FIXTURE_TEST_CASE(refusals_are_audited_and_each_company_sees_only_its_own,
   BOOST_TEST(anyContains(northEvents, "-> escalation"));
   BOOST_TEST(anyContains(northEvents, "saGrant serviceAccount " + std::to_string(bot.id) + " -> ok"));
 
+  // South, where the account also has access, does not hear of north's refused attempts.
+  grantHere(southAdmin, south, bot.id, {"routers.read"});
+  as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); });  // refused
   auto southEvents = auditOps(southAdmin, south);
-  BOOST_TEST(!anyContains(southEvents, "saGrant"));
+  BOOST_TEST(!anyContains(southEvents, "notOwner"));
+  BOOST_TEST(std::count_if(southEvents.begin(), southEvents.end(), [](const std::string& e) {
+               return e.find("saGrant") != std::string::npos;
+             }) == 1);  // its own grant only
   BOOST_TEST(!anyContains(southEvents, "saDelete"));
   BOOST_TEST(!anyContains(southEvents, "saCreate"));
+  BOOST_TEST(!anyContains(southEvents, "escalation"));
 
   // The system context sees everything, with the peer's uid and pid.
   Answer all = c.call([](wire::Request::Builder r) { r.initAuditList().setLimit(1000); });

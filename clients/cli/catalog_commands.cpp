@@ -1,4 +1,6 @@
-// What permissions are made of: companies, the permission catalog, roles.
+// What permissions are made of: companies, the permission catalog, roles. The role commands work on
+// the roles of Scope::company (session.hpp): in the system context the global --company's, or the
+// system roles (0); for an actor, the active company's.
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -12,17 +14,11 @@ struct NamesArguments {
 };
 
 struct RoleArguments {
-  std::string role;     // A new role's name, or an existing role's name or id.
-  std::string company;  // Empty: the system scope.
+  std::string role;  // A new role's name, or an existing role's name or id.
   std::vector<std::string> permissions;
   std::string rename;
   bool clear = false;
 };
-
-// --company as a role scope: 0 (system) when absent.
-uint64_t scopeOf(Session& session, const std::string& company) {
-  return company.empty() ? 0 : session.company(company);
-}
 
 std::string scopeText(uint64_t scope) {
   return scope == 0 ? "system" : fmt::format("company {}", scope);
@@ -38,18 +34,7 @@ int listCompanies(Context& context, const NoArguments&) {
   client::Answer answer =
       context.session.call(wire::Response::COMPANIES,
                            [](wire::Request::Builder request) { request.setListCompanies(); });
-  auto list = answer.get().getCompanies();
-  std::vector<std::vector<std::string>> rows;
-  JsonArray companies;
-  for (auto company : list.getCompanies()) {
-    rows.push_back({std::to_string(company.getId()), std::string(view(company.getName()))});
-    companies.raw(
-        JsonObject().number("id", company.getId()).string("name", view(company.getName())).str());
-  }
-  context.out.print(
-      table(rows),
-      JsonObject().raw("companies", companies.str()).number("revision", list.getRevision()));
-  return kExitOk;
+  return printCompanies(context, answer.get().getCompanies());
 }
 
 int definePermissions(Context& context, const NamesArguments& args) {
@@ -81,13 +66,19 @@ int listCatalog(Context& context, const NoArguments&) {
 }
 
 int createRole(Context& context, const RoleArguments& args) {
-  uint64_t scope = scopeOf(context.session, args.company);
+  const Scope& scope = context.session.scope();
   return create(context, "role", [&](wire::Request::Builder request) {
-    auto role = request.initCreateRole();
-    role.setCompany(scope);
-    role.setName(toText(args.role));
-    setTexts(role.initPermissions(static_cast<unsigned>(args.permissions.size())),
-             args.permissions);
+    auto fill = [&](auto role) {  // A ScopedRole or a CreateRole.
+      role.setName(toText(args.role));
+      setTexts(role.initPermissions(static_cast<unsigned>(args.permissions.size())),
+               args.permissions);
+      return role;
+    };
+    if (scope.forActor()) {
+      fill(request.initRoleCreate());
+      return;
+    }
+    fill(request.initCreateRole()).setCompany(scope.company);
   });
 }
 
@@ -106,40 +97,49 @@ std::vector<std::string> currentPermissions(Session& session, uint64_t role, uin
                                  role, scopeText(scope)));
 }
 
+// `role update` and `role edit` (roleEdit for an actor, else updateRole).
 int updateRole(Context& context, const RoleArguments& args) {
-  uint64_t scope = scopeOf(context.session, args.company);
-  uint64_t role = context.session.role(args.role, scope);
+  const Scope& scope = context.session.scope();
+  uint64_t role = context.session.role(args.role, scope.company);
   std::vector<std::string> permissions = args.permissions;
   if (permissions.empty() && !args.clear) {
-    permissions = currentPermissions(context.session, role, scope);
+    permissions = currentPermissions(context.session, role, scope.company);
   }
   return change(context, [&](wire::Request::Builder request) {
-    auto update = request.initUpdateRole();
-    update.setRole(role);
-    setTexts(update.initPermissions(static_cast<unsigned>(permissions.size())), permissions);
-    update.setRename(toText(args.rename));
+    auto fill = [&](auto update) {  // A ScopedRoleEdit or an UpdateRole.
+      update.setRole(role);
+      setTexts(update.initPermissions(static_cast<unsigned>(permissions.size())), permissions);
+      update.setRename(toText(args.rename));
+    };
+    if (scope.forActor()) {
+      fill(request.initRoleEdit());
+      return;
+    }
+    fill(request.initUpdateRole());
   });
 }
 
 int deleteRole(Context& context, const RoleArguments& args) {
-  uint64_t role = context.session.role(args.role, scopeOf(context.session, args.company));
-  return change(context, [&](wire::Request::Builder request) { request.setDeleteRole(role); });
+  const Scope& scope = context.session.scope();
+  uint64_t role = context.session.role(args.role, scope.company);
+  return change(context, [&](wire::Request::Builder request) {
+    if (scope.forActor()) {
+      request.setRoleDelete(role);
+      return;
+    }
+    request.setDeleteRole(role);
+  });
 }
 
-int listRolesCommand(Context& context, const RoleArguments& args) {
-  client::Answer answer = listRoles(context.session, scopeOf(context.session, args.company));
+int listRolesCommand(Context& context, const RoleArguments&) {
+  client::Answer answer = listRoles(context.session, context.session.scope().company);
   auto list = answer.get().getRoles();
   std::vector<std::vector<std::string>> rows;
   JsonArray roles;
   for (auto role : list.getRoles()) {
     rows.push_back({std::to_string(role.getId()), scopeText(role.getCompany()),
                     std::string(view(role.getName())), listText(role.getPermissions(), ",")});
-    roles.raw(JsonObject()
-                  .number("id", role.getId())
-                  .number("company", role.getCompany())
-                  .string("name", view(role.getName()))
-                  .raw("permissions", jsonStrings(role.getPermissions()).str())
-                  .str());
+    roles.raw(roleJson(role).str());
   }
   context.out.print(table(rows),
                     JsonObject().raw("roles", roles.str()).number("revision", list.getRevision()));
@@ -164,31 +164,42 @@ void addCatalogGroup(CLI::App& app, Action& chosen) {
   addCommand<NoArguments>(*group, "list", "List the catalog with bit indexes", chosen, listCatalog);
 }
 
-// Adds a role subcommand taking ROLE (unless `roleHelp` is empty) and --company.
+// Adds a role subcommand taking ROLE (unless `roleHelp` is empty). Its scope is the global
+// --company: alone, the company's roles (none: the system roles); with --as, the active company.
 Command<RoleArguments> addRoleCommand(CLI::App& group, const std::string& name,
                                       const std::string& help, const std::string& roleHelp,
-                                      Action& chosen, int (*run)(Context&, const RoleArguments&)) {
-  auto command = addCommand<RoleArguments>(group, name, help, chosen, run);
+                                      Action& chosen, int (*run)(Context&, const RoleArguments&),
+                                      Mode mode = Mode::kRoleScope) {
+  auto command = addCommand<RoleArguments>(group, name, help, chosen, run, mode);
   if (!roleHelp.empty()) command.app->add_option("ROLE", command.args.role, roleHelp)->required();
-  command.app->add_option("--company", command.args.company,
-                          "Company name or id (default: the system roles)");
   return command;
 }
 
-void addRoleCommands(CLI::App& app, Action& chosen) {
-  CLI::App* group = addGroup(app, "role", "Manage system roles and company roles");
-  auto createCommand =
-      addRoleCommand(*group, "create", "Create a role", "The new role's name", chosen, createRole);
-  addPermissionOption(*createCommand.app, createCommand.args.permissions,
-                      "A permission of the role (repeatable)");
-  auto update = addRoleCommand(*group, "update", "Change a role's permissions or name",
-                               "Role name or id", chosen, updateRole);
+// Adds `role update` (either context) or `role edit` (an actor's): the same command.
+void addUpdateCommand(CLI::App& group, const std::string& name, const std::string& help,
+                      Action& chosen, Mode mode) {
+  auto update = addRoleCommand(group, name, help, "Role name or id", chosen, updateRole, mode);
   CLI::Option* perm = addPermissionOption(
       *update.app, update.args.permissions,
       "The role's new permission set (repeatable; default: keep the current one)");
   update.app->add_flag("--clear", update.args.clear, "Remove every permission from the role")
       ->excludes(perm);
   update.app->add_option("--rename", update.args.rename, "The role's new name");
+}
+
+void addRoleCommands(CLI::App& app, Action& chosen) {
+  CLI::App* group = addGroup(
+      app, "role",
+      "Manage system roles and company roles (--company C: that company's; with --as: the "
+      "active company's)");
+  auto createCommand =
+      addRoleCommand(*group, "create", "Create a role", "The new role's name", chosen, createRole);
+  addPermissionOption(*createCommand.app, createCommand.args.permissions,
+                      "A permission of the role (repeatable)");
+  addUpdateCommand(*group, "update", "Change a role's permissions or name", chosen,
+                   Mode::kRoleScope);
+  addUpdateCommand(*group, "edit", "Change a role of the active company (with --as, --company)",
+                   chosen, Mode::kActor);
   addRoleCommand(*group, "delete", "Delete a role (removed from every grant)", "Role name or id",
                  chosen, deleteRole);
   addRoleCommand(*group, "list", "List the system roles, and a company's roles with --company", "",

@@ -3,15 +3,84 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-
-#include "wire_text.hpp"
+#include <charconv>
 
 namespace gatehouse::cli {
+
+void checkScope(const Action& action, const ActorOptions& options) {
+  bool actor = !options.actor.empty();
+  bool company = !options.company.empty();
+  if (action.mode == Mode::kActor && !(actor && company)) {
+    std::string_view missing = actor     ? "--company COMPANY"
+                               : company ? "--as ACTOR"
+                                         : "--as ACTOR and --company COMPANY";
+    throw CLI::ValidationError(
+        fmt::format("`{}` acts for an actor in a company: missing {}", action.name, missing));
+  }
+  if (actor && !company) {
+    throw CLI::ValidationError("--as needs --company: the company the actor acts in");
+  }
+  if (company && !actor && action.mode != Mode::kRoleScope) {
+    throw CLI::ValidationError(fmt::format(
+        "--company needs --as: the actor acting in the company (`{}` takes no --company alone)",
+        action.name));
+  }
+  if (actor && action.mode == Mode::kSystem) {
+    throw CLI::ValidationError(fmt::format(
+        "`{}` runs in the system context only: it takes no --as and --company", action.name));
+  }
+}
+
+Scope resolveScope(Session& session, const ActorOptions& options) {
+  if (options.company.empty()) return {};
+  uint64_t company = session.company(options.company);
+  if (options.actor.empty()) return {0, company};
+  uint64_t actor = session.principal(options.actor);
+  if (actor == 0 || company == 0) {
+    throw CommandError(kUsageError, "--as and --company need a principal and a company: 0 is "
+                                    "the system context");
+  }
+  return {actor, company};
+}
+
+std::string commandName(const CLI::App& command) {
+  std::string name = command.get_name();
+  for (const CLI::App* app = command.get_parent(); app && app->get_parent();
+       app = app->get_parent()) {
+    name.insert(0, app->get_name() + " ");
+  }
+  return name;
+}
+
+std::string modeHelp(Mode mode) {
+  switch (mode) {
+    case Mode::kSystem: return "";
+    case Mode::kActor:
+      return "Needs the global options --as ACTOR and --company COMPANY: it acts for the actor in "
+             "that company, with the actor's permissions there.";
+    case Mode::kEither:
+      return "With the global options --as ACTOR and --company COMPANY it acts for the actor in "
+             "that company; without them, in the system context.";
+    case Mode::kRoleScope:
+      return "The global option --company COMPANY: that company's roles (without it, the system "
+             "roles); with --as ACTOR too, it acts for the actor in that company.";
+  }
+  return "";
+}
 
 CLI::App* addGroup(CLI::App& parent, const std::string& name, const std::string& help) {
   CLI::App* group = parent.add_subcommand(name, help);
   group->require_subcommand(1);
   return group;
+}
+
+Command<OneArgument> addPrincipalCommand(CLI::App& group, const std::string& name,
+                                         const std::string& help, const std::string& argument,
+                                         const std::string& argumentHelp, Action& chosen,
+                                         int (*run)(Context&, const OneArgument&), Mode mode) {
+  auto command = addCommand<OneArgument>(group, name, help, chosen, run, mode);
+  command.app->add_option(argument, command.args.value, argumentHelp)->required();
+  return command;
 }
 
 void addPrincipalInCompany(CLI::App& command, PrincipalInCompanyArguments& args) {
@@ -24,8 +93,37 @@ CLI::Option* addPermissionOption(CLI::App& command, std::vector<std::string>& pe
   return command.add_option("--perm", permissions, help)->allow_extra_args(false)->delimiter(',');
 }
 
+void addGrantOptions(CLI::App& command, GrantOptions& options) {
+  addPermissionOption(command, options.permissions, "A direct permission (repeatable)");
+  command
+      .add_option("--role", options.roles,
+                  "A role, name or id: the company's role, else the system role (repeatable)")
+      ->allow_extra_args(false);
+}
+
+uint64_t parseWholeNumber(const std::string& option, std::string_view text, uint64_t min,
+                          uint64_t max, std::string_view unit) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto result = std::from_chars(text.data(), end, value);  // No sign, space or prefix.
+  if (result.ec != std::errc() || result.ptr != end || value < min || value > max) {
+    throw CLI::ValidationError(
+        option, fmt::format("'{}' is not a whole number{}{} from {} to {}", text,
+                            unit.empty() ? "" : " of ", unit, min, max));
+  }
+  return value;
+}
+
 PrincipalInCompanyIds resolve(Session& session, const PrincipalInCompanyArguments& args) {
   return {session.principal(args.principal), session.company(args.company)};
+}
+
+std::vector<uint64_t> grantableRoles(Session& session, const std::vector<std::string>& roles,
+                                     uint64_t company) {
+  std::vector<uint64_t> ids;
+  ids.reserve(roles.size());
+  for (const std::string& role : roles) ids.push_back(session.grantableRole(role, company));
+  return ids;
 }
 
 client::Answer listRoles(Session& session, uint64_t scope) {
@@ -48,6 +146,83 @@ int change(Context& context, const client::Client::Fill& fill) {
   auto result = answer.get().getMutation();
   context.out.print(fmt::format("ok (revision {})", result.getRevision()),
                     JsonObject().number("revision", result.getRevision()));
+  return kExitOk;
+}
+
+std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what) {
+  std::string_view secret = view(text);
+  if (secret.empty()) throw CommandError(kProtocolError, fmt::format("{} is empty", what));
+  for (char c : secret) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      throw CommandError(kProtocolError, fmt::format("{} contains a control character", what));
+    }
+  }
+  return secret;
+}
+
+int issueKey(Context& context, const client::Client::Fill& fill,
+             const std::function<std::string(uint32_t)>& retiredText) {
+  client::Answer answer = context.session.call(wire::Response::KEY_ISSUED, fill);
+  auto issued = answer.get().getKeyIssued();
+  std::string_view secret = oneLineSecret(issued.getSecret(), "the issued key");
+  context.out.print(secret, JsonObject()
+                                .string("keyId", keyIdJson(issued.getKeyId()))
+                                .string("secret", secret)
+                                .number("expiresAt", issued.getExpiresAt())
+                                .number("retired", issued.getRetired())
+                                .number("revision", issued.getRevision()));
+  std::string retired = retiredText ? "; " + retiredText(issued.getRetired()) : "";
+  context.out.note(fmt::format("key {}, expires {}{} (revision {})", issued.getKeyId(),
+                               utcTime(issued.getExpiresAt(), "never"), retired,
+                               issued.getRevision()));
+  return kExitOk;
+}
+
+std::string otherKeys(uint32_t count) {
+  return fmt::format("{} other key{}", count, count == 1 ? "" : "s");
+}
+
+std::string keysRevokedText(uint32_t count) { return otherKeys(count) + " revoked"; }
+
+const std::vector<std::string> kKeyHeader{"ID",      "STATE",   "CREATED",
+                                          "EXPIRES", "REVOKED", "LAST-USED"};
+
+std::vector<std::string> keyRow(wire::KeyInfo::Reader key) {
+  return {std::to_string(key.getId()), enumName(key.getState()),   utcTime(key.getCreatedAt()),
+          utcTime(key.getExpiresAt()), utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())};
+}
+
+JsonObject keyJson(wire::KeyInfo::Reader key) {
+  JsonObject json;
+  json.string("id", keyIdJson(key.getId()))
+      .string("state", enumName(key.getState()))
+      .number("createdAt", key.getCreatedAt())
+      .number("expiresAt", key.getExpiresAt())
+      .number("revokedAt", key.getRevokedAt())
+      .number("lastUsedAt", key.getLastUsedAt());
+  return json;
+}
+
+JsonObject roleJson(wire::RoleInfo::Reader role) {
+  JsonObject json;
+  json.number("id", role.getId())
+      .number("company", role.getCompany())
+      .string("name", view(role.getName()))
+      .raw("permissions", jsonStrings(role.getPermissions()).str());
+  return json;
+}
+
+int printCompanies(Context& context, wire::CompanyList::Reader list) {
+  std::vector<std::vector<std::string>> rows;
+  JsonArray companies;
+  for (auto company : list.getCompanies()) {
+    rows.push_back({std::to_string(company.getId()), std::string(view(company.getName()))});
+    companies.raw(
+        JsonObject().number("id", company.getId()).string("name", view(company.getName())).str());
+  }
+  context.out.print(
+      table(rows),
+      JsonObject().raw("companies", companies.str()).number("revision", list.getRevision()));
   return kExitOk;
 }
 

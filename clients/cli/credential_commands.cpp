@@ -2,9 +2,7 @@
 // passwords and TOTP). Secrets sent are read from stdin, never from argv (secret_input.hpp);
 // secrets issued (a key, an otpauth:// URI) are printed alone on stdout, their details on stderr.
 #include <fmt/format.h>
-#include <time.h>
 
-#include <charconv>
 #include <chrono>
 #include <limits>
 
@@ -38,42 +36,12 @@ wire::Channel channelOf(std::string_view name) {
   return name == "ui" ? wire::Channel::UI : wire::Channel::API;
 }
 
-// "2025-07-01T12:00:00Z", or `zero` for 0; "@N" when N is beyond what the C library converts.
-std::string utcTime(uint64_t unixSeconds, std::string_view zero = "-") {
-  if (unixSeconds == 0) return std::string(zero);
-  tm parts{};
-  auto seconds = static_cast<time_t>(unixSeconds);
-  if (unixSeconds > static_cast<uint64_t>(std::numeric_limits<time_t>::max()) ||
-      gmtime_r(&seconds, &parts) == nullptr) {
-    return fmt::format("@{}", unixSeconds);
-  }
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", parts.tm_year + 1900, parts.tm_mon + 1,
-                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
-}
-
 // The wire's expiresAt for a key valid `expiresIn` seconds from now; 0 (never) for 0.
 uint64_t expiresAt(uint32_t expiresIn) {
   if (expiresIn == 0) return 0;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
       std::chrono::system_clock::now().time_since_epoch());
   return static_cast<uint64_t>(now.count()) + expiresIn;
-}
-
-// Key ids are random 64-bit numbers: JSON gives them as strings, because JavaScript and jq 1.6
-// read numbers beyond 2^53 inexactly (and a rounded id names no key, or another one).
-std::string keyIdJson(uint64_t id) { return std::to_string(id); }
-
-// A secret the daemon issued, printed alone on a line: anything that would break the line (or
-// the terminal) is a protocol error.
-std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what) {
-  std::string_view secret = view(text);
-  if (secret.empty()) throw CommandError(kProtocolError, fmt::format("{} is empty", what));
-  for (char c : secret) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      throw CommandError(kProtocolError, fmt::format("{} contains a control character", what));
-    }
-  }
-  return secret;
 }
 
 // --- Checking credentials ---
@@ -151,31 +119,6 @@ int checkAccess(Context& context, const AccessArguments& args) {
 
 // --- Service-account keys ---
 
-std::string otherKeys(uint32_t count) {
-  return fmt::format("{} other key{}", count, count == 1 ? "" : "s");
-}
-
-// Sends a request answered with keyIssued. Prints the key alone on stdout and
-// "key 12, expires never<retired> (revision N)" on stderr, where <retired> is
-// `retiredText(retired)` after "; " (create passes none).
-int issueKey(Context& context, const client::Client::Fill& fill,
-             const std::function<std::string(uint32_t)>& retiredText) {
-  client::Answer answer = context.session.call(wire::Response::KEY_ISSUED, fill);
-  auto issued = answer.get().getKeyIssued();
-  std::string_view secret = oneLineSecret(issued.getSecret(), "the issued key");
-  context.out.print(secret, JsonObject()
-                                .string("keyId", keyIdJson(issued.getKeyId()))
-                                .string("secret", secret)
-                                .number("expiresAt", issued.getExpiresAt())
-                                .number("retired", issued.getRetired())
-                                .number("revision", issued.getRevision()));
-  std::string retired = retiredText ? "; " + retiredText(issued.getRetired()) : "";
-  context.out.note(fmt::format("key {}, expires {}{} (revision {})", issued.getKeyId(),
-                               utcTime(issued.getExpiresAt(), "never"), retired,
-                               issued.getRevision()));
-  return kExitOk;
-}
-
 int createKey(Context& context, const IssueKeyArguments& args) {
   uint64_t account = context.session.principal(args.serviceAccount);
   uint64_t expires = expiresAt(args.expiresIn);
@@ -199,7 +142,7 @@ int resetKeys(Context& context, const IssueKeyArguments& args) {
         key.setServiceAccount(account);
         key.setExpiresAt(expires);
       },
-      [](uint32_t retired) { return otherKeys(retired) + " revoked"; });
+      keysRevokedText);
 }
 
 int rotateKey(Context& context, const IssueKeyArguments& args) {
@@ -224,21 +167,11 @@ int listKeys(Context& context, const OneArgument& args) {
   client::Answer answer = context.session.call(
       wire::Response::KEYS, [&](wire::Request::Builder request) { request.setListKeys(account); });
   auto list = answer.get().getKeys();
-  std::vector<std::vector<std::string>> rows{
-      {"ID", "STATE", "CREATED", "EXPIRES", "REVOKED", "LAST-USED"}};
+  std::vector<std::vector<std::string>> rows{kKeyHeader};
   JsonArray keys;
   for (auto key : list.getKeys()) {
-    rows.push_back({std::to_string(key.getId()), enumName(key.getState()),
-                    utcTime(key.getCreatedAt()), utcTime(key.getExpiresAt()),
-                    utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())});
-    keys.raw(JsonObject()
-                 .string("id", keyIdJson(key.getId()))
-                 .string("state", enumName(key.getState()))
-                 .number("createdAt", key.getCreatedAt())
-                 .number("expiresAt", key.getExpiresAt())
-                 .number("revokedAt", key.getRevokedAt())
-                 .number("lastUsedAt", key.getLastUsedAt())
-                 .str());
+    rows.push_back(keyRow(key));
+    keys.raw(keyJson(key).str());
   }
   context.out.print(table(rows),
                     JsonObject().raw("keys", keys.str()).number("revision", list.getRevision()));
@@ -288,23 +221,11 @@ int removeTotp(Context& context, const OneArgument& args) {
 
 // --- Registration ---
 
-// `--NAME SECONDS`: decimal digits only, from `min` to 2^32 - 1 (the wire's width). CLI11's own
-// conversion is not used: it reads "0x10" as hex and "010" as octal. `seconds` belongs to the
-// command's arguments, which live as long as `command`.
+// `--NAME SECONDS`, from `min` to 2^32 - 1 (the wire's width).
 CLI::Option* addSecondsOption(CLI::App& command, const std::string& name, uint32_t& seconds,
                               uint32_t min, const std::string& help) {
-  auto parse = [&seconds, name, min](const std::string& text) {
-    uint32_t value = 0;
-    const char* end = text.data() + text.size();
-    auto result = std::from_chars(text.data(), end, value);  // No sign, space or prefix.
-    if (result.ec != std::errc() || result.ptr != end || value < min) {
-      throw CLI::ValidationError(
-          name, fmt::format("'{}' is not a whole number of seconds from {} to {}", text, min,
-                            std::numeric_limits<uint32_t>::max()));
-    }
-    seconds = value;
-  };
-  return command.add_option_function<std::string>(name, parse, help)->type_name("SECONDS");
+  return addWholeNumberOption(command, name, seconds, min, std::numeric_limits<uint32_t>::max(),
+                              "seconds", "SECONDS", help);
 }
 
 void addSourceOption(CLI::App& command, std::string& source) {
@@ -357,9 +278,8 @@ void addKeyCommands(CLI::App& accounts, Action& chosen) {
       addGroup(accounts, "key", "Issue, list, revoke and rotate a service account's API keys");
   addIssueCommand(*keys, "create", "Issue a key (printed once, alone on stdout)", chosen,
                   createKey);
-  auto list = addCommand<OneArgument>(*keys, "list", "List a service account's keys (no secrets)",
-                                      chosen, listKeys);
-  list.app->add_option("SA", list.args.value, "Service account name or id")->required();
+  addPrincipalCommand(*keys, "list", "List a service account's keys (no secrets)", "SA",
+                      "Service account name or id", chosen, listKeys);
   auto revoke = addCommand<OneArgument>(*keys, "revoke", "Revoke one key", chosen, revokeKey);
   revoke.app->add_option("KEYID", revoke.args.value, "Key id (from `sa key list`)")->required();
   addIssueCommand(*keys, "reset", "Revoke every key of the account and issue a new one", chosen,
@@ -375,8 +295,7 @@ void addKeyCommands(CLI::App& accounts, Action& chosen) {
 // Adds `user <name> USER`.
 void addUserCommand(CLI::App& users, const std::string& name, const std::string& help,
                     Action& chosen, int (*run)(Context&, const OneArgument&)) {
-  auto command = addCommand<OneArgument>(users, name, help, chosen, run);
-  command.app->add_option("USER", command.args.value, "User name or id")->required();
+  addPrincipalCommand(users, name, help, "USER", "User name or id", chosen, run);
 }
 
 void addUserCredentialCommands(CLI::App& users, Action& chosen) {

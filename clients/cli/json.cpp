@@ -93,6 +93,10 @@ JsonObject& JsonObject::number(std::string_view key, uint64_t value) {
   return raw(key, std::to_string(value));
 }
 
+JsonObject& JsonObject::signedNumber(std::string_view key, int64_t value) {
+  return raw(key, std::to_string(value));
+}
+
 JsonObject& JsonObject::boolean(std::string_view key, bool value) {
   return raw(key, value ? "true" : "false");
 }

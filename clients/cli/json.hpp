@@ -20,6 +20,7 @@ class JsonObject {
   JsonObject& raw(std::string_view key, std::string_view json);
   JsonObject& string(std::string_view key, std::string_view value);
   JsonObject& number(std::string_view key, uint64_t value);
+  JsonObject& signedNumber(std::string_view key, int64_t value);
   JsonObject& boolean(std::string_view key, bool value);
   std::string str() const { return "{" + body_ + "}"; }
 

@@ -1,6 +1,7 @@
-// gatehouse: the command-line client of gatehoused. Parses the command line, runs the chosen
-// command over one connection, and maps the outcome to the exit status: 0 allowed or done,
-// 1 denied or refused, 2 any error (command-line errors included). See docs/cli.md.
+// gatehouse: the command-line client of gatehoused. Parses the command line, checks --as/--company
+// against the chosen command, runs it over one connection (for the actor, when they are given),
+// and maps the outcome to the exit status: 0 allowed or done, 1 denied or refused, 2 any error
+// (command-line errors included). See docs/cli.md.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <kj/exception.h>
@@ -22,12 +23,13 @@ std::string usageFailure(const CLI::App*, const CLI::Error& error) {
                      kUsageError, error.what());
 }
 
-// Runs the command; every failure is reported here, once.
-int run(const Action& action, Context& context) {
+// Runs the command in the scope of --as/--company; every failure is reported here, once.
+int run(const Action& action, const ActorOptions& options, Context& context) {
   try {
-    return action(context);
+    context.session.setScope(resolveScope(context.session, options));
+    return action.run(context);
   } catch (const CommandError& e) {
-    context.out.error(e.code(), e.what());
+    context.out.error(e.code(), e.what(), e.missing());
   } catch (const gatehouse::client::ClientError& e) {
     context.out.error(kConnectionError, e.what());
   } catch (const kj::Exception& e) {
@@ -48,6 +50,14 @@ int main(int argc, char** argv) {
       ->envname("GATEHOUSE_SOCKET")
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object per command on stdout");
+  ActorOptions actorOptions;
+  app.add_option("--as", actorOptions.actor,
+                 "Act for this principal (name or id) in the --company, with its permissions")
+      ->type_name("ACTOR");
+  app.add_option("--company", actorOptions.company,
+                 "With --as: the company the actor acts in (name or id). Alone: the role "
+                 "commands' company")
+      ->type_name("COMPANY");
   app.require_subcommand(1);
   app.fallthrough();  // Global options are accepted after the subcommand too.
   app.failure_message(usageFailure);
@@ -57,8 +67,10 @@ int main(int argc, char** argv) {
   addCatalogCommands(app, chosen);
   addPrincipalCommands(app, chosen);
   addCredentialCommands(app, chosen);
+  addActorCommands(app, chosen);
   try {
     app.parse(argc, argv);
+    checkScope(chosen, actorOptions);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitError;  // --help is a success.
   }
@@ -66,5 +78,5 @@ int main(int argc, char** argv) {
   Output out(json);
   Session session(socketPath);
   Context context{session, out};
-  return run(chosen, context);
+  return run(chosen, actorOptions, context);
 }

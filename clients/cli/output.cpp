@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
+
 #include <cstdio>
+#include <limits>
+
+#include "wire_text.hpp"
 
 namespace gatehouse::cli {
 
@@ -14,16 +19,36 @@ void Output::print(std::string_view text, const JsonObject& object) const {
   if (!text.empty()) fmt::print("{}\n", text);
 }
 
-void Output::error(std::string_view code, std::string_view message) const {
-  fmt::print(stderr, "gatehouse: error: {}: {}\n", code, message);
+void Output::error(std::string_view code, std::string_view message,
+                   const std::optional<std::vector<std::string>>& missing) const {
+  std::string lacking =
+      missing && !missing->empty() ? fmt::format(" (missing: {})", joined(*missing, ", ")) : "";
+  fmt::print(stderr, "gatehouse: error: {}: {}{}\n", code, message, lacking);
   if (!json_) return;
   JsonObject error;
   error.string("code", code).string("message", message);
+  if (missing) {
+    JsonArray names;
+    for (const std::string& name : *missing) names.string(name);
+    error.raw("missing", names.str());
+  }
   fmt::print("{}\n", JsonObject().raw("error", error.str()).str());
 }
 
 void Output::note(std::string_view text) const {
   if (!json_) fmt::print(stderr, "{}\n", text);
+}
+
+std::string utcTime(uint64_t unixSeconds, std::string_view zero) {
+  if (unixSeconds == 0) return std::string(zero);
+  tm parts{};
+  auto seconds = static_cast<time_t>(unixSeconds);
+  if (unixSeconds > static_cast<uint64_t>(std::numeric_limits<time_t>::max()) ||
+      gmtime_r(&seconds, &parts) == nullptr) {
+    return fmt::format("@{}", unixSeconds);
+  }
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", parts.tm_year + 1900, parts.tm_mon + 1,
+                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
 }
 
 std::string denyReasonText(wire::DenyReason reason) {

@@ -9,8 +9,10 @@
 #include <capnp/dynamic.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "gatehouse.capnp.h"
 #include "json.hpp"
@@ -30,7 +32,10 @@ class Output {
 
   // Prints `text` (a line feed is added unless it is empty), or with --json the object.
   void print(std::string_view text, const JsonObject& object) const;
-  void error(std::string_view code, std::string_view message) const;
+  // With `missing` (the permissions an actor lacks, for escalation and forbidden), the JSON error
+  // carries "missing":["a","b"], and the text line ends with " (missing: a, b)" unless it is empty.
+  void error(std::string_view code, std::string_view message,
+             const std::optional<std::vector<std::string>>& missing = std::nullopt) const;
   // Prints `text` on stderr, in text mode only: the details of a result whose stdout is one value
   // that scripts capture whole (an issued key). With --json the object carries them.
   void note(std::string_view text) const;
@@ -49,6 +54,13 @@ std::string enumName(Enum value) {
   }
   return std::to_string(number);
 }
+
+// "2025-07-01T12:00:00Z", or `zero` for 0; "@N" when N is beyond what the C library converts.
+std::string utcTime(uint64_t unixSeconds, std::string_view zero = "-");
+
+// Key ids are random 64-bit numbers: JSON gives them as strings, because JavaScript and jq 1.6
+// read numbers beyond 2^53 inexactly (and a rounded id names no key, or another one).
+inline std::string keyIdJson(uint64_t id) { return std::to_string(id); }
 
 // The reason in words: "not granted", "no access to the company", ...
 std::string denyReasonText(wire::DenyReason reason);

@@ -1,4 +1,5 @@
-// Who holds permissions: users, service accounts, their grants and their state.
+// Who holds permissions: users, service accounts, their grants and their state. `user create` and
+// `sa create` also run for an actor (see actor_commands.cpp for the actor's other commands).
 #include <fmt/format.h>
 
 #include <unordered_map>
@@ -11,23 +12,65 @@ namespace {
 
 struct ServiceAccountArguments {
   std::string name;
-  std::string owner;
+  std::string owner;  // The system context only.
   std::string description;
+  GrantOptions grant;  // An actor's only: the initial grant in the active company.
 };
 
 struct GrantArguments {
   PrincipalInCompanyArguments target;
-  std::vector<std::string> permissions;
-  std::vector<std::string> roles;
+  GrantOptions grant;
 };
 
 int createUser(Context& context, const OneArgument& args) {
+  bool forActor = context.session.scope().forActor();
   return create(context, "user", [&](wire::Request::Builder request) {
-    request.initCreateUser().setName(toText(args.value));
+    auto user = forActor ? request.initUserCreate() : request.initCreateUser();
+    user.setName(toText(args.value));
   });
 }
 
+// For an actor: saCreate, owned by the active company, with an initial grant there and a first
+// key. Prints the key alone on stdout, like `sa key create`.
+int createOwnedServiceAccount(Context& context, const ServiceAccountArguments& args) {
+  std::vector<uint64_t> roles =
+      grantableRoles(context.session, args.grant.roles, context.session.scope().company);
+  client::Answer answer =
+      context.session.call(wire::Response::SA_CREATED, [&](wire::Request::Builder request) {
+        auto account = request.initSaCreate();
+        account.setName(toText(args.name));
+        account.setDescription(toText(args.description));
+        fillGrant(account, args.grant.permissions, roles);
+      });
+  auto created = answer.get().getSaCreated();
+  std::string_view secret = oneLineSecret(created.getSecret(), "the issued key");
+  context.out.print(secret, JsonObject()
+                                .number("id", created.getId())
+                                .string("keyId", keyIdJson(created.getKeyId()))
+                                .string("secret", secret)
+                                .number("revision", created.getRevision()));
+  context.out.note(fmt::format("created service account {} with key {} (revision {})",
+                               created.getId(), created.getKeyId(), created.getRevision()));
+  return kExitOk;
+}
+
 int createServiceAccount(Context& context, const ServiceAccountArguments& args) {
+  if (context.session.scope().forActor()) {
+    if (!args.owner.empty()) {
+      throw CommandError(kUsageError,
+                         "--owner is for the system context: for an actor, the active company "
+                         "owns the service account");
+    }
+    return createOwnedServiceAccount(context, args);
+  }
+  if (args.owner.empty()) {
+    throw CommandError(kUsageError, "--owner is required (or act for an actor with --as and "
+                                    "--company)");
+  }
+  if (!args.grant.permissions.empty() || !args.grant.roles.empty()) {
+    throw CommandError(kUsageError, "--perm and --role need --as and --company (in the system "
+                                    "context, use `grant set`)");
+  }
   uint64_t owner = context.session.company(args.owner);
   return create(context, "service account", [&](wire::Request::Builder request) {
     auto account = request.initCreateServiceAccount();
@@ -39,18 +82,12 @@ int createServiceAccount(Context& context, const ServiceAccountArguments& args) 
 
 int setGrant(Context& context, const GrantArguments& args) {
   PrincipalInCompanyIds ids = resolve(context.session, args.target);
-  std::vector<uint64_t> roles;
-  for (const std::string& role : args.roles) {
-    roles.push_back(context.session.grantableRole(role, ids.company));
-  }
+  std::vector<uint64_t> roles = grantableRoles(context.session, args.grant.roles, ids.company);
   return change(context, [&](wire::Request::Builder request) {
     auto grant = request.initSetGrant();
     grant.setPrincipal(ids.principal);
     grant.setCompany(ids.company);
-    setTexts(grant.initPermissions(static_cast<unsigned>(args.permissions.size())),
-             args.permissions);
-    auto list = grant.initRoles(static_cast<unsigned>(roles.size()));
-    for (unsigned i = 0; i < roles.size(); ++i) list.set(i, roles[i]);
+    fillGrant(grant, args.grant.permissions, roles);
   });
 }
 
@@ -169,17 +206,22 @@ int deletePrincipal(Context& context, const OneArgument& args) {
 }
 
 void addAccountCommands(CLI::App& app, Action& chosen) {
-  CLI::App* users = addGroup(app, "user", "Create users; set their passwords and TOTP");
-  auto user = addCommand<OneArgument>(*users, "create", "Create a user", chosen, createUser);
-  user.app->add_option("NAME", user.args.value, "The user's name")->required();
+  CLI::App* users =
+      addGroup(app, "user", "Create users; set their passwords and TOTP; grant them access");
+  addPrincipalCommand(*users, "create", "Create a user", "NAME", "The user's name", chosen,
+                      createUser, Mode::kEither);
 
-  CLI::App* accounts = addGroup(app, "sa", "Create service accounts; manage their API keys");
-  auto account = addCommand<ServiceAccountArguments>(
-      *accounts, "create", "Create a service account", chosen, createServiceAccount);
+  CLI::App* accounts =
+      addGroup(app, "sa", "Create service accounts; manage their API keys, grants and state");
+  auto account =
+      addCommand<ServiceAccountArguments>(*accounts, "create", "Create a service account", chosen,
+                                          createServiceAccount, Mode::kEither);
   account.app->add_option("NAME", account.args.name, "The service account's name")->required();
-  account.app->add_option("--owner", account.args.owner, "Owning company, name or id (fixed)")
-      ->required();
+  account.app->add_option(
+      "--owner", account.args.owner,
+      "Owning company, name or id (fixed; required in the system context, refused for an actor)");
   account.app->add_option("--description", account.args.description, "Free text");
+  addGrantOptions(*account.app, account.args.grant);
 }
 
 void addGrantCommands(CLI::App& app, Action& chosen) {
@@ -187,11 +229,7 @@ void addGrantCommands(CLI::App& app, Action& chosen) {
   auto set = addCommand<GrantArguments>(
       *group, "set", "Replace the grant's direct permissions and roles", chosen, setGrant);
   addPrincipalInCompany(*set.app, set.args.target);
-  addPermissionOption(*set.app, set.args.permissions, "A direct permission (repeatable)");
-  set.app
-      ->add_option("--role", set.args.roles,
-                   "A role, name or id: the company's role, else the system role (repeatable)")
-      ->allow_extra_args(false);
+  addGrantOptions(*set.app, set.args.grant);
   auto show = addCommand<PrincipalInCompanyArguments>(
       *group, "show", "Show the grant's direct permissions and roles", chosen, showGrant);
   addPrincipalInCompany(*show.app, show.args);
@@ -200,21 +238,21 @@ void addGrantCommands(CLI::App& app, Action& chosen) {
   addPrincipalInCompany(*remove.app, remove.args);
 }
 
-// Adds `principal <name> P`.
-void addPrincipalCommand(CLI::App& group, const std::string& name, const std::string& help,
-                         Action& chosen, int (*run)(Context&, const OneArgument&)) {
-  auto command = addCommand<OneArgument>(group, name, help, chosen, run);
-  command.app->add_option("PRINCIPAL", command.args.value, "Principal name or id")->required();
+// Adds `principal <name> PRINCIPAL`.
+void addPrincipalGroupCommand(CLI::App& group, const std::string& name, const std::string& help,
+                              Action& chosen, int (*run)(Context&, const OneArgument&)) {
+  addPrincipalCommand(group, name, help, "PRINCIPAL", "Principal name or id", chosen, run);
 }
 
 void addPrincipalGroup(CLI::App& app, Action& chosen) {
   CLI::App* group = addGroup(app, "principal", "Show, disable, enable and delete principals");
-  addPrincipalCommand(*group, "show", "Show a principal's record", chosen, showPrincipal);
-  addPrincipalCommand(*group, "disable", "Disable a principal (every check denies)", chosen,
-                      disablePrincipal);
-  addPrincipalCommand(*group, "enable", "Enable a disabled principal", chosen, enablePrincipal);
-  addPrincipalCommand(*group, "delete", "Delete a principal and all of its grants", chosen,
-                      deletePrincipal);
+  addPrincipalGroupCommand(*group, "show", "Show a principal's record", chosen, showPrincipal);
+  addPrincipalGroupCommand(*group, "disable", "Disable a principal (every check denies)", chosen,
+                           disablePrincipal);
+  addPrincipalGroupCommand(*group, "enable", "Enable a disabled principal", chosen,
+                           enablePrincipal);
+  addPrincipalGroupCommand(*group, "delete", "Delete a principal and all of its grants", chosen,
+                           deletePrincipal);
 }
 
 }  // namespace

@@ -22,7 +22,14 @@ client::Answer checked(wire::Response::Which expected, client::Answer answer) {
   if (response.which() == expected) return answer;
   if (response.which() == wire::Response::ERROR) {
     auto error = response.getError();
-    throw CommandError(enumName(error.getCode()), std::string(view(error.getMessage())));
+    std::optional<std::vector<std::string>> missing;
+    if (error.getCode() == wire::ErrorCode::ESCALATION ||
+        error.getCode() == wire::ErrorCode::FORBIDDEN || error.hasMissing()) {
+      missing.emplace();
+      for (auto name : error.getMissing()) missing->emplace_back(view(name));
+    }
+    throw CommandError(enumName(error.getCode()), std::string(view(error.getMessage())),
+                       std::move(missing));
   }
   throw CommandError(
       kProtocolError,
@@ -71,8 +78,17 @@ client::Client& Session::client() {
   return *client_;
 }
 
+void Session::stamp(wire::Request::Builder request) const {
+  if (!scope_.forActor() || request.isLookup()) return;
+  request.setActor(scope_.actor);
+  request.setActiveCompany(scope_.company);
+}
+
 client::Answer Session::call(wire::Response::Which expected, const client::Client::Fill& fill) {
-  return checked(expected, client().call(fill));
+  return checked(expected, client().call([&](wire::Request::Builder request) {
+    fill(request);
+    stamp(request);
+  }));
 }
 
 std::vector<client::Answer> Session::callMany(wire::Response::Which expected, size_t count,
@@ -81,8 +97,10 @@ std::vector<client::Answer> Session::callMany(wire::Response::Which expected, si
   answers.reserve(count);
   for (size_t first = 0; first < count; first += kPipelineDepth) {
     size_t chunk = std::min(kPipelineDepth, count - first);
-    auto received = client().callMany(
-        chunk, [&](size_t i, wire::Request::Builder request) { fill(first + i, request); });
+    auto received = client().callMany(chunk, [&](size_t i, wire::Request::Builder request) {
+      fill(first + i, request);
+      stamp(request);
+    });
     for (auto& answer : received) answers.push_back(checked(expected, std::move(answer)));
   }
   return answers;

@@ -1,5 +1,5 @@
 // The CLI's conversation with gatehoused: one connection, opened on first use; error answers
-// turned into CommandError; names resolved to ids.
+// turned into CommandError; names resolved to ids; requests sent for an actor when one is set.
 //
 // Resolution rule: an argument made only of digits is an id and is used as it is (the daemon
 // reports an unknown id); anything else is a name, resolved with `lookup`, and an unknown name
@@ -24,12 +24,27 @@ namespace gatehouse::cli {
 // A command that failed: printed as "gatehouse: error: <code>: <message>", exit status 2.
 class CommandError : public std::runtime_error {
  public:
-  CommandError(std::string_view code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  CommandError(std::string_view code, const std::string& message,
+               std::optional<std::vector<std::string>> missing = std::nullopt)
+      : std::runtime_error(message), code_(code), missing_(std::move(missing)) {}
   const std::string& code() const { return code_; }
+  // For the daemon's escalation and forbidden: the permissions the actor lacks.
+  const std::optional<std::vector<std::string>>& missing() const { return missing_; }
 
  private:
   std::string code_;
+  std::optional<std::vector<std::string>> missing_;
+};
+
+// The context requests are sent in (--as ACTOR, --company COMPANY), as ids. With an actor, every
+// request except `lookup` carries `actor` and `activeCompany` (names are resolved in the system
+// context). Without one, requests are sent in the system context and `company` is only the role
+// commands' --company (0: the system roles).
+struct Scope {
+  uint64_t actor = 0;
+  uint64_t company = 0;
+
+  bool forActor() const { return actor != 0; }
 };
 
 // The id an argument names when it is made only of digits; nullopt for a name.
@@ -41,6 +56,10 @@ class Session {
   using ManyFill = std::function<void(size_t, wire::Request::Builder)>;
 
   explicit Session(std::string socketPath) : socketPath_(std::move(socketPath)) {}
+
+  // Set once, before the command runs.
+  void setScope(Scope scope) { scope_ = scope; }
+  const Scope& scope() const { return scope_; }
 
   // Sends one request and returns its answer, which carries `expected`. An error answer throws
   // CommandError with the daemon's code and message; any other answer is a protocol error.
@@ -69,6 +88,7 @@ class Session {
 
  private:
   client::Client& client();
+  void stamp(wire::Request::Builder request) const;
   uint64_t resolve(wire::EntityKind kind, std::string_view nameOrId, uint64_t scope = 0);
   std::vector<std::optional<uint64_t>> lookup(wire::EntityKind kind,
                                               const std::vector<std::string>& names,
@@ -76,6 +96,7 @@ class Session {
 
   std::string socketPath_;
   std::optional<client::Client> client_;
+  Scope scope_;
 };
 
 }  // namespace gatehouse::cli

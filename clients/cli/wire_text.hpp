@@ -25,6 +25,10 @@ inline void setTexts(capnp::List<capnp::Text>::Builder list,
   for (unsigned i = 0; i < list.size(); ++i) list.set(i, toText(texts[i]));
 }
 
+inline void setIds(capnp::List<uint64_t>::Builder list, const std::vector<uint64_t>& ids) {
+  for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
+}
+
 inline JsonArray jsonStrings(capnp::List<capnp::Text>::Reader texts) {
   JsonArray array;
   for (auto text : texts) array.string(view(text));

@@ -68,7 +68,8 @@ class ActorScope {
     }
     if (!holds(permission)) {
       setMissing(response, ErrorCode::FORBIDDEN,
-                 fmt::format("actor {} lacks {} in company {}", actor_, permission, company_),
+                 fmt::format("actor {} lacks a permission this request needs in company {}",
+                             actor_, company_),
                  {std::string(permission)});
       return false;
     }
@@ -102,8 +103,8 @@ class ActorScope {
     });
     if (missing.empty()) return true;
     setMissing(response, ErrorCode::ESCALATION,
-               fmt::format("actor {} cannot grant what it does not hold in company {}: {}", actor_,
-                           company_, fmt::join(missing, ", ")),
+               fmt::format("actor {} cannot grant permissions it does not hold in company {}",
+                           actor_, company_),
                missing);
     return false;
   }

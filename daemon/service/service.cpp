@@ -556,9 +556,11 @@ void Service::applyBatch(std::deque<Pending>& batch) {
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
   std::vector<std::vector<store::CompanyId>> scopes(batch.size());
   uint64_t kept = 0;
-  auto audit = [&](size_t i, store::Writer& w, bool) {
+  auto audit = [&](size_t i, store::Writer& w, bool kept) {
     if (!batch[i].request) return;  // internal bookkeeping is not audited
     auto req = batch[i].request->getRoot<wire::Request>().asReader();
+    // A refusal changed nothing elsewhere: only the acting company (and the system) hears of it.
+    if (!kept) scopes[i] = {req.getActiveCompany()};
     store::AuditRecord record;
     record.time = static_cast<uint64_t>(std::time(nullptr));
     record.actor = req.getActor();

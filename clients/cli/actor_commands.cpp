@@ -1,0 +1,373 @@
+// Management by an actor in its active company (--as, --company): the Service Accounts view (sa
+// list, sa show) and what may be done to its rows, users' grants in the company, and the audit
+// trail (also in the system context, which sees every event). The daemon checks the actor's
+// permissions; these commands only name the request. `sa create`, `user create` and the role
+// commands also run for an actor: see principal_commands.cpp and catalog_commands.cpp.
+#include <fmt/format.h>
+
+#include "command.hpp"
+#include "wire_text.hpp"
+
+namespace gatehouse::cli {
+namespace {
+
+struct DescribeArguments {
+  std::string serviceAccount;
+  std::string description;
+};
+
+struct ScopedGrantArguments {
+  std::string principal;
+  GrantOptions grant;
+};
+
+struct AuditArguments {
+  uint32_t limit = 0;   // 0: the daemon's default (100).
+  uint64_t before = 0;  // 0: from the newest event.
+};
+
+using SetPrincipal = void (wire::Request::Builder::*)(uint64_t);
+
+// --- The Service Accounts view ---
+
+// What the actor may do to a row: its word in `sa list`, its key in JSON.
+struct ActionField {
+  std::string_view word;
+  std::string_view json;
+  bool (wire::SaActions::Reader::*allowed)() const;
+};
+
+constexpr ActionField kActionFields[] = {
+    {"describe", "editDescription", &wire::SaActions::Reader::getEditDescription},
+    {"reset", "resetCredentials", &wire::SaActions::Reader::getResetCredentials},
+    {"delete", "delete", &wire::SaActions::Reader::getDelete},
+    {"edit", "editPermissions", &wire::SaActions::Reader::getEditPermissions},
+    {"remove", "removeAccess", &wire::SaActions::Reader::getRemoveAccess},
+};
+
+// "describe,reset,delete": the allowed actions.
+std::string actionsText(wire::SaActions::Reader actions) {
+  std::vector<std::string> words;
+  for (const ActionField& field : kActionFields) {
+    if ((actions.*field.allowed)()) words.emplace_back(field.word);
+  }
+  return listText(words, ",");
+}
+
+JsonObject actionsJson(wire::SaActions::Reader actions) {
+  JsonObject json;
+  for (const ActionField& field : kActionFields) {
+    json.boolean(field.json, (actions.*field.allowed)());
+  }
+  return json;
+}
+
+// Its direct permissions and its roles' names in the viewing company.
+std::vector<std::string> permissionsHere(wire::SaRow::Reader row) {
+  std::vector<std::string> names;
+  for (auto permission : row.getPermissions()) names.emplace_back(view(permission));
+  for (auto role : row.getRoles()) names.emplace_back(view(role.getName()));
+  return names;
+}
+
+std::string permissionsHereText(wire::SaRow::Reader row) {
+  if (!row.getHasAccess()) return "(no access)";
+  return listText(permissionsHere(row), ",");
+}
+
+std::string relationText(wire::Relation relation) {
+  return relation == wire::Relation::OWNED ? "OWNED" : "EXTERNAL";
+}
+
+JsonObject rowJson(wire::SaRow::Reader row) {
+  JsonArray roles;
+  for (auto role : row.getRoles()) roles.raw(roleJson(role).str());
+  JsonArray keys;
+  for (auto key : row.getKeys()) keys.raw(keyJson(key).str());
+  JsonObject json;
+  json.number("id", row.getId())
+      .string("name", view(row.getName()))
+      .string("description", view(row.getDescription()))
+      .number("ownerCompany", row.getOwnerCompany())
+      .string("ownerCompanyName", view(row.getOwnerCompanyName()))
+      .string("relation", enumName(row.getRelation()))
+      .string("state", enumName(row.getState()))
+      .raw("permissions", jsonStrings(row.getPermissions()).str())
+      .raw("roles", roles.str())
+      .raw("keys", keys.str())
+      .number("lastUsedAt", row.getLastUsedAt())
+      .raw("actions", actionsJson(row.getActions()).str())
+      .boolean("hasAccess", row.getHasAccess());
+  return json;
+}
+
+int listServiceAccounts(Context& context, const NoArguments&) {
+  client::Answer answer = context.session.call(
+      wire::Response::SA_VIEW, [](wire::Request::Builder request) { request.setSaList(); });
+  auto saView = answer.get().getSaView();
+  std::vector<std::vector<std::string>> rows{
+      {"ID", "NAME", "OWNED/EXTERNAL", "OWNER", "PERMISSIONS-HERE", "ACTIONS", "LAST-USED"}};
+  JsonArray accounts;
+  for (auto row : saView.getRows()) {
+    rows.push_back({std::to_string(row.getId()), std::string(view(row.getName())),
+                    relationText(row.getRelation()), std::string(view(row.getOwnerCompanyName())),
+                    permissionsHereText(row), actionsText(row.getActions()),
+                    utcTime(row.getLastUsedAt())});
+    accounts.raw(rowJson(row).str());
+  }
+  context.out.print(table(rows), JsonObject()
+                                     .raw("serviceAccounts", accounts.str())
+                                     .number("company", saView.getCompany())
+                                     .number("revision", saView.getRevision()));
+  return kExitOk;
+}
+
+// `lines` with every line but the first indented by `indent`.
+std::string indented(const std::string& lines, std::string_view indent) {
+  std::string out;
+  for (char c : lines) {
+    out += c;
+    if (c == '\n') out += indent;
+  }
+  return out;
+}
+
+std::string rowText(wire::SaRow::Reader row) {
+  std::vector<std::string> roles;
+  for (auto role : row.getRoles()) {
+    roles.push_back(fmt::format("{} ({})", view(role.getName()), role.getId()));
+  }
+  std::vector<std::string> lines{
+      fmt::format("id:          {}", row.getId()),
+      fmt::format("name:        {}", view(row.getName())),
+      fmt::format("description: {}", view(row.getDescription())),
+      fmt::format("relation:    {}", enumName(row.getRelation())),
+      fmt::format("owner:       {} (company {})", view(row.getOwnerCompanyName()),
+                  row.getOwnerCompany()),
+      fmt::format("state:       {}", enumName(row.getState())),
+      fmt::format("access here: {}", row.getHasAccess() ? "yes" : "no"),
+      fmt::format("permissions: {}", listText(row.getPermissions(), ", ")),
+      fmt::format("roles:       {}", listText(roles, ", ")),
+      fmt::format("last used:   {}", utcTime(row.getLastUsedAt())),
+      fmt::format("actions:     {}", actionsText(row.getActions())),
+  };
+  if (row.getRelation() == wire::Relation::OWNED) {
+    std::vector<std::vector<std::string>> keys{kKeyHeader};
+    for (auto key : row.getKeys()) keys.push_back(keyRow(key));
+    lines.push_back(row.getKeys().size() == 0 ? "keys:        (none)"
+                                              : "keys:\n  " + indented(table(keys), "  "));
+  }
+  return joined(lines, "\n");
+}
+
+int showServiceAccount(Context& context, const OneArgument& args) {
+  uint64_t account = context.session.principal(args.value);
+  client::Answer answer =
+      context.session.call(wire::Response::SA_VIEW,
+                           [&](wire::Request::Builder request) { request.setSaShow(account); });
+  auto saView = answer.get().getSaView();
+  if (saView.getRows().size() != 1) {
+    throw CommandError(kProtocolError, fmt::format("saShow answered {} rows instead of one",
+                                                   saView.getRows().size()));
+  }
+  auto row = saView.getRows()[0];
+  context.out.print(rowText(row), rowJson(row).number("revision", saView.getRevision()));
+  return kExitOk;
+}
+
+int serviceAccountCompanies(Context& context, const OneArgument& args) {
+  uint64_t account = context.session.principal(args.value);
+  client::Answer answer = context.session.call(
+      wire::Response::SA_COMPANIES,
+      [&](wire::Request::Builder request) { request.setSaCompanies(account); });
+  return printCompanies(context, answer.get().getSaCompanies());
+}
+
+// --- What the actor does to a service account or a user ---
+
+// Sends the request `set` names for the principal the argument names; prints "ok (revision N)".
+int changePrincipal(Context& context, const OneArgument& args, SetPrincipal set) {
+  uint64_t principal = context.session.principal(args.value);
+  return change(context, [&](wire::Request::Builder request) { (request.*set)(principal); });
+}
+
+int describeServiceAccount(Context& context, const DescribeArguments& args) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  return change(context, [&](wire::Request::Builder request) {
+    auto describe = request.initSaDescribe();
+    describe.setServiceAccount(account);
+    describe.setDescription(toText(args.description));
+  });
+}
+
+int resetServiceAccount(Context& context, const OneArgument& args) {
+  uint64_t account = context.session.principal(args.value);
+  return issueKey(
+      context,
+      [&](wire::Request::Builder request) { request.setSaResetCredentials(account); },
+      keysRevokedText);
+}
+
+int deleteServiceAccount(Context& context, const OneArgument& args) {
+  return changePrincipal(context, args, &wire::Request::Builder::setSaDelete);
+}
+
+int setServiceAccountState(Context& context, const OneArgument& args, wire::PrincipalState state) {
+  uint64_t account = context.session.principal(args.value);
+  return change(context, [&](wire::Request::Builder request) {
+    auto update = request.initSaSetState();
+    update.setPrincipal(account);
+    update.setState(state);
+  });
+}
+
+int disableServiceAccount(Context& context, const OneArgument& args) {
+  return setServiceAccountState(context, args, wire::PrincipalState::DISABLED);
+}
+
+int enableServiceAccount(Context& context, const OneArgument& args) {
+  return setServiceAccountState(context, args, wire::PrincipalState::ACTIVE);
+}
+
+// saGrant or userGrant: replaces the principal's grant in the active company.
+int grantHere(Context& context, const ScopedGrantArguments& args,
+              wire::ScopedGrant::Builder (wire::Request::Builder::*init)()) {
+  uint64_t principal = context.session.principal(args.principal);
+  std::vector<uint64_t> roles =
+      grantableRoles(context.session, args.grant.roles, context.session.scope().company);
+  return change(context, [&](wire::Request::Builder request) {
+    auto grant = (request.*init)();
+    grant.setPrincipal(principal);
+    fillGrant(grant, args.grant.permissions, roles);
+  });
+}
+
+int grantServiceAccount(Context& context, const ScopedGrantArguments& args) {
+  return grantHere(context, args, &wire::Request::Builder::initSaGrant);
+}
+
+int grantUser(Context& context, const ScopedGrantArguments& args) {
+  return grantHere(context, args, &wire::Request::Builder::initUserGrant);
+}
+
+int revokeServiceAccount(Context& context, const OneArgument& args) {
+  return changePrincipal(context, args, &wire::Request::Builder::setSaRevoke);
+}
+
+int revokeUser(Context& context, const OneArgument& args) {
+  return changePrincipal(context, args, &wire::Request::Builder::setUserRevoke);
+}
+
+// --- The audit trail ---
+
+int listAudit(Context& context, const AuditArguments& args) {
+  client::Answer answer =
+      context.session.call(wire::Response::AUDIT, [&](wire::Request::Builder request) {
+        auto query = request.initAuditList();
+        query.setLimit(args.limit);
+        query.setBefore(args.before);
+      });
+  auto page = answer.get().getAudit();
+  std::vector<std::vector<std::string>> rows{
+      {"SEQ", "TIME", "ACTOR", "COMPANY", "UID", "PID", "OPERATION", "TARGET", "OUTCOME"}};
+  JsonArray events;
+  for (auto event : page.getEvents()) {
+    rows.push_back({std::to_string(event.getSequence()), utcTime(event.getTime()),
+                    event.getActor() == 0 ? "system" : std::to_string(event.getActor()),
+                    event.getActiveCompany() == 0 ? "-" : std::to_string(event.getActiveCompany()),
+                    std::to_string(event.getPeerUid()), std::to_string(event.getPeerPid()),
+                    std::string(view(event.getOperation())), std::string(view(event.getTarget())),
+                    std::string(view(event.getOutcome()))});
+    events.raw(JsonObject()
+                   .number("sequence", event.getSequence())
+                   .number("time", event.getTime())
+                   .number("actor", event.getActor())
+                   .number("activeCompany", event.getActiveCompany())
+                   .number("peerUid", event.getPeerUid())
+                   .signedNumber("peerPid", event.getPeerPid())
+                   .string("operation", view(event.getOperation()))
+                   .string("target", view(event.getTarget()))
+                   .string("outcome", view(event.getOutcome()))
+                   .str());
+  }
+  context.out.print(
+      table(rows), JsonObject().raw("events", events.str()).number("revision", page.getRevision()));
+  return kExitOk;
+}
+
+// --- Registration ---
+
+void addServiceAccountCommand(CLI::App& accounts, const std::string& name, const std::string& help,
+                              Action& chosen, int (*run)(Context&, const OneArgument&)) {
+  addPrincipalCommand(accounts, name, help, "SA", "Service account name or id", chosen, run,
+                      Mode::kActor);
+}
+
+void addServiceAccountCommands(CLI::App& accounts, Action& chosen) {
+  addCommand<NoArguments>(accounts, "list",
+                          "The active company's service accounts: its own and those granted "
+                          "access to it",
+                          chosen, listServiceAccounts, Mode::kActor);
+  addServiceAccountCommand(accounts, "show", "One row of `sa list`, with the keys of an owned one",
+                           chosen, showServiceAccount);
+  auto describe = addCommand<DescribeArguments>(accounts, "describe",
+                                                "Set an owned service account's description",
+                                                chosen, describeServiceAccount, Mode::kActor);
+  describe.app->add_option("SA", describe.args.serviceAccount, "Service account name or id")
+      ->required();
+  describe.app->add_option("TEXT", describe.args.description, "The new description")->required();
+  addServiceAccountCommand(accounts, "reset",
+                           "Revoke every key of an owned service account and issue a new one "
+                           "(printed once, alone on stdout)",
+                           chosen, resetServiceAccount);
+  addServiceAccountCommand(accounts, "delete", "Delete an owned service account", chosen,
+                           deleteServiceAccount);
+  addServiceAccountCommand(accounts, "disable", "Disable an owned service account", chosen,
+                           disableServiceAccount);
+  addServiceAccountCommand(accounts, "enable", "Enable an owned service account", chosen,
+                           enableServiceAccount);
+  auto grant = addCommand<ScopedGrantArguments>(
+      accounts, "grant", "Replace a service account's grant in the active company", chosen,
+      grantServiceAccount, Mode::kActor);
+  grant.app->add_option("SA", grant.args.principal, "Service account name or id")->required();
+  addGrantOptions(*grant.app, grant.args.grant);
+  addServiceAccountCommand(accounts, "revoke",
+                           "Remove a service account's access to the active company", chosen,
+                           revokeServiceAccount);
+  addServiceAccountCommand(accounts, "companies",
+                           "The companies where an owned service account holds a grant", chosen,
+                           serviceAccountCompanies);
+}
+
+void addUserGrantCommands(CLI::App& users, Action& chosen) {
+  auto grant = addCommand<ScopedGrantArguments>(users, "grant",
+                                                "Replace a user's grant in the active company",
+                                                chosen, grantUser, Mode::kActor);
+  grant.app->add_option("USER", grant.args.principal, "User name or id")->required();
+  addGrantOptions(*grant.app, grant.args.grant);
+  addPrincipalCommand(users, "revoke", "Remove a user's access to the active company", "USER",
+                      "User name or id", chosen, revokeUser, Mode::kActor);
+}
+
+void addAuditCommands(CLI::App& app, Action& chosen) {
+  CLI::App* group = addGroup(app, "audit", "Read the audit trail");
+  auto list = addCommand<AuditArguments>(
+      *group, "list",
+      "Audit events, newest first: the active company's with --as/--company, else every event",
+      chosen, listAudit, Mode::kEither);
+  addWholeNumberOption<uint32_t>(*list.app, "--limit", list.args.limit, 1, 1000, "", "N",
+                                 "At most N events (default: 100)");
+  addWholeNumberOption<uint64_t>(*list.app, "--before", list.args.before, 1,
+                                 std::numeric_limits<uint64_t>::max(), "", "SEQ",
+                                 "Only events older than sequence number SEQ (the next page)");
+}
+
+}  // namespace
+
+void addActorCommands(CLI::App& app, Action& chosen) {
+  addServiceAccountCommands(*app.get_subcommand("sa"), chosen);
+  addUserGrantCommands(*app.get_subcommand("user"), chosen);
+  addAuditCommands(app, chosen);
+}
+
+}  // namespace gatehouse::cli
