@@ -221,3 +221,55 @@ BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
   expect(d, {"user", "totp-remove", "alice"}, 0);
   expect(d, {"login", "--channel", "ui", "--user", "alice"}, 0, "correct horse battery\n");
 }
+
+// The worked example of docs/service-accounts.md, step by step, on the demo graph.
+BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
+  Daemon d;
+  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
+  Run demo = runProcess({"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo",
+                         GATEHOUSE_CLI_PATH});
+  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+
+  // The MSP creates its script's account; the secret alone is on stdout.
+  Run created = expect(d, {"--as", "alice", "--company", "msp", "sa", "create", "fleet-bot",
+                           "--description", "MSP fleet automation", "--perm", "routers.read"}, 0);
+  std::string key = created.out.substr(0, created.out.find('\n'));
+  BOOST_REQUIRE(key.rfind("gatesk_", 0) == 0u);
+
+  // Each client company grants it access, in its own scope.
+  expect(d, {"--as", "nadia", "--company", "client-north", "sa", "grant", "fleet-bot", "--role",
+             "operator"}, 0);
+  expect(d, {"--as", "sam", "--company", "client-south", "sa", "grant", "fleet-bot", "--role",
+             "viewer"}, 0);
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 0, key + "\n");
+  expect(d, {"check-access", "client-south", "routers.reboot"}, 1, key + "\n");
+  expect(d, {"check-access", "client-south", "routers.read"}, 0, key + "\n");
+
+  // client-north sees it as external, and may not delete it.
+  Run north = expect(d, {"--as", "nadia", "--company", "client-north", "sa", "list"}, 0);
+  BOOST_TEST(contains(north.out, "fleet-bot"));
+  BOOST_TEST(contains(north.out, "EXTERNAL"));
+  Run refused = expect(d, {"--as", "nadia", "--company", "client-north", "sa", "delete",
+                           "fleet-bot"}, 2);
+  BOOST_TEST(contains(refused.err, "notOwner"));
+
+  // client-south removes its access; client-north and the owner are untouched.
+  expect(d, {"--as", "sam", "--company", "client-south", "sa", "revoke", "fleet-bot"}, 0);
+  expect(d, {"check-access", "client-south", "routers.read"}, 1, key + "\n");
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 0, key + "\n");
+
+  // The MSP rotates the key: the old one stops, the new one works where access remains.
+  Run reset = expect(d, {"--as", "alice", "--company", "msp", "sa", "reset", "fleet-bot"}, 0);
+  std::string fresh = reset.out.substr(0, reset.out.find('\n'));
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 1, key + "\n");
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 0, fresh + "\n");
+  Run where = expect(d, {"--as", "alice", "--company", "msp", "sa", "companies", "fleet-bot"}, 0);
+  BOOST_TEST(contains(where.out, "client-north"));
+  BOOST_TEST(!contains(where.out, "client-south"));
+
+  // Each company's audit shows what happened in its scope.
+  Run audit = expect(d, {"--as", "sam", "--company", "client-south", "audit", "list"}, 0);
+  BOOST_TEST(contains(audit.out, "saRevoke"));
+  BOOST_TEST(!contains(audit.out, "saResetCredentials"));
+  ::unsetenv("GATEHOUSE_SOCKET");
+}

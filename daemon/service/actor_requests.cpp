@@ -452,7 +452,10 @@ void Service::fillRow(const store::GraphReader& g, const store::PrincipalRecord&
     auto keys = g.keysOf(account.id);
     auto list = row.initKeys(static_cast<unsigned>(keys.size()));
     uint64_t now = unixNow();
-    for (unsigned i = 0; i < keys.size(); ++i) fillKey(keys[i], now, list[i]);
+    for (unsigned i = 0; i < keys.size(); ++i) {
+      fillKey(keys[i], now, list[i]);
+      list[i].setLastUsedAt(std::max(keys[i].lastUsedAt, usage_.pending(keys[i].id)));
+    }
   }
   row.setLastUsedAt(std::max(g.accessUsed(account.id, company),
                              accessUsage_.pending(store::grantKey(account.id, company))));
