@@ -78,6 +78,9 @@ struct Request {
     userGrant @46 :ScopedGrant;        # users.manage: a user's grant in the active company.
     userRevoke @47 :UInt64;            # users.manage: remove a user's access here.
     auditList @48 :AuditQuery;         # audit.read in the active company; the system sees all.
+    saKeyCreate @51 :CreateKey;        # service_accounts.manage, owner only.
+    saKeyRevoke @52 :UInt64;           # service_accounts.manage, owner only (key id).
+    saKeyRotate @53 :RotateKey;        # service_accounts.manage, owner only.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.

@@ -86,7 +86,8 @@ struct World {
   }
 
   static ErrorCode code(const Answer& a) {
-    BOOST_REQUIRE_MESSAGE(a->which() == wire::Response::ERROR, "expected an error answer");
+    BOOST_REQUIRE_MESSAGE(a->which() == wire::Response::ERROR,
+                          "expected an error answer, got answer kind " << int(a->which()));
     return a->getError().getCode();
   }
 
@@ -421,4 +422,44 @@ BOOST_FIXTURE_TEST_CASE(refusals_are_audited_and_each_company_sees_only_its_own,
   for (auto e : all->getAudit().getEvents()) sawPeer = sawPeer || e.getPeerPid() > 0;
   BOOST_TEST(sawPeer);
   BOOST_TEST(all->getAudit().getEvents().size() > northEvents.size());
+}
+
+BOOST_FIXTURE_TEST_CASE(only_the_owner_manages_keys, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  auto keyFor = [&](uint64_t actor, uint64_t where) {
+    return as(actor, where, [&](wire::Request::Builder r) {
+      r.initSaKeyCreate().setServiceAccount(bot.id);
+    });
+  };
+  BOOST_TEST((code(keyFor(northAdmin, north)) == ErrorCode::NOT_OWNER));
+  Answer second = keyFor(mspAdmin, msp);
+  client::checkOk(second);
+  std::string secondKey = second->getKeyIssued().getSecret().cStr();
+  BOOST_TEST(allowed(secondKey, north, "routers.read"));
+
+  uint64_t firstId = 0;
+  Answer row = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  for (auto k : row->getSaView().getRows()[0].getKeys()) {
+    if (k.getId() != second->getKeyIssued().getKeyId()) firstId = k.getId();
+  }
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaKeyRevoke(firstId); })) ==
+              ErrorCode::NOT_OWNER));
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));  // untouched
+  client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaKeyRevoke(firstId); }));
+  BOOST_TEST(!allowed(bot.key, msp, "routers.read"));
+
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                auto q = r.initSaKeyRotate();
+                q.setServiceAccount(bot.id);
+                q.setGraceSeconds(60);
+              })) == ErrorCode::NOT_OWNER));
+  Answer rotated = as(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto q = r.initSaKeyRotate();
+    q.setServiceAccount(bot.id);
+    q.setGraceSeconds(60);
+  });
+  client::checkOk(rotated);
+  BOOST_TEST(allowed(secondKey, north, "routers.read"));  // still in its grace period
+  BOOST_TEST(allowed(rotated->getKeyIssued().getSecret().cStr(), north, "routers.read"));
 }

@@ -198,6 +198,9 @@ bool Service::isActorMutation(wire::Request::Which which) {
     case Request::USER_CREATE:
     case Request::USER_GRANT:
     case Request::USER_REVOKE:
+    case Request::SA_KEY_CREATE:
+    case Request::SA_KEY_REVOKE:
+    case Request::SA_KEY_ROTATE:
       return true;
     default:
       return false;
@@ -250,6 +253,31 @@ bool Service::applyActorMutation(store::Writer& w, Request::Reader req,
       auto retired = w.retireKeys(id, now, now);
       if (setRefusal(response, store::refusalOf(retired))) return false;
       return issueKeyAnswer(w, id, 0, std::get<uint32_t>(retired), response);
+    }
+    case Request::SA_KEY_CREATE: {
+      auto q = req.getSaKeyCreate();
+      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return applyCredentialMutation(w, req, response);
+    }
+    case Request::SA_KEY_ROTATE: {
+      auto q = req.getSaKeyRotate();
+      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return applyCredentialMutation(w, req, response);
+    }
+    case Request::SA_KEY_REVOKE: {
+      if (!scope.require(kManageAccounts, response)) return false;
+      auto key = w.key(req.getSaKeyRevoke());
+      if (!key) {
+        setError(response, ErrorCode::NOT_FOUND,
+                 fmt::format("key: no key with id {}", req.getSaKeyRevoke()));
+        return false;
+      }
+      if (!scope.owned(key->principal, response)) return false;
+      return applyCredentialMutation(w, req, response);
     }
     case Request::SA_DELETE: {
       uint64_t id = req.getSaDelete();
@@ -482,6 +510,9 @@ std::string Service::auditTarget(Request::Reader req) {
   switch (req.which()) {
     case Request::SA_CREATE: return fmt::format("serviceAccount '{}'", view(req.getSaCreate().getName()));
     case Request::SA_DESCRIBE: return fmt::format("serviceAccount {}", req.getSaDescribe().getServiceAccount());
+    case Request::SA_KEY_CREATE: return fmt::format("serviceAccount {}", req.getSaKeyCreate().getServiceAccount());
+    case Request::SA_KEY_ROTATE: return fmt::format("serviceAccount {}", req.getSaKeyRotate().getServiceAccount());
+    case Request::SA_KEY_REVOKE: return fmt::format("key {}", req.getSaKeyRevoke());
     case Request::SA_RESET_CREDENTIALS: return fmt::format("serviceAccount {}", req.getSaResetCredentials());
     case Request::SA_DELETE: return fmt::format("serviceAccount {}", req.getSaDelete());
     case Request::SA_SET_STATE: return fmt::format("serviceAccount {}", req.getSaSetState().getPrincipal());

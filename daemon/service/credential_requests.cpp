@@ -466,8 +466,9 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
     return issueKeyAnswer(w, account, expiresAt, std::get<uint32_t>(retired), response);
   };
   switch (req.which()) {
-    case wire::Request::CREATE_KEY: {
-      auto q = req.getCreateKey();
+    case wire::Request::CREATE_KEY:
+    case wire::Request::SA_KEY_CREATE: {
+      auto q = req.which() == wire::Request::CREATE_KEY ? req.getCreateKey() : req.getSaKeyCreate();
       if (expiryRefused(q.getExpiresAt())) return false;
       return issueKeyAnswer(w, q.getServiceAccount(), q.getExpiresAt(), 0, response);
     }
@@ -475,12 +476,16 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
       auto q = req.getResetKeys();
       return issue(q.getServiceAccount(), q.getExpiresAt(), now);
     }
-    case wire::Request::ROTATE_KEY: {
-      auto q = req.getRotateKey();
+    case wire::Request::ROTATE_KEY:
+    case wire::Request::SA_KEY_ROTATE: {
+      auto q = req.which() == wire::Request::ROTATE_KEY ? req.getRotateKey() : req.getSaKeyRotate();
       return issue(q.getServiceAccount(), q.getExpiresAt(), now + q.getGraceSeconds());
     }
-    case wire::Request::REVOKE_KEY: {
-      if (setRefusal(response, store::refusalOf(w.revokeKey(req.getRevokeKey(), now)))) {
+    case wire::Request::REVOKE_KEY:
+    case wire::Request::SA_KEY_REVOKE: {
+      uint64_t keyId = req.which() == wire::Request::REVOKE_KEY ? req.getRevokeKey()
+                                                                 : req.getSaKeyRevoke();
+      if (setRefusal(response, store::refusalOf(w.revokeKey(keyId, now)))) {
         return false;
       }
       response.initMutation().setRevision(w.revision());
@@ -505,7 +510,8 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
       return true;
     }
     default:
-      return applyActorMutation(w, req, response);
+      setError(response, wire::ErrorCode::INVALID_ARGUMENT, "not a mutation");
+      return false;
   }
 }
 

@@ -286,6 +286,8 @@ bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
       result = w.deletePrincipal(req.getDeletePrincipal());
       break;
     default:
+      // Actor-scoped requests are checked there first (some then reuse the credential code).
+      if (isActorMutation(req.which())) return applyActorMutation(w, req, response);
       return applyCredentialMutation(w, req, response);
   }
   if (setRefusal(response, store::refusalOf(result))) return false;

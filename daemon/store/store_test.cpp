@@ -231,3 +231,33 @@ BOOST_AUTO_TEST_CASE(everything_survives_reopen) {
   BOOST_TEST(snap.authorize(u, c, "k.v").allowed);
   snap.end();
 }
+
+BOOST_FIXTURE_TEST_CASE(audit_pages_scopes_and_retention, Fixture) {
+  store->commit([&](Writer& w) {
+    for (uint64_t t = 1; t <= 10; ++t) {
+      AuditRecord r;
+      r.time = t * 100;
+      r.operation = "op" + std::to_string(t);
+      r.companies = {t % 2 == 0 ? 2u : 3u, 0};
+      w.appendAudit(r);
+    }
+    return true;
+  });
+  snap.begin();
+  auto all = snap.reader().auditPage(0, 0, 100);
+  BOOST_TEST(all.size() == 10u);
+  BOOST_TEST(all.front().operation == "op10");  // newest first
+  auto even = snap.reader().auditPage(2, 0, 100);
+  BOOST_TEST(even.size() == 5u);
+  auto page = snap.reader().auditPage(0, all[3].sequence, 2);
+  BOOST_TEST(page.size() == 2u);
+  BOOST_TEST(page[0].sequence == all[4].sequence);
+  snap.end();
+
+  store->commit([&](Writer& w) { return w.pruneAudit(450, 100) == 4; });
+  snap.begin();
+  BOOST_TEST(snap.reader().auditPage(0, 0, 100).size() == 6u);
+  BOOST_TEST(snap.reader().auditPage(2, 0, 100).size() == 3u);  // the index was pruned too
+  BOOST_TEST(snap.reader().auditPage(3, 0, 100).size() == 3u);
+  snap.end();
+}
