@@ -1,8 +1,9 @@
 // Management by an actor in its active company (--as, --company): the Service Accounts view (sa
 // list, sa show) and what may be done to its rows, users' grants in the company, and the audit
 // trail (also in the system context, which sees every event). The daemon checks the actor's
-// permissions; these commands only name the request. `sa create`, `user create` and the role
-// commands also run for an actor: see principal_commands.cpp and catalog_commands.cpp.
+// permissions; these commands only name the request. `sa create`, `user create`, the role
+// commands and `sa key` also run for an actor: see principal_commands.cpp, catalog_commands.cpp
+// and credential_commands.cpp.
 #include <fmt/format.h>
 
 #include "command.hpp"
@@ -161,15 +162,9 @@ std::string rowText(wire::SaRow::Reader row) {
 }
 
 int showServiceAccount(Context& context, const OneArgument& args) {
-  uint64_t account = context.session.principal(args.value);
   client::Answer answer =
-      context.session.call(wire::Response::SA_VIEW,
-                           [&](wire::Request::Builder request) { request.setSaShow(account); });
+      showServiceAccountRow(context.session, context.session.principal(args.value));
   auto saView = answer.get().getSaView();
-  if (saView.getRows().size() != 1) {
-    throw CommandError(kProtocolError, fmt::format("saShow answered {} rows instead of one",
-                                                   saView.getRows().size()));
-  }
   auto row = saView.getRows()[0];
   context.out.print(rowText(row), rowJson(row).number("revision", saView.getRevision()));
   return kExitOk;
@@ -201,11 +196,7 @@ int describeServiceAccount(Context& context, const DescribeArguments& args) {
 }
 
 int resetServiceAccount(Context& context, const OneArgument& args) {
-  uint64_t account = context.session.principal(args.value);
-  return issueKey(
-      context,
-      [&](wire::Request::Builder request) { request.setSaResetCredentials(account); },
-      keysRevokedText);
+  return resetOwnedKeys(context, args.value);
 }
 
 int deleteServiceAccount(Context& context, const OneArgument& args) {

@@ -132,6 +132,16 @@ client::Answer listRoles(Session& session, uint64_t scope) {
   });
 }
 
+client::Answer showServiceAccountRow(Session& session, uint64_t account) {
+  client::Answer answer = session.call(
+      wire::Response::SA_VIEW, [&](wire::Request::Builder request) { request.setSaShow(account); });
+  size_t rows = answer.get().getSaView().getRows().size();
+  if (rows != 1) {
+    throw CommandError(kProtocolError, fmt::format("saShow answered {} rows instead of one", rows));
+  }
+  return answer;
+}
+
 int create(Context& context, std::string_view what, const client::Client::Fill& fill) {
   client::Answer answer = context.session.call(wire::Response::MUTATION, fill);
   auto result = answer.get().getMutation();
@@ -176,6 +186,13 @@ int issueKey(Context& context, const client::Client::Fill& fill,
                                utcTime(issued.getExpiresAt(), "never"), retired,
                                issued.getRevision()));
   return kExitOk;
+}
+
+int resetOwnedKeys(Context& context, std::string_view serviceAccount) {
+  uint64_t account = context.session.principal(serviceAccount);
+  return issueKey(
+      context, [&](wire::Request::Builder request) { request.setSaResetCredentials(account); },
+      keysRevokedText);
 }
 
 std::string otherKeys(uint32_t count) {

@@ -178,10 +178,18 @@ std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what);
 // `retiredText(retired)` after "; " (nothing when it is null).
 int issueKey(Context& context, const client::Client::Fill& fill,
              const std::function<std::string(uint32_t)>& retiredText);
+// saResetCredentials for the actor: revokes every key of the active company's own service
+// account `serviceAccount` (name or id) and issues one that never expires, printed as by issueKey.
+// `sa reset`, and `sa key reset` for an actor.
+int resetOwnedKeys(Context& context, std::string_view serviceAccount);
 // "1 other key", "2 other keys".
 std::string otherKeys(uint32_t count);
 // "2 other keys revoked": a retiredText for issueKey.
 std::string keysRevokedText(uint32_t count);
+
+// saShow: the Service Accounts view of the active company with exactly the row of `account`
+// (any other number of rows is a protocol error). `sa show`, and `sa key list` for an actor.
+client::Answer showServiceAccountRow(Session& session, uint64_t account);
 
 // A key as a row of kKeyHeader, and as JSON (its id a string).
 extern const std::vector<std::string> kKeyHeader;
@@ -199,8 +207,8 @@ std::string table(const std::vector<std::vector<std::string>>& rows);
 void addCheckCommands(CLI::App& app, Action& chosen);      // check, check-batch, permissions, ping
 void addCatalogCommands(CLI::App& app, Action& chosen);    // company, catalog, role
 void addPrincipalCommands(CLI::App& app, Action& chosen);  // user, sa, grant, principal
-// login, check-access, sa key, user passwd/totp-enroll/totp-remove. After addPrincipalCommands:
-// it adds to the `user` and `sa` groups.
+// login, check-access, sa key (also for an actor), user passwd/totp-enroll/totp-remove. After
+// addPrincipalCommands: it adds to the `user` and `sa` groups.
 void addCredentialCommands(CLI::App& app, Action& chosen);
 // For an actor: sa list/show/describe/reset/delete/disable/enable/grant/revoke/companies, user
 // grant/revoke; and audit list. After addPrincipalCommands: it adds to the `user` and `sa` groups.

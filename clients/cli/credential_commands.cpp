@@ -1,6 +1,8 @@
 // Credentials: checking them (login, check-access) and managing them (service-account keys, user
 // passwords and TOTP). Secrets sent are read from stdin, never from argv (secret_input.hpp);
 // secrets issued (a key, an otpauth:// URI) are printed alone on stdout, their details on stderr.
+// The `sa key` commands also run for an actor (--as, --company): the same output, from the
+// actor-scoped requests (saKeyCreate, saKeyRevoke, saKeyRotate, saResetCredentials, saShow).
 #include <fmt/format.h>
 
 #include <chrono>
@@ -118,21 +120,32 @@ int checkAccess(Context& context, const AccessArguments& args) {
 }
 
 // --- Service-account keys ---
+// With an actor, each command sends the actor's request for the active company's own accounts.
 
 int createKey(Context& context, const IssueKeyArguments& args) {
   uint64_t account = context.session.principal(args.serviceAccount);
   uint64_t expires = expiresAt(args.expiresIn);
+  bool forActor = context.session.scope().forActor();
   return issueKey(
       context,
       [&](wire::Request::Builder request) {
-        auto key = request.initCreateKey();
+        auto key = forActor ? request.initSaKeyCreate() : request.initCreateKey();
         key.setServiceAccount(account);
         key.setExpiresAt(expires);
       },
       nullptr);
 }
 
+// For an actor saResetCredentials, whose new key never expires: --expires-in is refused.
 int resetKeys(Context& context, const IssueKeyArguments& args) {
+  if (context.session.scope().forActor()) {
+    if (args.expiresIn != 0) {
+      throw CommandError(kUsageError,
+                         "--expires-in is for the system context: for an actor, the key that "
+                         "`sa key reset` issues never expires (use `sa key rotate --grace 0`)");
+    }
+    return resetOwnedKeys(context, args.serviceAccount);
+  }
   uint64_t account = context.session.principal(args.serviceAccount);
   uint64_t expires = expiresAt(args.expiresIn);
   return issueKey(
@@ -148,10 +161,11 @@ int resetKeys(Context& context, const IssueKeyArguments& args) {
 int rotateKey(Context& context, const IssueKeyArguments& args) {
   uint64_t account = context.session.principal(args.serviceAccount);
   uint64_t expires = expiresAt(args.expiresIn);
+  bool forActor = context.session.scope().forActor();
   return issueKey(
       context,
       [&](wire::Request::Builder request) {
-        auto rotate = request.initRotateKey();
+        auto rotate = forActor ? request.initSaKeyRotate() : request.initRotateKey();
         rotate.setServiceAccount(account);
         rotate.setGraceSeconds(args.graceSeconds);
         rotate.setExpiresAt(expires);
@@ -162,20 +176,36 @@ int rotateKey(Context& context, const IssueKeyArguments& args) {
       });
 }
 
+int printKeys(Context& context, capnp::List<wire::KeyInfo>::Reader keys, uint64_t revision) {
+  std::vector<std::vector<std::string>> rows{kKeyHeader};
+  JsonArray json;
+  for (auto key : keys) {
+    rows.push_back(keyRow(key));
+    json.raw(keyJson(key).str());
+  }
+  context.out.print(table(rows), JsonObject().raw("keys", json.str()).number("revision", revision));
+  return kExitOk;
+}
+
+// For an actor, the keys of the saShow row: only an owned row carries them.
 int listKeys(Context& context, const OneArgument& args) {
   uint64_t account = context.session.principal(args.value);
+  if (context.session.scope().forActor()) {
+    client::Answer answer = showServiceAccountRow(context.session, account);
+    auto saView = answer.get().getSaView();
+    auto row = saView.getRows()[0];
+    if (row.getRelation() != wire::Relation::OWNED) {
+      throw CommandError(kNotOwner,
+                         fmt::format("service account {} is owned by company {}; only its owner "
+                                     "may list its keys",
+                                     row.getId(), row.getOwnerCompany()));
+    }
+    return printKeys(context, row.getKeys(), saView.getRevision());
+  }
   client::Answer answer = context.session.call(
       wire::Response::KEYS, [&](wire::Request::Builder request) { request.setListKeys(account); });
   auto list = answer.get().getKeys();
-  std::vector<std::vector<std::string>> rows{kKeyHeader};
-  JsonArray keys;
-  for (auto key : list.getKeys()) {
-    rows.push_back(keyRow(key));
-    keys.raw(keyJson(key).str());
-  }
-  context.out.print(table(rows),
-                    JsonObject().raw("keys", keys.str()).number("revision", list.getRevision()));
-  return kExitOk;
+  return printKeys(context, list.getKeys(), list.getRevision());
 }
 
 int revokeKey(Context& context, const OneArgument& args) {
@@ -185,7 +215,14 @@ int revokeKey(Context& context, const OneArgument& args) {
         kUsageError,
         fmt::format("'{}' is not a key id (the ID column of `sa key list`)", args.value));
   }
-  return change(context, [&](wire::Request::Builder request) { request.setRevokeKey(*key); });
+  bool forActor = context.session.scope().forActor();
+  return change(context, [&](wire::Request::Builder request) {
+    if (forActor) {
+      request.setSaKeyRevoke(*key);
+      return;
+    }
+    request.setRevokeKey(*key);
+  });
 }
 
 // --- User passwords and TOTP ---
@@ -261,11 +298,11 @@ void addCheckingCommands(CLI::App& app, Action& chosen) {
   addSourceOption(*accessCommand.app, accessCommand.args.source);
 }
 
-// Adds `sa key <name> SA [--expires-in SECONDS]`.
+// Adds `sa key <name> SA [--expires-in SECONDS]`, in either context.
 Command<IssueKeyArguments> addIssueCommand(CLI::App& keys, const std::string& name,
                                            const std::string& help, Action& chosen,
                                            int (*run)(Context&, const IssueKeyArguments&)) {
-  auto command = addCommand<IssueKeyArguments>(keys, name, help, chosen, run);
+  auto command = addCommand<IssueKeyArguments>(keys, name, help, chosen, run, Mode::kEither);
   command.app->add_option("SA", command.args.serviceAccount, "Service account name or id")
       ->required();
   addSecondsOption(*command.app, "--expires-in", command.args.expiresIn, 1,
@@ -279,11 +316,14 @@ void addKeyCommands(CLI::App& accounts, Action& chosen) {
   addIssueCommand(*keys, "create", "Issue a key (printed once, alone on stdout)", chosen,
                   createKey);
   addPrincipalCommand(*keys, "list", "List a service account's keys (no secrets)", "SA",
-                      "Service account name or id", chosen, listKeys);
-  auto revoke = addCommand<OneArgument>(*keys, "revoke", "Revoke one key", chosen, revokeKey);
+                      "Service account name or id", chosen, listKeys, Mode::kEither);
+  auto revoke =
+      addCommand<OneArgument>(*keys, "revoke", "Revoke one key", chosen, revokeKey, Mode::kEither);
   revoke.app->add_option("KEYID", revoke.args.value, "Key id (from `sa key list`)")->required();
-  addIssueCommand(*keys, "reset", "Revoke every key of the account and issue a new one", chosen,
-                  resetKeys);
+  addIssueCommand(*keys, "reset",
+                  "Revoke every key of the account and issue a new one (for an actor: no "
+                  "--expires-in)",
+                  chosen, resetKeys);
   auto rotate = addIssueCommand(
       *keys, "rotate", "Issue a key; the account's other keys are revoked after a grace period",
       chosen, rotateKey);

@@ -25,6 +25,9 @@ constexpr std::string_view kUsageError = "usage";            // bad command line
 constexpr std::string_view kProtocolError = "protocol";      // an answer of the wrong kind
 // The schema's ErrorCode name, also used when a name given on the command line is unknown.
 constexpr std::string_view kNotFound = "notFound";
+// The schema's ErrorCode name, also used when the CLI itself finds that the active company does
+// not own the service account (`sa key list` for an actor).
+constexpr std::string_view kNotOwner = "notOwner";
 
 class Output {
  public:
