@@ -273,3 +273,29 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   BOOST_TEST(!contains(audit.out, "saResetCredentials"));
   ::unsetenv("GATEHOUSE_SOCKET");
 }
+
+BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
+  Daemon d;
+  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
+  Run demo = runProcess({"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo",
+                         GATEHOUSE_CLI_PATH});
+  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
+    who.insert(who.end(), args.begin(), args.end());
+    return who;
+  };
+  Run created = expect(d, with(alice, {"sa", "create", "bot2", "--perm", "routers.read"}), 0);
+  std::string first = created.out.substr(0, created.out.find('\n'));
+  Run refused = expect(d, with(nadia, {"sa", "key", "create", "bot2"}), 2);
+  BOOST_TEST(contains(refused.err, "notOwner"));
+  Run rotated = expect(d, with(alice, {"sa", "key", "rotate", "bot2", "--grace", "60"}), 0);
+  std::string second = rotated.out.substr(0, rotated.out.find('\n'));
+  expect(d, {"check-access", "msp", "routers.read"}, 0, first + "\n");  // within its grace
+  expect(d, {"check-access", "msp", "routers.read"}, 0, second + "\n");
+  Run list = expect(d, with(alice, {"--json", "sa", "key", "list", "bot2"}), 0);
+  BOOST_TEST(contains(list.out, "retiring"));
+  BOOST_TEST(!contains(list.out, "gatesk_"));
+  ::unsetenv("GATEHOUSE_SOCKET");
+}
