@@ -27,7 +27,9 @@ constexpr uint32_t kRoles = 64;
 constexpr size_t kLookups = 1 << 20;
 constexpr double kZipfExponent = 1.0;
 
-std::string permName(uint32_t i) { return "perm" + std::to_string(i / 16) + ".p" + std::to_string(i % 16); }
+std::string permName(uint32_t i) {
+  return "perm" + std::to_string(i / 16) + ".p" + std::to_string(i % 16);
+}
 
 struct Lookup {
   PrincipalId principal;
@@ -166,7 +168,8 @@ Graph& graph() {
 void authorizeInSnapshot(benchmark::State& state, const std::vector<Lookup>& work) {
   Snapshot snap(*graph().store);
   snap.begin();
-  for (const Lookup& l : work) benchmark::DoNotOptimize(snap.authorize(l.principal, l.company, l.permission));
+  for (const Lookup& l : work)
+    benchmark::DoNotOptimize(snap.authorize(l.principal, l.company, l.permission));
   uint64_t warmHits = snap.rowCacheHits(), warmMisses = snap.rowCacheMisses();
   size_t i = 0, allowed = 0;
   for (auto _ : state) {
@@ -187,7 +190,8 @@ void BM_Authorize_Uniform(benchmark::State& state) { authorizeInSnapshot(state, 
 void BM_Authorize_Zipf_SnapshotPerCheck(benchmark::State& state) {
   Snapshot snap(*graph().store);
   snap.begin();
-  for (const Lookup& l : graph().zipf) benchmark::DoNotOptimize(snap.authorize(l.principal, l.company, l.permission));
+  for (const Lookup& l : graph().zipf)
+    benchmark::DoNotOptimize(snap.authorize(l.principal, l.company, l.permission));
   snap.end();
   size_t i = 0;
   for (auto _ : state) {

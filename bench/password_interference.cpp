@@ -101,17 +101,19 @@ int main(int argc, char** argv) {
     Percentiles busy = authorizeRun(c, requests);
     stop = true;
     for (auto& t : hashers) t.join();
-    std::printf("run %d: quiet p50 %.1f us p99 %.1f us p99.9 %.1f us | with 8 password checkers "
-                "p50 %.1f us p99 %.1f us p99.9 %.1f us\n",
-                run + 1, quiet.p50, quiet.p99, quiet.p999, busy.p50, busy.p99, busy.p999);
+    std::printf(
+        "run %d: quiet p50 %.1f us p99 %.1f us p99.9 %.1f us | with 8 password checkers "
+        "p50 %.1f us p99 %.1f us p99.9 %.1f us\n",
+        run + 1, quiet.p50, quiet.p99, quiet.p999, busy.p50, busy.p99, busy.p999);
     quietP99.push_back(quiet.p99);
     busyP99.push_back(busy.p99);
   }
   std::sort(quietP99.begin(), quietP99.end());
   std::sort(busyP99.begin(), busyP99.end());
   double q = quietP99[quietP99.size() / 2], b = busyP99[busyP99.size() / 2];
-  std::printf("median p99: quiet %.1f us, with password checks %.1f us, ratio %.2f (target <= "
-              "1.20); %ld password checks completed meanwhile\n",
-              q, b, b / q, passwordChecks.load());
+  std::printf(
+      "median p99: quiet %.1f us, with password checks %.1f us, ratio %.2f (target <= "
+      "1.20); %ld password checks completed meanwhile\n",
+      q, b, b / q, passwordChecks.load());
   return 0;
 }

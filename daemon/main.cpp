@@ -1,10 +1,9 @@
 // gatehoused: wires configuration -> store -> service -> server, and nothing else.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <signal.h>
 #include <sodium.h>
 
-#include <signal.h>
-
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <iostream>
 
@@ -62,7 +61,8 @@ int main(int argc, char** argv) {
     service::Service service(*store, pepper, cfg.service);
     auto server = server::Server::create(cfg.server, service, cfg.access);
     server->run([&] {
-      auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+      auto ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
       logLine(Level::info, "ready",
               {{"socket", cfg.server.socketPath.string()},
                {"data_dir", cfg.store.directory.string()},

@@ -2,11 +2,10 @@
 // TOTP with replay protection, key expiry, revocation, reset and rotation, rate limits, the
 // pepper file's mode, checkAccess, and bad input.
 #define BOOST_TEST_MODULE credential_checks
-#include <boost/test/unit_test.hpp>
-
 #include <liboath/oath.h>
 #include <sys/stat.h>
 
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <ctime>
 #include <thread>
@@ -208,7 +207,8 @@ BOOST_FIXTURE_TEST_CASE(rotation_keeps_the_old_key_for_the_grace_period, World) 
 
 BOOST_FIXTURE_TEST_CASE(at_most_ten_live_keys_and_listing_shows_no_secret, World) {
   for (int i = 0; i < 10; ++i) newKey();
-  auto eleventh = c.call([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
+  auto eleventh =
+      c.call([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
   BOOST_REQUIRE((eleventh->which() == wire::Response::ERROR));
   BOOST_TEST((eleventh->getError().getCode() == wire::ErrorCode::LIMIT_EXCEEDED));
   auto list = c.call([&](wire::Request::Builder r) { r.setListKeys(bot); });
@@ -228,13 +228,13 @@ BOOST_FIXTURE_TEST_CASE(last_use_is_recorded_without_a_write_per_check, World) {
   auto list = c.call([&](wire::Request::Builder r) { r.setListKeys(bot); });
   BOOST_TEST(list->getKeys().getKeys()[0].getLastUsedAt() >= before);
   // The check itself did not commit anything.
-  BOOST_TEST(list->getKeys().getRevision() == credential(key, wire::Channel::API)
-                                                  ->getCredential()
-                                                  .getRevision());
+  BOOST_TEST(list->getKeys().getRevision() ==
+             credential(key, wire::Channel::API)->getCredential().getRevision());
 }
 
 BOOST_FIXTURE_TEST_CASE(user_password_and_totp_with_replay_protection, World) {
-  BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
+  BOOST_TEST(
+      (refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
   BOOST_TEST((refusal("wrong horse battery", wire::Channel::UI, "alice") ==
               CredentialRefusal::BAD_CREDENTIAL));
   BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "nobody") ==
@@ -272,7 +272,8 @@ BOOST_FIXTURE_TEST_CASE(user_password_and_totp_with_replay_protection, World) {
               CredentialRefusal::TOTP_REPLAYED));
 
   mutate([&](wire::Request::Builder r) { r.setRemoveTotp(alice); });
-  BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
+  BOOST_TEST(
+      (refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
 }
 
 BOOST_FIXTURE_TEST_CASE(rate_limit_starts_and_ends_per_principal_and_per_source, World) {
@@ -284,7 +285,8 @@ BOOST_FIXTURE_TEST_CASE(rate_limit_starts_and_ends_per_principal_and_per_source,
   BOOST_TEST((limited->getCredential().getRefusal() == CredentialRefusal::RATE_LIMITED));
   BOOST_TEST(limited->getCredential().getRetryAfterSeconds() >= 1u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-  BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
+  BOOST_TEST(
+      (refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
 
   // Per source address, as passed by the caller: one source is limited, another is not.
   std::string key = newKey();
@@ -292,7 +294,8 @@ BOOST_FIXTURE_TEST_CASE(rate_limit_starts_and_ends_per_principal_and_per_source,
     BOOST_TEST((refusal("gatesk_guess", wire::Channel::API, "", "", "192.0.2.7") ==
                 CredentialRefusal::BAD_CREDENTIAL));
   }
-  BOOST_TEST((refusal(key, wire::Channel::API, "", "", "192.0.2.7") == CredentialRefusal::RATE_LIMITED));
+  BOOST_TEST(
+      (refusal(key, wire::Channel::API, "", "", "192.0.2.7") == CredentialRefusal::RATE_LIMITED));
   BOOST_TEST((refusal(key, wire::Channel::API, "", "", "192.0.2.8") == CredentialRefusal::NONE));
 }
 
@@ -304,8 +307,8 @@ BOOST_FIXTURE_TEST_CASE(check_access_allows_and_denies_in_one_round_trip, World)
   BOOST_TEST(allow->getAccess().getPrincipal() == bot);
   BOOST_TEST((access(key, acme, "routers.reboot")->getAccess().getReason() ==
               wire::DenyReason::NOT_GRANTED));
-  BOOST_TEST((access(key, other, "routers.read")->getAccess().getReason() ==
-              wire::DenyReason::NO_ACCESS));
+  BOOST_TEST(
+      (access(key, other, "routers.read")->getAccess().getReason() == wire::DenyReason::NO_ACCESS));
   BOOST_TEST((access(key, acme, "routers.fly")->getAccess().getReason() ==
               wire::DenyReason::UNKNOWN_PERMISSION));
   BOOST_TEST((access(key, 999, "routers.read")->getAccess().getReason() ==
@@ -318,8 +321,7 @@ BOOST_FIXTURE_TEST_CASE(check_access_allows_and_denies_in_one_round_trip, World)
 BOOST_FIXTURE_TEST_CASE(bad_input_gets_a_clear_error, World) {
   auto code = [&](std::string_view secret, std::string_view totp = "") {
     auto a = credential(secret, wire::Channel::API, totp.empty() ? "" : "alice", totp);
-    return a->which() == wire::Response::ERROR ? a->getError().getCode()
-                                                : wire::ErrorCode::FAILED;
+    return a->which() == wire::Response::ERROR ? a->getError().getCode() : wire::ErrorCode::FAILED;
   };
   BOOST_TEST((code("") == wire::ErrorCode::INVALID_ARGUMENT));
   BOOST_TEST((code(std::string(2000, 'k')) == wire::ErrorCode::INVALID_ARGUMENT));
@@ -336,7 +338,8 @@ BOOST_FIXTURE_TEST_CASE(bad_input_gets_a_clear_error, World) {
   });
   BOOST_TEST((shortPassword->getError().getCode() == wire::ErrorCode::INVALID_ARGUMENT));
   // The old password still works: the refused request changed nothing.
-  BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
+  BOOST_TEST(
+      (refusal("correct horse battery", wire::Channel::UI, "alice") == CredentialRefusal::NONE));
 }
 
 BOOST_AUTO_TEST_CASE(daemon_refuses_a_pepper_readable_by_others) {

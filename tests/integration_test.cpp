@@ -1,10 +1,9 @@
 // End to end: the real gatehoused on a temporary directory, provisioned through the real CLI;
 // answers checked, the daemon restarted (cleanly and with SIGKILL), and everything must survive.
 #define BOOST_TEST_MODULE integration
-#include <boost/test/unit_test.hpp>
-
 #include <signal.h>
 
+#include <boost/test/unit_test.hpp>
 #include <thread>
 
 #include "daemon_fixture.hpp"
@@ -15,12 +14,13 @@ using namespace gatehouse::testing;
 namespace {
 
 // Runs the CLI and requires exit status `want`; returns the run for further checks.
-Run expect(const Daemon& d, std::vector<std::string> args, int want, const std::string& input = "") {
+Run expect(const Daemon& d, std::vector<std::string> args, int want,
+           const std::string& input = "") {
   Run r = d.cli(args, input);
   std::string joined;
   for (const auto& a : args) joined += a + " ";
-  BOOST_TEST(r.status == want, "gatehouse " << joined << "exited " << r.status << "\nstdout: "
-                                            << r.out << "\nstderr: " << r.err);
+  BOOST_TEST(r.status == want, "gatehouse " << joined << "exited " << r.status
+                                            << "\nstdout: " << r.out << "\nstderr: " << r.err);
   return r;
 }
 
@@ -34,7 +34,8 @@ void provision(const Daemon& d) {
   expect(d, {"company", "create", "north"}, 0);
   expect(d, {"company", "create", "south"}, 0);
   expect(d, {"role", "create", "viewer", "--perm", "routers.read"}, 0);
-  expect(d, {"role", "create", "operator", "--perm", "routers.read", "--perm", "routers.reboot"}, 0);
+  expect(d, {"role", "create", "operator", "--perm", "routers.read", "--perm", "routers.reboot"},
+         0);
   expect(d, {"role", "create", "night", "--company", "north", "--perm", "routers.write"}, 0);
   expect(d, {"user", "create", "alice"}, 0);
   expect(d, {"sa", "create", "fleet-bot", "--owner", "msp", "--description", "MSP automation"}, 0);
@@ -46,11 +47,11 @@ void provision(const Daemon& d) {
 void answersAreAsProvisioned(const Daemon& d) {
   BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.reboot"}, 0).out, "allow"));
   BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "north", "routers.write"}, 0).out, "allow"));
-  BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "south", "routers.reboot"}, 1).out,
-                      "not granted"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "fleet-bot", "south", "routers.reboot"}, 1).out, "not granted"));
   BOOST_TEST(contains(expect(d, {"check", "alice", "north", "routers.read"}, 1).out, "no access"));
-  BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.fly"}, 1).out,
-                      "unknown permission"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "alice", "msp", "routers.fly"}, 1).out, "unknown permission"));
 }
 
 }  // namespace
@@ -79,7 +80,8 @@ BOOST_AUTO_TEST_CASE(role_edits_disable_and_delete_change_answers_everywhere) {
   expect(d, {"check", "fleet-bot", "south", "routers.reboot"}, 0);
 
   expect(d, {"principal", "disable", "fleet-bot"}, 0);
-  BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "north", "routers.read"}, 1).out, "disabled"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "fleet-bot", "north", "routers.read"}, 1).out, "disabled"));
   expect(d, {"principal", "enable", "fleet-bot"}, 0);
   expect(d, {"check", "fleet-bot", "north", "routers.read"}, 0);
 
@@ -178,7 +180,8 @@ BOOST_AUTO_TEST_CASE(sigterm_answers_what_was_read_and_every_answered_write_surv
   }
   writer.join();
   BOOST_TEST(d.stop() == 0);
-  BOOST_TEST_MESSAGE(acknowledged.size() << " of " << kWrites << " writes answered before the stop");
+  BOOST_TEST_MESSAGE(acknowledged.size()
+                     << " of " << kWrites << " writes answered before the stop");
   BOOST_TEST(acknowledged.size() >= 1u);
   d.start();
   Run list = expect(d, {"--json", "company", "list"}, 0);
@@ -195,8 +198,8 @@ BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
   std::string key = created.out.substr(0, created.out.find('\n'));
   BOOST_TEST(key.rfind("gatesk_", 0) == 0u);
   BOOST_TEST(contains(expect(d, {"login", "--channel", "api"}, 0, key + "\n").out, "accepted"));
-  BOOST_TEST(contains(expect(d, {"login", "--channel", "ui"}, 1, key + "\n").out,
-                      "service account"));
+  BOOST_TEST(
+      contains(expect(d, {"login", "--channel", "ui"}, 1, key + "\n").out, "service account"));
   expect(d, {"check-access", "north", "routers.write"}, 0, key + "\n");
   BOOST_TEST(contains(expect(d, {"check-access", "south", "routers.reboot"}, 1, key + "\n").out,
                       "not granted"));
@@ -214,10 +217,9 @@ BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
   expect(d, {"login", "--channel", "ui", "--user", "alice"}, 1, "wrong horse battery\n");
   Run enrolled = expect(d, {"user", "totp-enroll", "alice"}, 0);
   BOOST_TEST(contains(enrolled.out, "otpauth://totp/gatehouse:alice?secret="));
-  BOOST_TEST(contains(expect(d, {"login", "--channel", "ui", "--user", "alice"}, 1,
-                             "correct horse battery\n")
-                          .out,
-                      "TOTP"));
+  BOOST_TEST(contains(
+      expect(d, {"login", "--channel", "ui", "--user", "alice"}, 1, "correct horse battery\n").out,
+      "TOTP"));
   expect(d, {"user", "totp-remove", "alice"}, 0);
   expect(d, {"login", "--channel", "ui", "--user", "alice"}, 0, "correct horse battery\n");
 }
@@ -226,21 +228,27 @@ BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
 BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   Daemon d;
   ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess({"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo",
-                         GATEHOUSE_CLI_PATH});
+  Run demo = runProcess(
+      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
   BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
 
   // The MSP creates its script's account; the secret alone is on stdout.
-  Run created = expect(d, {"--as", "alice", "--company", "msp", "sa", "create", "fleet-bot",
-                           "--description", "MSP fleet automation", "--perm", "routers.read"}, 0);
+  Run created = expect(d,
+                       {"--as", "alice", "--company", "msp", "sa", "create", "fleet-bot",
+                        "--description", "MSP fleet automation", "--perm", "routers.read"},
+                       0);
   std::string key = created.out.substr(0, created.out.find('\n'));
   BOOST_REQUIRE(key.rfind("gatesk_", 0) == 0u);
 
   // Each client company grants it access, in its own scope.
-  expect(d, {"--as", "nadia", "--company", "client-north", "sa", "grant", "fleet-bot", "--role",
-             "operator"}, 0);
-  expect(d, {"--as", "sam", "--company", "client-south", "sa", "grant", "fleet-bot", "--role",
-             "viewer"}, 0);
+  expect(d,
+         {"--as", "nadia", "--company", "client-north", "sa", "grant", "fleet-bot", "--role",
+          "operator"},
+         0);
+  expect(
+      d,
+      {"--as", "sam", "--company", "client-south", "sa", "grant", "fleet-bot", "--role", "viewer"},
+      0);
   expect(d, {"check-access", "client-north", "routers.reboot"}, 0, key + "\n");
   expect(d, {"check-access", "client-south", "routers.reboot"}, 1, key + "\n");
   expect(d, {"check-access", "client-south", "routers.read"}, 0, key + "\n");
@@ -249,8 +257,8 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   Run north = expect(d, {"--as", "nadia", "--company", "client-north", "sa", "list"}, 0);
   BOOST_TEST(contains(north.out, "fleet-bot"));
   BOOST_TEST(contains(north.out, "EXTERNAL"));
-  Run refused = expect(d, {"--as", "nadia", "--company", "client-north", "sa", "delete",
-                           "fleet-bot"}, 2);
+  Run refused =
+      expect(d, {"--as", "nadia", "--company", "client-north", "sa", "delete", "fleet-bot"}, 2);
   BOOST_TEST(contains(refused.err, "notOwner"));
 
   // client-south removes its access; client-north and the owner are untouched.
@@ -277,8 +285,8 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
 BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
   Daemon d;
   ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess({"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo",
-                         GATEHOUSE_CLI_PATH});
+  Run demo = runProcess(
+      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
   BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
   std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
   std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};

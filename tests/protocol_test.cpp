@@ -2,12 +2,11 @@
 // their own connection, while other connections keep being answered; pipelining, out-of-order
 // answers, limits and access classes.
 #define BOOST_TEST_MODULE protocol
-#include <boost/test/unit_test.hpp>
-
 #include <capnp/any.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <random>
 
@@ -134,7 +133,8 @@ BOOST_FIXTURE_TEST_CASE(root_that_is_not_a_struct_is_malformed, Fixture) {
   auto a = c.receive();
   BOOST_REQUIRE((a->which() == wire::Response::ERROR));
   BOOST_TEST((a->getError().getCode() == wire::ErrorCode::MALFORMED));
-  BOOST_TEST(std::string(a->getError().getMessage().cStr()).find("undecodable") != std::string::npos);
+  BOOST_TEST(std::string(a->getError().getMessage().cStr()).find("undecodable") !=
+             std::string::npos);
   // The connection stays usable after a decodable-but-wrong message.
   auto pong = c.call([](wire::Request::Builder r) { r.setPing(); });
   BOOST_TEST((pong->which() == wire::Response::PONG));

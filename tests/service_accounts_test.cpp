@@ -15,9 +15,9 @@ using wire::ErrorCode;
 
 namespace {
 
-const char* kCatalog[] = {"routers.read",          "routers.write",     "routers.reboot",
-                          "service_accounts.manage", "service_accounts.read", "roles.manage",
-                          "users.manage",          "audit.read"};
+const char* kCatalog[] = {
+    "routers.read",          "routers.write", "routers.reboot", "service_accounts.manage",
+    "service_accounts.read", "roles.manage",  "users.manage",   "audit.read"};
 
 struct World {
   Daemon daemon{"", "password_ops_limit = 1\npassword_mem_limit_mib = 8\n"};
@@ -156,7 +156,8 @@ BOOST_FIXTURE_TEST_CASE(owner_creates_with_initial_permissions_and_a_first_key, 
   BOOST_TEST(allowed(bot.key, msp, "routers.read"));
   BOOST_TEST(!allowed(bot.key, msp, "routers.reboot"));
   // A duplicate name is refused and creates nothing.
-  Answer dup = as(mspAdmin, msp, [](wire::Request::Builder r) { r.initSaCreate().setName("fleet-bot"); });
+  Answer dup =
+      as(mspAdmin, msp, [](wire::Request::Builder r) { r.initSaCreate().setName("fleet-bot"); });
   BOOST_TEST((code(dup) == ErrorCode::ALREADY_EXISTS));
 }
 
@@ -173,8 +174,9 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_may_describe_reset_or_delete, World) {
   BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
                 r.setSaResetCredentials(bot.id);
               })) == ErrorCode::NOT_OWNER));
-  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); })) ==
-              ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaDelete(bot.id);
+              })) == ErrorCode::NOT_OWNER));
   BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
                 auto s = r.initSaSetState();
                 s.setPrincipal(bot.id);
@@ -186,7 +188,8 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_may_describe_reset_or_delete, World) {
   BOOST_TEST(allowed(bot.key, north, "routers.read"));
   Answer row = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
   client::checkOk(row);
-  BOOST_TEST(std::string(row->getSaView().getRows()[0].getDescription().cStr()) == "MSP automation");
+  BOOST_TEST(std::string(row->getSaView().getRows()[0].getDescription().cStr()) ==
+             "MSP automation");
 
   // The owner may.
   client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) {
@@ -194,7 +197,8 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_may_describe_reset_or_delete, World) {
     q.setServiceAccount(bot.id);
     q.setDescription("fleet automation v2");
   }));
-  Answer reset = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaResetCredentials(bot.id); });
+  Answer reset =
+      as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaResetCredentials(bot.id); });
   client::checkOk(reset);
   BOOST_TEST(!allowed(bot.key, msp, "routers.read"));  // the old key is revoked
   BOOST_TEST(allowed(reset->getKeyIssued().getSecret().cStr(), north, "routers.read"));
@@ -218,8 +222,9 @@ BOOST_FIXTURE_TEST_CASE(external_company_edits_only_its_own_scope, World) {
   BOOST_TEST(allowed(bot.key, south, "routers.read"));
   BOOST_TEST(allowed(bot.key, msp, "routers.read"));
   // Removing access it no longer has is a clear error.
-  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaRevoke(bot.id); })) ==
-              ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaRevoke(bot.id);
+              })) == ErrorCode::NOT_FOUND));
 }
 
 BOOST_FIXTURE_TEST_CASE(deleting_removes_access_everywhere_and_tells_every_company, World) {
@@ -256,7 +261,8 @@ BOOST_FIXTURE_TEST_CASE(disabling_is_heard_where_the_account_had_access, World) 
 BOOST_FIXTURE_TEST_CASE(the_view_for_an_owner_and_for_an_external_viewer, World) {
   Created bot = createBot();
   Created local = [&] {
-    Answer a = as(northAdmin, north, [](wire::Request::Builder r) { r.initSaCreate().setName("north-backup"); });
+    Answer a = as(northAdmin, north,
+                  [](wire::Request::Builder r) { r.initSaCreate().setName("north-backup"); });
     client::checkOk(a);
     return Created{a->getSaCreated().getId(), a->getSaCreated().getSecret().cStr()};
   }();
@@ -305,8 +311,9 @@ BOOST_FIXTURE_TEST_CASE(the_view_for_an_owner_and_for_an_external_viewer, World)
   Answer where = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaCompanies(bot.id); });
   client::checkOk(where);
   BOOST_TEST(where->getSaCompanies().getCompanies().size() == 2u);  // msp, north
-  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaCompanies(bot.id); })) ==
-              ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaCompanies(bot.id);
+              })) == ErrorCode::NOT_OWNER));
   // South, where it has no access, cannot see it at all.
   BOOST_TEST((code(as(southAdmin, south, [&](wire::Request::Builder r) { r.setSaShow(bot.id); })) ==
               ErrorCode::NOT_FOUND));
@@ -322,23 +329,23 @@ BOOST_FIXTURE_TEST_CASE(no_escalation_through_direct_grants_or_roles, World) {
   Answer viaRole = grant(limited, north, bot.id, {}, {operatorRole});
   BOOST_TEST((code(viaRole) == ErrorCode::ESCALATION));
   BOOST_TEST(viaRole->getError().getMissing().size() == 2u);  // routers.write, routers.reboot
-  BOOST_TEST(!allowed(bot.key, north, "routers.read"));     // nothing was granted
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));       // nothing was granted
 
   grantHere(limited, north, bot.id, {"routers.read"});  // within what it holds: fine
   BOOST_TEST(allowed(bot.key, north, "routers.read"));
 
   // A company role is no way around it either.
-  Answer role = as(limited, north, [](wire::Request::Builder r) {
-    r.initRoleCreate().setName("sneaky");
-  });
+  Answer role =
+      as(limited, north, [](wire::Request::Builder r) { r.initRoleCreate().setName("sneaky"); });
   BOOST_TEST((code(role) == ErrorCode::FORBIDDEN));  // and roles.manage it lacks
 }
 
 BOOST_FIXTURE_TEST_CASE(each_request_needs_its_permission_in_the_active_company, World) {
   Created bot = createBot();
   BOOST_TEST((code(grant(reader, north, bot.id, {"routers.read"})) == ErrorCode::FORBIDDEN));
-  BOOST_TEST((code(as(reader, north, [](wire::Request::Builder r) { r.initUserCreate().setName("x"); })) ==
-              ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(as(reader, north, [](wire::Request::Builder r) {
+                r.initUserCreate().setName("x");
+              })) == ErrorCode::FORBIDDEN));
   // The MSP admin is an admin in msp only: in north it holds nothing.
   BOOST_TEST((code(grant(mspAdmin, north, bot.id, {"routers.read"})) == ErrorCode::FORBIDDEN));
   BOOST_TEST((code(as(limited, north, [](wire::Request::Builder r) { r.initAuditList(); })) ==
@@ -369,8 +376,9 @@ BOOST_FIXTURE_TEST_CASE(company_roles_and_users_in_the_active_company, World) {
   BOOST_TEST(allowed(bot.key, north, "routers.write"));
 
   // Another company's role and a system role are not north's to edit or use.
-  BOOST_TEST((code(as(southAdmin, south, [&](wire::Request::Builder r) { r.setRoleDelete(rebooter); })) ==
-              ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(as(southAdmin, south, [&](wire::Request::Builder r) {
+                r.setRoleDelete(rebooter);
+              })) == ErrorCode::FORBIDDEN));
   BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
                 auto q = r.initRoleEdit();
                 q.setRole(operatorRole);
@@ -378,7 +386,8 @@ BOOST_FIXTURE_TEST_CASE(company_roles_and_users_in_the_active_company, World) {
   BOOST_TEST((code(grant(southAdmin, south, bot.id, {}, {rebooter})) == ErrorCode::CONFLICT));
 
   // Users: create, grant, revoke in the active company.
-  Answer user = as(northAdmin, north, [](wire::Request::Builder r) { r.initUserCreate().setName("nora"); });
+  Answer user =
+      as(northAdmin, north, [](wire::Request::Builder r) { r.initUserCreate().setName("nora"); });
   client::checkOk(user);
   uint64_t nora = user->getMutation().getId();
   client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) {
@@ -387,21 +396,23 @@ BOOST_FIXTURE_TEST_CASE(company_roles_and_users_in_the_active_company, World) {
     g.initPermissions(1).set(0, "routers.read");
   }));
   client::checkOk(as(northAdmin, north, [&](wire::Request::Builder r) { r.setUserRevoke(nora); }));
-  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setUserRevoke(bot.id); })) ==
-              ErrorCode::NOT_FOUND));  // a service account is not a user
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setUserRevoke(bot.id);
+              })) == ErrorCode::NOT_FOUND));  // a service account is not a user
 }
 
 BOOST_FIXTURE_TEST_CASE(refusals_are_audited_and_each_company_sees_only_its_own, World) {
   Created bot = createBot();
   grantHere(northAdmin, north, bot.id, {"routers.read"});
   as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); });  // refused
-  grant(limited, north, bot.id, {"routers.reboot"});                                 // refused
+  grant(limited, north, bot.id, {"routers.reboot"});                                // refused
 
   auto northEvents = auditOps(northAdmin, north);
-  BOOST_TEST(anyContains(northEvents, "saDelete serviceAccount " + std::to_string(bot.id) +
-                                          " -> notOwner"));
+  BOOST_TEST(anyContains(northEvents,
+                         "saDelete serviceAccount " + std::to_string(bot.id) + " -> notOwner"));
   BOOST_TEST(anyContains(northEvents, "-> escalation"));
-  BOOST_TEST(anyContains(northEvents, "saGrant serviceAccount " + std::to_string(bot.id) + " -> ok"));
+  BOOST_TEST(
+      anyContains(northEvents, "saGrant serviceAccount " + std::to_string(bot.id) + " -> ok"));
 
   // South, where the account also has access, does not hear of north's refused attempts.
   grantHere(southAdmin, south, bot.id, {"routers.read"});
@@ -428,9 +439,8 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_manages_keys, World) {
   Created bot = createBot();
   grantHere(northAdmin, north, bot.id, {"routers.read"});
   auto keyFor = [&](uint64_t actor, uint64_t where) {
-    return as(actor, where, [&](wire::Request::Builder r) {
-      r.initSaKeyCreate().setServiceAccount(bot.id);
-    });
+    return as(actor, where,
+              [&](wire::Request::Builder r) { r.initSaKeyCreate().setServiceAccount(bot.id); });
   };
   BOOST_TEST((code(keyFor(northAdmin, north)) == ErrorCode::NOT_OWNER));
   Answer second = keyFor(mspAdmin, msp);
@@ -443,8 +453,9 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_manages_keys, World) {
   for (auto k : row->getSaView().getRows()[0].getKeys()) {
     if (k.getId() != second->getKeyIssued().getKeyId()) firstId = k.getId();
   }
-  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaKeyRevoke(firstId); })) ==
-              ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaKeyRevoke(firstId);
+              })) == ErrorCode::NOT_OWNER));
   BOOST_TEST(allowed(bot.key, msp, "routers.read"));  // untouched
   client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaKeyRevoke(firstId); }));
   BOOST_TEST(!allowed(bot.key, msp, "routers.read"));

@@ -188,10 +188,10 @@ void addUpdateCommand(CLI::App& group, const std::string& name, const std::strin
 }
 
 void addRoleCommands(CLI::App& app, Action& chosen) {
-  CLI::App* group = addGroup(
-      app, "role",
-      "Manage system roles and company roles (--company C: that company's; with --as: the "
-      "active company's)");
+  CLI::App* group =
+      addGroup(app, "role",
+               "Manage system roles and company roles (--company C: that company's; with --as: the "
+               "active company's)");
   auto createCommand =
       addRoleCommand(*group, "create", "Create a role", "The new role's name", chosen, createRole);
   addPermissionOption(*createCommand.app, createCommand.args.permissions,

@@ -37,8 +37,9 @@ Scope resolveScope(Session& session, const ActorOptions& options) {
   if (options.actor.empty()) return {0, company};
   uint64_t actor = session.principal(options.actor);
   if (actor == 0 || company == 0) {
-    throw CommandError(kUsageError, "--as and --company need a principal and a company: 0 is "
-                                    "the system context");
+    throw CommandError(kUsageError,
+                       "--as and --company need a principal and a company: 0 is "
+                       "the system context");
   }
   return {actor, company};
 }
@@ -54,7 +55,8 @@ std::string commandName(const CLI::App& command) {
 
 std::string modeHelp(Mode mode) {
   switch (mode) {
-    case Mode::kSystem: return "";
+    case Mode::kSystem:
+      return "";
     case Mode::kActor:
       return "Needs the global options --as ACTOR and --company COMPANY: it acts for the actor in "
              "that company, with the actor's permissions there.";
@@ -107,9 +109,9 @@ uint64_t parseWholeNumber(const std::string& option, std::string_view text, uint
   const char* end = text.data() + text.size();
   auto result = std::from_chars(text.data(), end, value);  // No sign, space or prefix.
   if (result.ec != std::errc() || result.ptr != end || value < min || value > max) {
-    throw CLI::ValidationError(
-        option, fmt::format("'{}' is not a whole number{}{} from {} to {}", text,
-                            unit.empty() ? "" : " of ", unit, min, max));
+    throw CLI::ValidationError(option,
+                               fmt::format("'{}' is not a whole number{}{} from {} to {}", text,
+                                           unit.empty() ? "" : " of ", unit, min, max));
   }
   return value;
 }
@@ -205,7 +207,7 @@ const std::vector<std::string> kKeyHeader{"ID",      "STATE",   "CREATED",
                                           "EXPIRES", "REVOKED", "LAST-USED"};
 
 std::vector<std::string> keyRow(wire::KeyInfo::Reader key) {
-  return {std::to_string(key.getId()), enumName(key.getState()),   utcTime(key.getCreatedAt()),
+  return {std::to_string(key.getId()), enumName(key.getState()),    utcTime(key.getCreatedAt()),
           utcTime(key.getExpiresAt()), utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())};
 }
 

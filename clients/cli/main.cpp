@@ -2,10 +2,10 @@
 // against the chosen command, runs it over one connection (for the actor, when they are given),
 // and maps the outcome to the exit status: 0 allowed or done, 1 denied or refused, 2 any error
 // (command-line errors included). See docs/cli.md.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <kj/exception.h>
 
+#include <CLI/CLI.hpp>
 #include <exception>
 #include <string>
 

@@ -1,7 +1,6 @@
 #include "output.hpp"
 
 #include <fmt/format.h>
-
 #include <time.h>
 
 #include <cstdio>
@@ -53,29 +52,44 @@ std::string utcTime(uint64_t unixSeconds, std::string_view zero) {
 
 std::string denyReasonText(wire::DenyReason reason) {
   switch (reason) {
-    case wire::DenyReason::NONE: return "none";
-    case wire::DenyReason::UNKNOWN_PRINCIPAL: return "unknown principal";
-    case wire::DenyReason::UNKNOWN_COMPANY: return "unknown company";
-    case wire::DenyReason::PRINCIPAL_DISABLED: return "principal disabled";
-    case wire::DenyReason::UNKNOWN_PERMISSION: return "unknown permission";
-    case wire::DenyReason::NO_ACCESS: return "no access to the company";
-    case wire::DenyReason::NOT_GRANTED: return "not granted";
+    case wire::DenyReason::NONE:
+      return "none";
+    case wire::DenyReason::UNKNOWN_PRINCIPAL:
+      return "unknown principal";
+    case wire::DenyReason::UNKNOWN_COMPANY:
+      return "unknown company";
+    case wire::DenyReason::PRINCIPAL_DISABLED:
+      return "principal disabled";
+    case wire::DenyReason::UNKNOWN_PERMISSION:
+      return "unknown permission";
+    case wire::DenyReason::NO_ACCESS:
+      return "no access to the company";
+    case wire::DenyReason::NOT_GRANTED:
+      return "not granted";
   }
   return fmt::format("reason {}", static_cast<uint16_t>(reason));
 }
 
 std::string credentialRefusalText(wire::CredentialRefusal refusal, uint32_t retryAfterSeconds) {
   switch (refusal) {
-    case wire::CredentialRefusal::NONE: return "none";
-    case wire::CredentialRefusal::BAD_CREDENTIAL: return "bad credential";
+    case wire::CredentialRefusal::NONE:
+      return "none";
+    case wire::CredentialRefusal::BAD_CREDENTIAL:
+      return "bad credential";
     case wire::CredentialRefusal::SERVICE_ACCOUNT_NO_UI:
       return "a service account cannot use the ui channel";
-    case wire::CredentialRefusal::TOTP_REQUIRED: return "TOTP code required";
-    case wire::CredentialRefusal::TOTP_INVALID: return "invalid TOTP code";
-    case wire::CredentialRefusal::TOTP_REPLAYED: return "TOTP code already used";
-    case wire::CredentialRefusal::DISABLED: return "principal disabled";
-    case wire::CredentialRefusal::KEY_EXPIRED: return "key expired";
-    case wire::CredentialRefusal::KEY_REVOKED: return "key revoked";
+    case wire::CredentialRefusal::TOTP_REQUIRED:
+      return "TOTP code required";
+    case wire::CredentialRefusal::TOTP_INVALID:
+      return "invalid TOTP code";
+    case wire::CredentialRefusal::TOTP_REPLAYED:
+      return "TOTP code already used";
+    case wire::CredentialRefusal::DISABLED:
+      return "principal disabled";
+    case wire::CredentialRefusal::KEY_EXPIRED:
+      return "key expired";
+    case wire::CredentialRefusal::KEY_REVOKED:
+      return "key revoked";
     case wire::CredentialRefusal::RATE_LIMITED:
       return fmt::format("too many failures, retry after {} s", retryAfterSeconds);
   }

@@ -64,12 +64,14 @@ int createServiceAccount(Context& context, const ServiceAccountArguments& args) 
     return createOwnedServiceAccount(context, args);
   }
   if (args.owner.empty()) {
-    throw CommandError(kUsageError, "--owner is required (or act for an actor with --as and "
-                                    "--company)");
+    throw CommandError(kUsageError,
+                       "--owner is required (or act for an actor with --as and "
+                       "--company)");
   }
   if (!args.grant.permissions.empty() || !args.grant.roles.empty()) {
-    throw CommandError(kUsageError, "--perm and --role need --as and --company (in the system "
-                                    "context, use `grant set`)");
+    throw CommandError(kUsageError,
+                       "--perm and --role need --as and --company (in the system "
+                       "context, use `grant set`)");
   }
   uint64_t owner = context.session.company(args.owner);
   return create(context, "service account", [&](wire::Request::Builder request) {
@@ -213,9 +215,8 @@ void addAccountCommands(CLI::App& app, Action& chosen) {
 
   CLI::App* accounts =
       addGroup(app, "sa", "Create service accounts; manage their API keys, grants and state");
-  auto account =
-      addCommand<ServiceAccountArguments>(*accounts, "create", "Create a service account", chosen,
-                                          createServiceAccount, Mode::kEither);
+  auto account = addCommand<ServiceAccountArguments>(
+      *accounts, "create", "Create a service account", chosen, createServiceAccount, Mode::kEither);
   account.app->add_option("NAME", account.args.name, "The service account's name")->required();
   account.app->add_option(
       "--owner", account.args.owner,

@@ -39,12 +39,15 @@ client::Answer checked(wire::Response::Which expected, client::Answer answer) {
 
 std::string notFoundMessage(wire::EntityKind kind, std::string_view name, uint64_t scope) {
   switch (kind) {
-    case wire::EntityKind::COMPANY: return fmt::format("no company named '{}'", name);
-    case wire::EntityKind::PRINCIPAL: return fmt::format("no principal named '{}'", name);
+    case wire::EntityKind::COMPANY:
+      return fmt::format("no company named '{}'", name);
+    case wire::EntityKind::PRINCIPAL:
+      return fmt::format("no principal named '{}'", name);
     case wire::EntityKind::ROLE:
       if (scope == 0) return fmt::format("no system role named '{}'", name);
       return fmt::format("no role named '{}' in company {}", name, scope);
-    case wire::EntityKind::PERMISSION: break;
+    case wire::EntityKind::PERMISSION:
+      break;
   }
   return fmt::format("no {} named '{}'", enumName(kind), name);
 }

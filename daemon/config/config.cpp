@@ -1,12 +1,12 @@
 #include "config/config.hpp"
 
 #include <fmt/format.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace gatehouse::config {
 namespace {
@@ -83,7 +83,9 @@ class Section {
   std::set<std::string> used_;
 };
 
-std::string idList(const std::vector<uint32_t>& ids) { return fmt::format("[{}]", fmt::join(ids, ", ")); }
+std::string idList(const std::vector<uint32_t>& ids) {
+  return fmt::format("[{}]", fmt::join(ids, ", "));
+}
 
 }  // namespace
 
@@ -102,7 +104,8 @@ Config parse(std::string_view text, std::string_view origin) {
     root = toml::parse(text, origin);
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
+    throw ConfigError(
+        fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
   static const std::set<std::string> kSections = {"daemon", "store",       "limits", "writer",
@@ -214,11 +217,12 @@ Config parse(std::string_view text, std::string_view origin) {
   cc.rate.window = std::chrono::seconds(window);
   cc.rate.backoff = std::chrono::seconds(backoff);
   cc.lastUsedFlush = std::chrono::seconds(flush);
-  auto inside = std::filesystem::weakly_canonical(c.pepperFile).lexically_relative(
-      std::filesystem::weakly_canonical(c.store.directory));
+  auto inside = std::filesystem::weakly_canonical(c.pepperFile)
+                    .lexically_relative(std::filesystem::weakly_canonical(c.store.directory));
   if (!inside.empty() && *inside.begin() != "..") {
-    throw creds.error("pepper_file", "must be outside daemon.data_dir (a copy of the data alone "
-                                     "must not be enough to test guessed keys)");
+    throw creds.error("pepper_file",
+                      "must be outside daemon.data_dir (a copy of the data alone "
+                      "must not be enough to test guessed keys)");
   }
   Section audit(table("audit"), "audit");
   int64_t retentionDays = c.service.auditRetention.count() / 86400;

@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE config
-#include <boost/test/unit_test.hpp>
-
 #include "config/config.hpp"
+
+#include <boost/test/unit_test.hpp>
 
 using namespace gatehouse;
 using config::ConfigError;

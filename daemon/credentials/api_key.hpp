@@ -31,8 +31,8 @@ struct ParsedKey {
   ~ParsedKey() { sodium_memzero(secret.data(), secret.size()); }
 };
 
-// Parses and checks a key's text into `out`; false when it is not a well-formed key (prefix, length,
-// alphabet or checksum). Constant work for every input of the right length.
+// Parses and checks a key's text into `out`; false when it is not a well-formed key (prefix,
+// length, alphabet or checksum). Constant work for every input of the right length.
 bool parseApiKey(std::string_view text, ParsedKey& out);
 
 // The text of a key. The caller wipes it after use.

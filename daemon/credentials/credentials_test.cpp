@@ -1,8 +1,7 @@
 #define BOOST_TEST_MODULE credentials
-#include <boost/test/unit_test.hpp>
-
 #include <sys/stat.h>
 
+#include <boost/test/unit_test.hpp>
 #include <fstream>
 
 #include "credentials/api_key.hpp"
@@ -37,8 +36,9 @@ BOOST_AUTO_TEST_CASE(key_round_trips_with_prefix_and_fixed_length) {
   std::string text = sampleKey();
   BOOST_TEST(text.size() == kKeyTextSize);
   BOOST_TEST(text.rfind("gatesk_", 0) == 0u);
-  BOOST_TEST(text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
-             std::string::npos);
+  BOOST_TEST(
+      text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+      std::string::npos);
   ParsedKey parsed;
   BOOST_REQUIRE(parseApiKey(text, parsed));
   BOOST_TEST(parsed.id == 0x0123456789abcdefull);
@@ -152,8 +152,9 @@ BOOST_AUTO_TEST_CASE(otpauth_uri_is_well_formed) {
   SecretBytes secret(20);
   std::memcpy(secret.data(), "12345678901234567890", 20);
   std::string uri = otpauthUri("gatehouse", "alice smith", secret);
-  BOOST_TEST(uri == "otpauth://totp/gatehouse:alice%20smith?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-                    "&issuer=gatehouse&algorithm=SHA1&digits=6&period=30");
+  BOOST_TEST(uri ==
+             "otpauth://totp/gatehouse:alice%20smith?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+             "&issuer=gatehouse&algorithm=SHA1&digits=6&period=30");
 }
 
 BOOST_AUTO_TEST_CASE(passwords_verify_and_rehash_when_limits_change) {

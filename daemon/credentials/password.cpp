@@ -8,8 +8,8 @@ namespace gatehouse::credentials {
 
 std::string hashPassword(std::string_view password, const PasswordLimits& limits) {
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str_alg(out, password.data(), password.size(), limits.opsLimit,
-                            limits.memLimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), limits.opsLimit, limits.memLimit,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0) {
     throw std::runtime_error("crypto_pwhash_str_alg: out of memory");
   }
   return out;

@@ -10,8 +10,8 @@
 namespace gatehouse::credentials {
 
 struct PasswordLimits {
-  uint64_t opsLimit = 2;                  // crypto_pwhash_OPSLIMIT_INTERACTIVE
-  size_t memLimit = size_t{64} << 20;     // crypto_pwhash_MEMLIMIT_INTERACTIVE (64 MiB)
+  uint64_t opsLimit = 2;               // crypto_pwhash_OPSLIMIT_INTERACTIVE
+  size_t memLimit = size_t{64} << 20;  // crypto_pwhash_MEMLIMIT_INTERACTIVE (64 MiB)
 };
 
 inline constexpr size_t kMinPassword = 8;

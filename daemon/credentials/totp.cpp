@@ -70,10 +70,10 @@ std::string otpauthUri(std::string_view issuer, std::string_view account,
   sodium_memzero(base32, length);
   std::free(base32);
   while (!encoded.empty() && encoded.back() == '=') encoded.pop_back();
-  std::string uri = fmt::format(
-      "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={}&period={}",
-      uriEscape(issuer), uriEscape(account), encoded, uriEscape(issuer), kTotpDigits,
-      kTotpStepSeconds);
+  std::string uri =
+      fmt::format("otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={}&period={}",
+                  uriEscape(issuer), uriEscape(account), encoded, uriEscape(issuer), kTotpDigits,
+                  kTotpStepSeconds);
   wipe(encoded);
   return uri;
 }

@@ -27,10 +27,12 @@ std::string sealTotpSecret(const SecretBytes& key, const SecretBytes& secret);
 std::optional<SecretBytes> openTotpSecret(const SecretBytes& key, std::string_view sealed);
 
 // otpauth://totp/ISSUER:ACCOUNT?secret=BASE32&issuer=ISSUER&algorithm=SHA1&digits=6&period=30
-std::string otpauthUri(std::string_view issuer, std::string_view account, const SecretBytes& secret);
+std::string otpauthUri(std::string_view issuer, std::string_view account,
+                       const SecretBytes& secret);
 
 // The time step the code belongs to, when it is valid at `now` (±1 step); nullopt otherwise.
-std::optional<uint64_t> verifyTotp(const SecretBytes& secret, std::string_view code, std::time_t now);
+std::optional<uint64_t> verifyTotp(const SecretBytes& secret, std::string_view code,
+                                   std::time_t now);
 // The code for `now` (tests, and the CLI's documentation examples).
 std::string totpCode(const SecretBytes& secret, std::time_t now);
 

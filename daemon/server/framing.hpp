@@ -20,7 +20,7 @@ enum class FrameStatus { needMore, frame, bad };
 
 struct FrameScan {
   FrameStatus status;
-  size_t bytes = 0;  // frame: the frame's size; needMore: the size known to be needed so far.
+  size_t bytes = 0;   // frame: the frame's size; needMore: the size known to be needed so far.
   std::string error;  // bad: what was wrong, naming the limit.
 };
 

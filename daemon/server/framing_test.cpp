@@ -1,14 +1,14 @@
 #define BOOST_TEST_MODULE server
-#include <boost/test/unit_test.hpp>
+#include "server/framing.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
+#include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <random>
 
 #include "gatehouse.capnp.h"
-#include "server/framing.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::server;
@@ -42,7 +42,8 @@ BOOST_AUTO_TEST_CASE(complete_frame_is_found_and_matches_capnp) {
   FrameScan scan = scanFrame(f, FrameLimits{});
   BOOST_TEST((scan.status == FrameStatus::frame));
   BOOST_TEST(scan.bytes == f.size());
-  kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(f.data()), f.size() / 8);
+  kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(f.data()),
+                                        f.size() / 8);
   BOOST_TEST(capnp::expectedSizeInWordsFromPrefix(words) * 8 == scan.bytes);
 }
 

@@ -62,10 +62,9 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
     if (reading_ || eof_ || closed_ || paused()) return;
     if (filled_ == capacity()) return;  // processFrames grows the buffer for a partial frame
     reading_ = true;
-    socket_.async_read_some(asio::buffer(inBytes() + filled_, capacity() - filled_),
-                            [self = shared_from_this()](asio::error_code ec, size_t n) {
-                              self->onRead(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(inBytes() + filled_, capacity() - filled_),
+        [self = shared_from_this()](asio::error_code ec, size_t n) { self->onRead(ec, n); });
   }
 
   void onRead(asio::error_code ec, size_t n) {
@@ -85,7 +84,8 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
       FrameScan scan = scanFrame(pending, server_.options_.frame);
       if (scan.status == FrameStatus::bad) {
         logLine(Level::warning, "framing_violation",
-                {{"error", scan.error}, {"uid", std::to_string(peer_.uid)},
+                {{"error", scan.error},
+                 {"uid", std::to_string(peer_.uid)},
                  {"pid", std::to_string(peer_.pid)}});
         close();
         break;
@@ -99,7 +99,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
       explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
       consumed_ += scan.bytes;
     }
-    worker_.reader->release();
+    worker_.state->release();
     if (consumed_ == filled_) consumed_ = filled_ = 0;
     flush();
     readMore();
@@ -129,7 +129,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
       capnp::FlatArrayMessageReader message(words, server_.readerOptions_);
       auto request = message.getRoot<wire::Request>();
       id = request.getId();
-      if (!server_.service_.handle(*worker_.reader, peer_, request, out_, *this)) {
+      if (!server_.handler_.handle(*worker_.state, peer_, request, out_, *this)) {
         if (inFlight_++ == 0) pendingWork_.emplace(worker_.io.get_executor());
       }
     } catch (const kj::Exception& e) {
@@ -137,8 +137,8 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
                            fmt::format("undecodable request: {}", e.getDescription().cStr()), out_);
     } catch (const std::exception& e) {
       logLine(Level::error, "request_failed", {{"error", e.what()}});
-      service::appendError(id, wire::ErrorCode::FAILED, fmt::format("internal failure: {}", e.what()),
-                           out_);
+      service::appendError(id, wire::ErrorCode::FAILED,
+                           fmt::format("internal failure: {}", e.what()), out_);
     }
   }
 
@@ -153,10 +153,9 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
     if (writingActive_ || out_.empty() || closed_) return;
     writing_.swap(out_);
     writingActive_ = true;
-    asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](asio::error_code ec, size_t) {
-                        self->onWritten(ec);
-                      });
+    asio::async_write(
+        socket_, asio::buffer(writing_),
+        [self = shared_from_this()](asio::error_code ec, size_t) { self->onWritten(ec); });
   }
 
   void onWritten(asio::error_code ec) {
@@ -234,16 +233,17 @@ service::Peer peerOf(stream_protocol::socket& socket, const service::AccessPolic
 
 }  // namespace
 
-Server::Server(const ServerOptions& options, service::Service& service,
+Server::Server(const ServerOptions& options, service::RequestHandler& handler,
                const service::AccessPolicy& policy)
-    : options_(options), service_(service), policy_(policy) {
+    : options_(options), handler_(handler), policy_(policy) {
   readerOptions_.traversalLimitInWords = options.traversalLimitWords;
   readerOptions_.nestingLimit = options.nestingLimit;
 }
 
 Server::~Server() = default;
 
-std::unique_ptr<Server> Server::create(const ServerOptions& options, service::Service& service,
+std::unique_ptr<Server> Server::create(const ServerOptions& options,
+                                       service::RequestHandler& handler,
                                        const service::AccessPolicy& policy) {
   const auto& path = options.socketPath;
   if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
@@ -264,12 +264,12 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options, service::Se
   }
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
 
-  std::unique_ptr<Server> server(new Server(options, service, policy));
+  std::unique_ptr<Server> server(new Server(options, handler, policy));
   unsigned threads = options.ioThreads != 0 ? options.ioThreads
                                             : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
-    worker->reader = service.newReader();
+    worker->state = handler.newThreadState();
     server->workers_.push_back(std::move(worker));
   }
   auto& io = server->workers_[0]->io;

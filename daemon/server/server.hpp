@@ -31,7 +31,7 @@
 
 #include "server/framing.hpp"
 #include "service/access.hpp"
-#include "service/service.hpp"
+#include "service/handler.hpp"
 
 namespace gatehouse::server {
 
@@ -53,7 +53,8 @@ class Server {
  public:
   // Binds the socket (refusing to start when another daemon answers on it) and creates the
   // IO contexts. Throws std::runtime_error naming the path and the failing call.
-  static std::unique_ptr<Server> create(const ServerOptions& options, service::Service& service,
+  static std::unique_ptr<Server> create(const ServerOptions& options,
+                                        service::RequestHandler& handler,
                                         const service::AccessPolicy& policy);
   ~Server();
   Server(const Server&) = delete;
@@ -71,17 +72,17 @@ class Server {
   friend class Session;
   struct Worker {
     asio::io_context io{1};
-    std::unique_ptr<service::Service::Reader> reader;
+    std::unique_ptr<service::RequestHandler::ThreadState> state;
     std::vector<std::weak_ptr<Session>> sessions;
   };
 
-  Server(const ServerOptions& options, service::Service& service,
+  Server(const ServerOptions& options, service::RequestHandler& handler,
          const service::AccessPolicy& policy);
   void accept();
   void onStop();
 
   ServerOptions options_;
-  service::Service& service_;
+  service::RequestHandler& handler_;
   service::AccessPolicy policy_;
   capnp::ReaderOptions readerOptions_;
   std::vector<std::unique_ptr<Worker>> workers_;

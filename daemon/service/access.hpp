@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "service/service.hpp"
+#include "service/handler.hpp"
 
 namespace gatehouse::service {
 

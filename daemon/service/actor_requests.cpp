@@ -68,8 +68,8 @@ class ActorScope {
     }
     if (!holds(permission)) {
       setMissing(response, ErrorCode::FORBIDDEN,
-                 fmt::format("actor {} lacks a permission this request needs in company {}",
-                             actor_, company_),
+                 fmt::format("actor {} lacks a permission this request needs in company {}", actor_,
+                             company_),
                  {std::string(permission)});
       return false;
     }
@@ -110,7 +110,8 @@ class ActorScope {
   }
 
   // The service account, or an answered `notFound`.
-  std::optional<store::PrincipalRecord> account(uint64_t id, wire::Response::Builder response) const {
+  std::optional<store::PrincipalRecord> account(uint64_t id,
+                                                wire::Response::Builder response) const {
     auto p = g_.principal(id);
     if (p && p->kind == store::PrincipalKind::serviceAccount) return p;
     setError(response, ErrorCode::NOT_FOUND,
@@ -138,7 +139,8 @@ class ActorScope {
   }
 
   // A role of the active company; system roles and other companies' roles are answered.
-  std::optional<store::RoleRecord> companyRole(uint64_t id, wire::Response::Builder response) const {
+  std::optional<store::RoleRecord> companyRole(uint64_t id,
+                                               wire::Response::Builder response) const {
     auto role = g_.role(id);
     if (!role) {
       setError(response, ErrorCode::NOT_FOUND, fmt::format("role: no role with id {}", id));
@@ -179,8 +181,8 @@ bool mutationOk(store::Writer& w, wire::Response::Builder response, const store:
 }  // namespace
 
 bool Service::isActorRead(wire::Request::Which which) {
-  return which == Request::SA_LIST || which == Request::SA_SHOW ||
-         which == Request::SA_COMPANIES || which == Request::AUDIT_LIST;
+  return which == Request::SA_LIST || which == Request::SA_SHOW || which == Request::SA_COMPANIES ||
+         which == Request::AUDIT_LIST;
 }
 
 bool Service::isActorMutation(wire::Request::Which which) {
@@ -240,7 +242,8 @@ bool Service::applyActorMutation(store::Writer& w, Request::Reader req,
     }
     case Request::SA_DESCRIBE: {
       auto q = req.getSaDescribe();
-      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getServiceAccount(), response)) {
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
         return false;
       }
       return mutationOk(w, response,
@@ -256,14 +259,16 @@ bool Service::applyActorMutation(store::Writer& w, Request::Reader req,
     }
     case Request::SA_KEY_CREATE: {
       auto q = req.getSaKeyCreate();
-      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getServiceAccount(), response)) {
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
         return false;
       }
       return applyCredentialMutation(w, req, response);
     }
     case Request::SA_KEY_ROTATE: {
       auto q = req.getSaKeyRotate();
-      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getServiceAccount(), response)) {
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
         return false;
       }
       return applyCredentialMutation(w, req, response);
@@ -290,7 +295,7 @@ bool Service::applyActorMutation(store::Writer& w, Request::Reader req,
         return false;
       }
       auto state = q.getState() == wire::PrincipalState::DISABLED ? store::PrincipalState::disabled
-                                                                   : store::PrincipalState::active;
+                                                                  : store::PrincipalState::active;
       return mutationOk(w, response, w.setPrincipalState(q.getPrincipal(), state));
     }
     case Request::SA_GRANT:
@@ -299,7 +304,8 @@ bool Service::applyActorMutation(store::Writer& w, Request::Reader req,
       auto q = sa ? req.getSaGrant() : req.getUserGrant();
       auto permissions = views(q.getPermissions());
       if (!scope.require(sa ? kManageAccounts : kManageUsers, response)) return false;
-      if (sa ? !scope.account(q.getPrincipal(), response) : !scope.user(q.getPrincipal(), response)) {
+      if (sa ? !scope.account(q.getPrincipal(), response)
+             : !scope.user(q.getPrincipal(), response)) {
         return false;
       }
       if (!scope.noEscalation(permissions, q.getRoles(), response)) return false;
@@ -389,7 +395,8 @@ void Service::answerActorRead(Reader& reader, Request::Reader request, std::stri
       view.setCompany(scope.company());
       auto list = view.initRows(static_cast<unsigned>(rows.size()));
       bool manage = scope.holds(kManageAccounts);
-      for (unsigned i = 0; i < rows.size(); ++i) fillRow(g, rows[i], scope.company(), manage, list[i]);
+      for (unsigned i = 0; i < rows.size(); ++i)
+        fillRow(g, rows[i], scope.company(), manage, list[i]);
       break;
     }
     case Request::SA_COMPANIES: {
@@ -499,7 +506,7 @@ void Service::fillRow(const store::GraphReader& g, const store::PrincipalRecord&
 // The audit trail: what each mutation is called, what it targets, and whose lists show it.
 
 std::string Service::operationName(Request::Reader req) {
-  KJ_IF_MAYBE(field, capnp::toDynamic(req).which()) {
+  KJ_IF_MAYBE (field, capnp::toDynamic(req).which()) {
     auto name = field->getProto().getName();
     return std::string(name.begin(), name.size());
   }
@@ -508,27 +515,48 @@ std::string Service::operationName(Request::Reader req) {
 
 std::string Service::auditTarget(Request::Reader req) {
   switch (req.which()) {
-    case Request::SA_CREATE: return fmt::format("serviceAccount '{}'", view(req.getSaCreate().getName()));
-    case Request::SA_DESCRIBE: return fmt::format("serviceAccount {}", req.getSaDescribe().getServiceAccount());
-    case Request::SA_KEY_CREATE: return fmt::format("serviceAccount {}", req.getSaKeyCreate().getServiceAccount());
-    case Request::SA_KEY_ROTATE: return fmt::format("serviceAccount {}", req.getSaKeyRotate().getServiceAccount());
-    case Request::SA_KEY_REVOKE: return fmt::format("key {}", req.getSaKeyRevoke());
-    case Request::SA_RESET_CREDENTIALS: return fmt::format("serviceAccount {}", req.getSaResetCredentials());
-    case Request::SA_DELETE: return fmt::format("serviceAccount {}", req.getSaDelete());
-    case Request::SA_SET_STATE: return fmt::format("serviceAccount {}", req.getSaSetState().getPrincipal());
-    case Request::SA_GRANT: return fmt::format("serviceAccount {}", req.getSaGrant().getPrincipal());
-    case Request::SA_REVOKE: return fmt::format("serviceAccount {}", req.getSaRevoke());
-    case Request::ROLE_CREATE: return fmt::format("role '{}'", view(req.getRoleCreate().getName()));
-    case Request::ROLE_EDIT: return fmt::format("role {}", req.getRoleEdit().getRole());
-    case Request::ROLE_DELETE: return fmt::format("role {}", req.getRoleDelete());
-    case Request::USER_CREATE: return fmt::format("user '{}'", view(req.getUserCreate().getName()));
-    case Request::USER_GRANT: return fmt::format("user {}", req.getUserGrant().getPrincipal());
-    case Request::USER_REVOKE: return fmt::format("user {}", req.getUserRevoke());
-    case Request::CREATE_COMPANY: return fmt::format("company '{}'", view(req.getCreateCompany().getName()));
-    case Request::CREATE_ROLE: return fmt::format("role '{}'", view(req.getCreateRole().getName()));
-    case Request::UPDATE_ROLE: return fmt::format("role {}", req.getUpdateRole().getRole());
-    case Request::DELETE_ROLE: return fmt::format("role {}", req.getDeleteRole());
-    case Request::CREATE_USER: return fmt::format("user '{}'", view(req.getCreateUser().getName()));
+    case Request::SA_CREATE:
+      return fmt::format("serviceAccount '{}'", view(req.getSaCreate().getName()));
+    case Request::SA_DESCRIBE:
+      return fmt::format("serviceAccount {}", req.getSaDescribe().getServiceAccount());
+    case Request::SA_KEY_CREATE:
+      return fmt::format("serviceAccount {}", req.getSaKeyCreate().getServiceAccount());
+    case Request::SA_KEY_ROTATE:
+      return fmt::format("serviceAccount {}", req.getSaKeyRotate().getServiceAccount());
+    case Request::SA_KEY_REVOKE:
+      return fmt::format("key {}", req.getSaKeyRevoke());
+    case Request::SA_RESET_CREDENTIALS:
+      return fmt::format("serviceAccount {}", req.getSaResetCredentials());
+    case Request::SA_DELETE:
+      return fmt::format("serviceAccount {}", req.getSaDelete());
+    case Request::SA_SET_STATE:
+      return fmt::format("serviceAccount {}", req.getSaSetState().getPrincipal());
+    case Request::SA_GRANT:
+      return fmt::format("serviceAccount {}", req.getSaGrant().getPrincipal());
+    case Request::SA_REVOKE:
+      return fmt::format("serviceAccount {}", req.getSaRevoke());
+    case Request::ROLE_CREATE:
+      return fmt::format("role '{}'", view(req.getRoleCreate().getName()));
+    case Request::ROLE_EDIT:
+      return fmt::format("role {}", req.getRoleEdit().getRole());
+    case Request::ROLE_DELETE:
+      return fmt::format("role {}", req.getRoleDelete());
+    case Request::USER_CREATE:
+      return fmt::format("user '{}'", view(req.getUserCreate().getName()));
+    case Request::USER_GRANT:
+      return fmt::format("user {}", req.getUserGrant().getPrincipal());
+    case Request::USER_REVOKE:
+      return fmt::format("user {}", req.getUserRevoke());
+    case Request::CREATE_COMPANY:
+      return fmt::format("company '{}'", view(req.getCreateCompany().getName()));
+    case Request::CREATE_ROLE:
+      return fmt::format("role '{}'", view(req.getCreateRole().getName()));
+    case Request::UPDATE_ROLE:
+      return fmt::format("role {}", req.getUpdateRole().getRole());
+    case Request::DELETE_ROLE:
+      return fmt::format("role {}", req.getDeleteRole());
+    case Request::CREATE_USER:
+      return fmt::format("user '{}'", view(req.getCreateUser().getName()));
     case Request::CREATE_SERVICE_ACCOUNT:
       return fmt::format("serviceAccount '{}'", view(req.getCreateServiceAccount().getName()));
     case Request::SET_GRANT:
@@ -539,15 +567,24 @@ std::string Service::auditTarget(Request::Reader req) {
                          req.getRemoveGrant().getCompany());
     case Request::SET_PRINCIPAL_STATE:
       return fmt::format("principal {}", req.getSetPrincipalState().getPrincipal());
-    case Request::DELETE_PRINCIPAL: return fmt::format("principal {}", req.getDeletePrincipal());
-    case Request::CREATE_KEY: return fmt::format("serviceAccount {}", req.getCreateKey().getServiceAccount());
-    case Request::REVOKE_KEY: return fmt::format("key {}", req.getRevokeKey());
-    case Request::RESET_KEYS: return fmt::format("serviceAccount {}", req.getResetKeys().getServiceAccount());
-    case Request::ROTATE_KEY: return fmt::format("serviceAccount {}", req.getRotateKey().getServiceAccount());
-    case Request::SET_PASSWORD: return fmt::format("user {}", req.getSetPassword().getUser());
-    case Request::ENROLL_TOTP: return fmt::format("user {}", req.getEnrollTotp());
-    case Request::REMOVE_TOTP: return fmt::format("user {}", req.getRemoveTotp());
-    default: return "";
+    case Request::DELETE_PRINCIPAL:
+      return fmt::format("principal {}", req.getDeletePrincipal());
+    case Request::CREATE_KEY:
+      return fmt::format("serviceAccount {}", req.getCreateKey().getServiceAccount());
+    case Request::REVOKE_KEY:
+      return fmt::format("key {}", req.getRevokeKey());
+    case Request::RESET_KEYS:
+      return fmt::format("serviceAccount {}", req.getResetKeys().getServiceAccount());
+    case Request::ROTATE_KEY:
+      return fmt::format("serviceAccount {}", req.getRotateKey().getServiceAccount());
+    case Request::SET_PASSWORD:
+      return fmt::format("user {}", req.getSetPassword().getUser());
+    case Request::ENROLL_TOTP:
+      return fmt::format("user {}", req.getEnrollTotp());
+    case Request::REMOVE_TOTP:
+      return fmt::format("user {}", req.getRemoveTotp());
+    default:
+      return "";
   }
 }
 
@@ -559,17 +596,32 @@ std::vector<store::CompanyId> Service::auditCompanies(const store::GraphReader& 
     if (auto principal = g.principal(p)) out.push_back(principal->ownerCompany);
   };
   switch (req.which()) {
-    case Request::SA_DELETE: everywhere(req.getSaDelete()); break;
-    case Request::SA_SET_STATE: everywhere(req.getSaSetState().getPrincipal()); break;
-    case Request::DELETE_PRINCIPAL: everywhere(req.getDeletePrincipal()); break;
-    case Request::SET_PRINCIPAL_STATE: everywhere(req.getSetPrincipalState().getPrincipal()); break;
-    case Request::SET_GRANT: out.push_back(req.getSetGrant().getCompany()); break;
-    case Request::REMOVE_GRANT: out.push_back(req.getRemoveGrant().getCompany()); break;
-    case Request::CREATE_ROLE: out.push_back(req.getCreateRole().getCompany()); break;
+    case Request::SA_DELETE:
+      everywhere(req.getSaDelete());
+      break;
+    case Request::SA_SET_STATE:
+      everywhere(req.getSaSetState().getPrincipal());
+      break;
+    case Request::DELETE_PRINCIPAL:
+      everywhere(req.getDeletePrincipal());
+      break;
+    case Request::SET_PRINCIPAL_STATE:
+      everywhere(req.getSetPrincipalState().getPrincipal());
+      break;
+    case Request::SET_GRANT:
+      out.push_back(req.getSetGrant().getCompany());
+      break;
+    case Request::REMOVE_GRANT:
+      out.push_back(req.getRemoveGrant().getCompany());
+      break;
+    case Request::CREATE_ROLE:
+      out.push_back(req.getCreateRole().getCompany());
+      break;
     case Request::CREATE_SERVICE_ACCOUNT:
       out.push_back(req.getCreateServiceAccount().getOwnerCompany());
       break;
-    default: break;
+    default:
+      break;
   }
   return out;
 }

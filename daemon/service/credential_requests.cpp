@@ -280,7 +280,8 @@ bool Service::checkPassword(Reader& reader, wire::Request::Reader request, std::
       } else {
         auto secret = credentials::openTotpSecret(totpKey_, job->totp->sealedSecret);
         if (!secret) {
-          logLine(Level::error, "totp_secret_unreadable", {{"user", std::to_string(job->user->id)}});
+          logLine(Level::error, "totp_secret_unreadable",
+                  {{"user", std::to_string(job->user->id)}});
         }
         uint64_t step = 0;
         bool valid = false;
@@ -298,10 +299,14 @@ bool Service::checkPassword(Reader& reader, wire::Request::Reader request, std::
         } else {
           store::PrincipalId user = job->user->id;
           uint64_t accepted = step;
-          queue(Pending{0, [user, accepted](store::Writer& w, wire::Response::Builder) {
+          queue(Pending{0,
+                        [user, accepted](store::Writer& w, wire::Response::Builder) {
                           w.recordTotpStep(user, accepted);
                           return true;
-                        }, nullptr, nullptr, {}});
+                        },
+                        nullptr,
+                        nullptr,
+                        {}});
         }
       }
     }
@@ -310,9 +315,13 @@ bool Service::checkPassword(Reader& reader, wire::Request::Reader request, std::
       if (credentials::needsRehash(job->hash, limits)) {
         std::string rehashed = credentials::hashPassword(job->password, limits);
         store::PrincipalId user = job->user->id;
-        queue(Pending{0, [user, rehashed](store::Writer& w, wire::Response::Builder) {
+        queue(Pending{0,
+                      [user, rehashed](store::Writer& w, wire::Response::Builder) {
                         return store::refusalOf(w.setPasswordHash(user, rehashed)) == nullptr;
-                      }, nullptr, nullptr, {}});
+                      },
+                      nullptr,
+                      nullptr,
+                      {}});
       }
     }
     capnp::MallocMessageBuilder builder(256);
@@ -374,13 +383,15 @@ bool Service::setPassword(const Peer& peer, wire::Request::Reader request, std::
   bool submitted = pool_.submit([this, secret, user, id, answer, audited, peer] {
     std::string hash = credentials::hashPassword(*secret, options_.credentials.password);
     credentials::wipe(*secret);
-    Pending pending{id, [user, hash](store::Writer& w, wire::Response::Builder response) {
+    Pending pending{id,
+                    [user, hash](store::Writer& w, wire::Response::Builder response) {
                       if (setRefusal(response, store::refusalOf(w.setPasswordHash(user, hash)))) {
                         return false;
                       }
                       response.initMutation().setRevision(w.revision());
                       return true;
-                    }, answer, audited, peer};
+                    },
+                    answer, audited, peer};
     if (!queue(std::move(pending))) {
       capnp::MallocMessageBuilder builder(256);
       auto response = builder.initRoot<wire::Response>();
@@ -483,8 +494,8 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
     }
     case wire::Request::REVOKE_KEY:
     case wire::Request::SA_KEY_REVOKE: {
-      uint64_t keyId = req.which() == wire::Request::REVOKE_KEY ? req.getRevokeKey()
-                                                                 : req.getSaKeyRevoke();
+      uint64_t keyId =
+          req.which() == wire::Request::REVOKE_KEY ? req.getRevokeKey() : req.getSaKeyRevoke();
       if (setRefusal(response, store::refusalOf(w.revokeKey(keyId, now)))) {
         return false;
       }
@@ -496,8 +507,8 @@ bool Service::applyCredentialMutation(store::Writer& w, wire::Request::Reader re
       auto secret = credentials::newTotpSecret();
       std::string sealed = credentials::sealTotpSecret(totpKey_, secret);
       if (setRefusal(response, store::refusalOf(w.setTotp(user, sealed)))) return false;
-      std::string uri = credentials::otpauthUri(options_.credentials.totpIssuer,
-                                                w.principal(user)->name, secret);
+      std::string uri =
+          credentials::otpauthUri(options_.credentials.totpIssuer, w.principal(user)->name, secret);
       auto enrolled = response.initTotpEnrolled();
       enrolled.setRevision(w.revision());
       copyText(enrolled.initUri(static_cast<unsigned>(uri.size())), uri);

@@ -2,12 +2,11 @@
 
 #include <capnp/dynamic.h>
 #include <capnp/serialize.h>
+#include <fmt/format.h>
 #include <sodium.h>
 
-#include <ctime>
-#include <fmt/format.h>
-
 #include <cstring>
+#include <ctime>
 
 #include "common/log.hpp"
 #include "service/wire_util.hpp"
@@ -148,8 +147,9 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
 
 Service::~Service() { stop(); }
 
-bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader request,
+bool Service::handle(ThreadState& state, const Peer& peer, wire::Request::Reader request,
                      std::string& out, AnswerSink& sink) {
+  Reader& reader = static_cast<Reader&>(state);
   auto which = request.which();
   if (isCheckRequest(which)) {
     answerCheck(reader, request, out);
@@ -178,10 +178,10 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
     return true;
   }
   if (peer.access != AccessClass::admin) {
-    appendError(request.getId(), ErrorCode::ACCESS_DENIED,
-                fmt::format("uid {} is in access class 'check'; provisioning needs 'admin'",
-                            peer.uid),
-                out);
+    appendError(
+        request.getId(), ErrorCode::ACCESS_DENIED,
+        fmt::format("uid {} is in access class 'check'; provisioning needs 'admin'", peer.uid),
+        out);
     return true;
   }
   if (actorRead) {
@@ -190,7 +190,7 @@ bool Service::handle(Reader& reader, const Peer& peer, wire::Request::Reader req
   }
   size_t before = out.size();
   bool queued = which == wire::Request::SET_PASSWORD ? setPassword(peer, request, out, sink)
-                                                      : queueMutation(peer, request, sink);
+                                                     : queueMutation(peer, request, sink);
   if (!queued && out.size() == before) {
     appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
   }
@@ -255,8 +255,8 @@ bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
       break;
     case wire::Request::CREATE_SERVICE_ACCOUNT: {
       auto r = req.getCreateServiceAccount();
-      result = w.createServiceAccount(view(r.getName()), r.getOwnerCompany(),
-                                      view(r.getDescription()));
+      result =
+          w.createServiceAccount(view(r.getName()), r.getOwnerCompany(), view(r.getDescription()));
       break;
     }
     case wire::Request::SET_GRANT: {
@@ -273,7 +273,7 @@ bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
     case wire::Request::SET_PRINCIPAL_STATE: {
       auto r = req.getSetPrincipalState();
       auto state = r.getState() == wire::PrincipalState::DISABLED ? store::PrincipalState::disabled
-                                                                   : store::PrincipalState::active;
+                                                                  : store::PrincipalState::active;
       if (r.getState() != wire::PrincipalState::DISABLED &&
           r.getState() != wire::PrincipalState::ACTIVE) {
         result = store::Refusal{store::RefusalCode::invalidArgument, "state: unknown value"};
@@ -301,7 +301,6 @@ bool Service::applyMutation(store::Writer& w, wire::Request::Reader req,
   m.setCount(count);
   return true;
 }
-
 
 void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::string& out) {
   capnp::MallocMessageBuilder builder(reader.scratch());
@@ -371,10 +370,18 @@ void Service::answerCheck(Reader& reader, wire::Request::Reader request, std::st
       std::string_view name = view(q.getName());
       std::optional<uint64_t> id;
       switch (q.getKind()) {
-        case wire::EntityKind::COMPANY: id = g.companyByName(name); break;
-        case wire::EntityKind::PRINCIPAL: id = g.principalByName(name); break;
-        case wire::EntityKind::ROLE: id = g.roleByName(q.getCompany(), name); break;
-        case wire::EntityKind::PERMISSION: id = g.permission(name); break;
+        case wire::EntityKind::COMPANY:
+          id = g.companyByName(name);
+          break;
+        case wire::EntityKind::PRINCIPAL:
+          id = g.principalByName(name);
+          break;
+        case wire::EntityKind::ROLE:
+          id = g.roleByName(q.getCompany(), name);
+          break;
+        case wire::EntityKind::PERMISSION:
+          id = g.permission(name);
+          break;
       }
       auto r = response.initLookup();
       r.setRevision(revision);
@@ -526,7 +533,8 @@ void Service::writerLoop() {
   }
 }
 
-static std::unique_ptr<capnp::MallocMessageBuilder> failedResponse(uint64_t id, std::string message) {
+static std::unique_ptr<capnp::MallocMessageBuilder> failedResponse(uint64_t id,
+                                                                   std::string message) {
   auto builder = std::make_unique<capnp::MallocMessageBuilder>(512);
   auto error = builder->initRoot<wire::Response>();
   error.setId(id);
@@ -547,10 +555,9 @@ static std::string outcomeOf(capnp::MallocMessageBuilder& response) {
   auto r = response.getRoot<wire::Response>().asReader();
   if (r.which() != wire::Response::ERROR) return "ok";
   auto error = r.getError();
-  capnp::EnumSchema::Enumerant code = capnp::toDynamic(error).get("code").as<capnp::DynamicEnum>()
-                                          .getEnumerant()
-                                          .orDefault(capnp::Schema::from<ErrorCode>()
-                                                         .getEnumerants()[0]);
+  capnp::EnumSchema::Enumerant code =
+      capnp::toDynamic(error).get("code").as<capnp::DynamicEnum>().getEnumerant().orDefault(
+          capnp::Schema::from<ErrorCode>().getEnumerants()[0]);
   return fmt::format("{}: {}", code.getProto().getName().cStr(), error.getMessage().cStr());
 }
 
@@ -576,30 +583,34 @@ void Service::applyBatch(std::deque<Pending>& batch) {
     w.appendAudit(std::move(record));
   };
   try {
-    store_.commitBatch(batch.size(), [&](size_t i, store::Writer& w) {
-      if (i == 0) kept = 0;  // the batch may be applied again after the map grew
-      if (responses[i]) wipeMessage(*responses[i]);
-      responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
-      auto response = responses[i]->initRoot<wire::Response>();
-      response.setId(batch[i].id);
-      if (batch[i].request) {
-        scopes[i] = auditCompanies(w, batch[i].request->getRoot<wire::Request>().asReader());
-      }
-      try {
-        bool keep = batch[i].apply(w, response);
-        kept += keep && batch[i].sink ? 1 : 0;
-        return keep;
-      } catch (const store::MdbError& e) {
-        if (e.code() == MDB_MAP_FULL) throw;
-        logLine(Level::error, "mutation_failed", {{"error", e.what()}});
-        responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
-        return false;
-      } catch (const std::exception& e) {
-        logLine(Level::error, "mutation_failed", {{"error", e.what()}});
-        responses[i] = failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
-        return false;
-      }
-    }, audit);
+    store_.commitBatch(
+        batch.size(),
+        [&](size_t i, store::Writer& w) {
+          if (i == 0) kept = 0;  // the batch may be applied again after the map grew
+          if (responses[i]) wipeMessage(*responses[i]);
+          responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
+          auto response = responses[i]->initRoot<wire::Response>();
+          response.setId(batch[i].id);
+          if (batch[i].request) {
+            scopes[i] = auditCompanies(w, batch[i].request->getRoot<wire::Request>().asReader());
+          }
+          try {
+            bool keep = batch[i].apply(w, response);
+            kept += keep && batch[i].sink ? 1 : 0;
+            return keep;
+          } catch (const store::MdbError& e) {
+            if (e.code() == MDB_MAP_FULL) throw;
+            logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+            responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
+            return false;
+          } catch (const std::exception& e) {
+            logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+            responses[i] =
+                failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
+            return false;
+          }
+        },
+        audit);
     std::lock_guard lock(mutex_);
     committed_ += kept;
   } catch (const std::exception& e) {
@@ -607,8 +618,8 @@ void Service::applyBatch(std::deque<Pending>& batch) {
             {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
     for (size_t i = 0; i < batch.size(); ++i) {
       if (responses[i]) wipeMessage(*responses[i]);
-      responses[i] = failedResponse(batch[i].id,
-                                    fmt::format("commit failed, nothing was written: {}", e.what()));
+      responses[i] = failedResponse(
+          batch[i].id, fmt::format("commit failed, nothing was written: {}", e.what()));
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) {

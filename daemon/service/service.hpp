@@ -29,32 +29,23 @@
 #include "credentials/rate_limiter.hpp"
 #include "credentials/work_pool.hpp"
 #include "gatehouse.capnp.h"
+#include "service/handler.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::service {
 
-enum class AccessClass : uint8_t { none, check, admin };
-
-// Who is on the other end of a connection (from SO_PEERCRED), and what it may do.
-struct Peer {
-  uint32_t uid = 0;
-  uint32_t gid = 0;
-  int32_t pid = 0;
-  AccessClass access = AccessClass::none;
-};
-
 struct CredentialOptions {
   credentials::PasswordLimits password;  // Argon2id cost for new hashes (old ones are rehashed).
   credentials::RateLimits rate;
-  uint32_t maxKeysPerAccount = 10;       // Live keys of one service account.
-  unsigned passwordThreads = 1;          // The SCHED_IDLE pool that runs Argon2id.
+  uint32_t maxKeysPerAccount = 10;  // Live keys of one service account.
+  unsigned passwordThreads = 1;     // The SCHED_IDLE pool that runs Argon2id.
   std::string totpIssuer = "gatehouse";
   std::chrono::seconds lastUsedFlush{60};  // How often key last-used times reach the store.
 };
 
 struct ServiceOptions {
-  uint32_t maxBatch = 1024;        // Items in one authorizeBatch.
-  uint32_t groupCommitMax = 256;   // Mutations in one write transaction.
+  uint32_t maxBatch = 1024;       // Items in one authorizeBatch.
+  uint32_t groupCommitMax = 256;  // Mutations in one write transaction.
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
 };
@@ -72,31 +63,15 @@ class KeyUsage {
   std::unordered_map<uint64_t, uint64_t> times_;
 };
 
-// Where the answer of a queued mutation goes. `answer` is called once, on the writer thread, and
-// must not block. `retain` is called (on the calling IO thread) only when a mutation is queued,
-// and keeps the sink alive until it has answered; checks never touch it.
-class AnswerSink {
- public:
-  virtual ~AnswerSink() = default;
-  virtual std::shared_ptr<AnswerSink> retain() = 0;
-  virtual void answer(std::string frame) = 0;
-};
-
-// Appends `message` to `out` in standard stream framing (segment table, then segments).
-void appendFrame(capnp::MessageBuilder& message, std::string& out);
-
-// Appends a framed error response.
-void appendError(uint64_t id, wire::ErrorCode code, std::string_view message, std::string& out);
-
-class Service {
+class Service : public RequestHandler {
  public:
   // Per-IO-thread state: a reused store snapshot and a scratch segment for responses. Taken
   // lazily by `handle`; the server calls `release()` once it has handled what it had buffered,
   // before it waits for more input, so that no snapshot is held across a wait.
-  class Reader {
+  class Reader : public RequestHandler::ThreadState {
    public:
     explicit Reader(store::Store& store);
-    void release();
+    void release() override;
 
    private:
     friend class Service;
@@ -115,12 +90,13 @@ class Service {
   Service& operator=(const Service&) = delete;
 
   std::unique_ptr<Reader> newReader() { return std::make_unique<Reader>(store_); }
+  std::unique_ptr<ThreadState> newThreadState() override { return newReader(); }
 
   // Answers a check request by appending its framed response to `out` and returns true, or queues
   // a mutation and returns false; `sink` then receives the response once it is durable (or
   // refused). Answering a check allocates nothing once `out` has grown to its working size.
-  bool handle(Reader& reader, const Peer& peer, wire::Request::Reader request, std::string& out,
-              AnswerSink& sink);
+  bool handle(ThreadState& state, const Peer& peer, wire::Request::Reader request, std::string& out,
+              AnswerSink& sink) override;
 
   // Answers every queued request (password checks, then mutations), flushes key usage, then
   // stops the pool and the writer thread. Later requests are refused as `overloaded`.

@@ -1,17 +1,17 @@
 // The service without sockets: access classes, unknown requests, limits, queued mutations, and
 // the hot path's promise that answering checks allocates nothing.
 #define BOOST_TEST_MODULE service
-#include <boost/test/unit_test.hpp>
+#include "service/service.hpp"
 
 #include <capnp/serialize.h>
 
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <condition_variable>
 #include <cstdlib>
 #include <future>
 #include <new>
 
-#include "service/service.hpp"
 #include "store/test_support.hpp"
 
 // Counts every C++ heap allocation made while `counting` is set.
@@ -196,9 +196,9 @@ BOOST_FIXTURE_TEST_CASE(checks_allocate_nothing_in_the_steady_state, Fixture) {
   auto l = list.initRoot<wire::Request>().initListPermissions();
   l.setPrincipal(alice);
   l.setCompany(acme);
-  std::vector<wire::Request::Reader> requests = {
-      one.getRoot<wire::Request>().asReader(), batch.getRoot<wire::Request>().asReader(),
-      list.getRoot<wire::Request>().asReader()};
+  std::vector<wire::Request::Reader> requests = {one.getRoot<wire::Request>().asReader(),
+                                                 batch.getRoot<wire::Request>().asReader(),
+                                                 list.getRoot<wire::Request>().asReader()};
 
   std::string out;
   bool allInline = true;

@@ -17,11 +17,16 @@ inline wire::DenyReason toWire(store::DenyReason r) { return static_cast<wire::D
 
 inline wire::ErrorCode toWire(store::RefusalCode c) {
   switch (c) {
-    case store::RefusalCode::invalidArgument: return wire::ErrorCode::INVALID_ARGUMENT;
-    case store::RefusalCode::notFound: return wire::ErrorCode::NOT_FOUND;
-    case store::RefusalCode::alreadyExists: return wire::ErrorCode::ALREADY_EXISTS;
-    case store::RefusalCode::limitExceeded: return wire::ErrorCode::LIMIT_EXCEEDED;
-    case store::RefusalCode::conflict: return wire::ErrorCode::CONFLICT;
+    case store::RefusalCode::invalidArgument:
+      return wire::ErrorCode::INVALID_ARGUMENT;
+    case store::RefusalCode::notFound:
+      return wire::ErrorCode::NOT_FOUND;
+    case store::RefusalCode::alreadyExists:
+      return wire::ErrorCode::ALREADY_EXISTS;
+    case store::RefusalCode::limitExceeded:
+      return wire::ErrorCode::LIMIT_EXCEEDED;
+    case store::RefusalCode::conflict:
+      return wire::ErrorCode::CONFLICT;
   }
   return wire::ErrorCode::FAILED;
 }

@@ -6,7 +6,6 @@
 // GATEHOUSE_MODEL_SEED and GATEHOUSE_MODEL_OPS override the fixed seed and the operation count;
 // the seed is printed with every failure.
 #include <boost/test/unit_test.hpp>
-
 #include <cstdlib>
 #include <map>
 #include <random>
@@ -149,8 +148,8 @@ class ModelTest {
       bool sa = chance(50);
       return [this, sa](Writer& w) {
         std::string name = "principal" + std::to_string(nameCounter_++);
-        auto r = sa ? w.createServiceAccount(name, *model_.companies.begin(), "d")
-                    : w.createUser(name);
+        auto r =
+            sa ? w.createServiceAccount(name, *model_.companies.begin(), "d") : w.createUser(name);
         if (agree(r, true, "createPrincipal")) {
           model_.principals[std::get<PrincipalId>(r)] = true;
           nextPrincipalGuess_ = std::get<PrincipalId>(r) + 1;
@@ -202,17 +201,19 @@ class ModelTest {
         roles.push_back(chance(90) && !usable.empty() ? pick(usable) : pick(roleIds()));
       }
       return [this, p, c, perms, roles](Writer& w) {
-        bool valid = model_.principals.contains(p) && model_.companies.contains(c) &&
-                     validPerms(perms);
+        bool valid =
+            model_.principals.contains(p) && model_.companies.contains(c) && validPerms(perms);
         for (RoleId r : roles) {
           auto it = model_.roles.find(r);
-          valid = valid && it != model_.roles.end() && (it->second.scope == 0 || it->second.scope == c);
+          valid =
+              valid && it != model_.roles.end() && (it->second.scope == 0 || it->second.scope == c);
         }
         auto r = w.setGrant(p, c, views(perms), roles);
         if (agree(r, valid, "setGrant")) {
           Model::Grant g{bits(perms), {}};
           for (RoleId role : roles) {
-            if (std::find(g.roles.begin(), g.roles.end(), role) == g.roles.end()) g.roles.push_back(role);
+            if (std::find(g.roles.begin(), g.roles.end(), role) == g.roles.end())
+              g.roles.push_back(role);
           }
           model_.grants[{p, c}] = g;
         }
@@ -233,7 +234,8 @@ class ModelTest {
       bool active = chance(50);
       return [this, p, active](Writer& w) {
         auto r = w.setPrincipalState(p, active ? PrincipalState::active : PrincipalState::disabled);
-        if (agree(r, model_.principals.contains(p), "setPrincipalState")) model_.principals[p] = active;
+        if (agree(r, model_.principals.contains(p), "setPrincipalState"))
+          model_.principals[p] = active;
         return refusalOf(r) == nullptr;
       };
     }

@@ -332,7 +332,7 @@ AuditRecord decodeAudit(uint64_t sequence, std::string_view bytes) {
 }  // namespace
 
 std::vector<AuditRecord> GraphReader::auditPage(CompanyId company, uint64_t before,
-                                               size_t limit) const {
+                                                size_t limit) const {
   std::vector<AuditRecord> out;
   auto fetch = [&](uint64_t sequence) {
     auto v = txn_.get(t_.audit, IntKey(sequence).bytes());
@@ -533,9 +533,9 @@ Result<uint32_t> Writer::definePermissions(const std::vector<std::string_view>& 
   for (auto name : names) {
     if (permission(name)) continue;
     if (size >= options_.maxPermissions) {
-      return refuse(RefusalCode::limitExceeded,
-                    fmt::format("permissions: the catalog is full ({} names)",
-                                options_.maxPermissions));
+      return refuse(
+          RefusalCode::limitExceeded,
+          fmt::format("permissions: the catalog is full ({} names)", options_.maxPermissions));
     }
     uint32_t bit = static_cast<uint32_t>(size++);
     wtxn_.put(t_.catalog, IntKey(bit).bytes(), name);
@@ -629,8 +629,8 @@ Result<PrincipalId> Writer::createPrincipal(const PrincipalRecord& record) {
   }
   if (record.description.size() > kMaxDescription) {
     return refuse(RefusalCode::invalidArgument,
-                  fmt::format("description is {} bytes, the limit is {}",
-                              record.description.size(), kMaxDescription));
+                  fmt::format("description is {} bytes, the limit is {}", record.description.size(),
+                              kMaxDescription));
   }
   if (principalByName(record.name)) {
     return refuse(RefusalCode::alreadyExists,
@@ -709,9 +709,9 @@ Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
     auto role = this->role(id);
     if (!role) return refuse(RefusalCode::notFound, fmt::format("roles: no role with id {}", id));
     if (role->company != 0 && role->company != c) {
-      return refuse(RefusalCode::conflict,
-                    fmt::format("roles: role {} belongs to company {}, not {}", id, role->company,
-                                c));
+      return refuse(
+          RefusalCode::conflict,
+          fmt::format("roles: role {} belongs to company {}, not {}", id, role->company, c));
     }
     if (std::find(next.roles.begin(), next.roles.end(), id) == next.roles.end()) {
       next.roles.push_back(id);
@@ -753,7 +753,8 @@ Result<PrincipalId> Writer::removeGrant(PrincipalId p, CompanyId c) {
 
 Result<PrincipalId> Writer::setPrincipalState(PrincipalId p, PrincipalState state) {
   auto r = principal(p);
-  if (!r) return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
+  if (!r)
+    return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
   if (state != PrincipalState::active && state != PrincipalState::disabled) {
     return refuse(RefusalCode::invalidArgument, "state: unknown principal state");
   }
@@ -766,7 +767,8 @@ Result<PrincipalId> Writer::setPrincipalState(PrincipalId p, PrincipalState stat
 
 Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   auto r = principal(p);
-  if (!r) return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
+  if (!r)
+    return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
   for (CompanyId c : companiesOf(p)) dropGrant(grantKey(p, c), *grant(p, c));
   for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
   wtxn_.del(t_.principalKeys, IntKey(p).bytes());
@@ -949,7 +951,8 @@ size_t Writer::pruneAudit(uint64_t before, size_t max) {
   {
     Cursor cur(txn_, t_.audit);
     std::string_view k, v;
-    for (bool ok = cur.move(MDB_FIRST, k, v); ok && old.size() < max; ok = cur.move(MDB_NEXT, k, v)) {
+    for (bool ok = cur.move(MDB_FIRST, k, v); ok && old.size() < max;
+         ok = cur.move(MDB_NEXT, k, v)) {
       AuditRecord r = decodeAudit(readU64(k), v);
       if (r.time >= before) break;
       old.push_back(std::move(r));
@@ -970,8 +973,8 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.directory, ec);
   if (ec) {
-    throw std::runtime_error(
-        fmt::format("cannot create data directory {}: {}", options.directory.string(), ec.message()));
+    throw std::runtime_error(fmt::format("cannot create data directory {}: {}",
+                                         options.directory.string(), ec.message()));
   }
   std::unique_ptr<Store> store(new Store(options));
   MDB_env* raw = nullptr;
@@ -983,8 +986,8 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   unsigned flags = MDB_NOTLS | (options.durable ? 0u : MDB_NOSYNC);
   int rc = mdb_env_open(raw, options.directory.c_str(), flags, 0600);
   if (rc != MDB_SUCCESS) {
-    throw std::runtime_error(fmt::format("mdb_env_open({}): {}", options.directory.string(),
-                                         mdb_strerror(rc)));
+    throw std::runtime_error(
+        fmt::format("mdb_env_open({}): {}", options.directory.string(), mdb_strerror(rc)));
   }
   // A file larger than the requested map (grown in an earlier run) keeps its size.
   MDB_envinfo info;
@@ -1009,7 +1012,8 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.principals = openDb("principals", MDB_INTEGERKEY);
   t.principalNames = openDb("principal_names", 0);
   t.grants = openDb("grants", MDB_INTEGERKEY);
-  t.roleHolders = openDb("role_holders", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
+  t.roleHolders =
+      openDb("role_holders", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
   t.effective = openDb("effective", MDB_INTEGERKEY);
   t.keys = openDb("keys", MDB_INTEGERKEY);
   t.principalKeys =
@@ -1032,9 +1036,9 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
     if (version->size() != sizeof v) throw CorruptRecord("meta");
     std::memcpy(&v, version->data(), sizeof v);
     if (v != kSchemaVersion) {
-      throw std::runtime_error(fmt::format(
-          "{}: on-disk schema version {} is not supported by this build (expects {})",
-          options.directory.string(), v, kSchemaVersion));
+      throw std::runtime_error(
+          fmt::format("{}: on-disk schema version {} is not supported by this build (expects {})",
+                      options.directory.string(), v, kSchemaVersion));
     }
   }
   txn.commit();

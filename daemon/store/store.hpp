@@ -66,7 +66,13 @@ enum class PrincipalKind : uint8_t { user = 0, serviceAccount = 1 };
 enum class PrincipalState : uint8_t { active = 0, disabled = 1 };
 
 // An expected refusal of a mutation (an answer, not a failure).
-enum class RefusalCode : uint8_t { invalidArgument, notFound, alreadyExists, limitExceeded, conflict };
+enum class RefusalCode : uint8_t {
+  invalidArgument,
+  notFound,
+  alreadyExists,
+  limitExceeded,
+  conflict
+};
 struct Refusal {
   RefusalCode code;
   std::string message;  // Names the field or value at fault.

@@ -1,7 +1,8 @@
 #define BOOST_TEST_MODULE store
+#include "store/store.hpp"
+
 #include <boost/test/unit_test.hpp>
 
-#include "store/store.hpp"
 #include "store/test_support.hpp"
 
 using namespace gatehouse::store;
@@ -183,7 +184,8 @@ BOOST_FIXTURE_TEST_CASE(revision_advances_with_each_commit_and_cache_follows, Fi
   uint64_t before = snap.revision();
   BOOST_TEST(snap.authorize(u, c, "p.a").allowed);  // now cached
   snap.end();
-  uint64_t committed = store->commit([&](Writer& w) { return !refusalOf(w.setGrant(u, c, {"p.b"}, {})); });
+  uint64_t committed =
+      store->commit([&](Writer& w) { return !refusalOf(w.setGrant(u, c, {"p.b"}, {})); });
   BOOST_TEST(committed > before);
   snap.begin();
   BOOST_TEST(snap.revision() == committed);

@@ -12,7 +12,8 @@ namespace gatehouse::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gatehouse-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "gatehouse-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
