@@ -13,110 +13,22 @@
 #include <filesystem>
 #include <random>
 
+#include "graph.hpp"
 #include "store/store.hpp"
 
 using namespace gatehouse::store;
+using namespace gatehouse::bench;
 
 namespace {
-
-constexpr uint32_t kPrincipals = 100000;
-constexpr uint32_t kCompanies = 10000;
-constexpr uint32_t kGrants = 1000000;
-constexpr uint32_t kPermissions = 256;
-constexpr uint32_t kRoles = 64;
-constexpr size_t kLookups = 1 << 20;
-constexpr double kZipfExponent = 1.0;
-
-std::string permName(uint32_t i) {
-  return "perm" + std::to_string(i / 16) + ".p" + std::to_string(i % 16);
-}
-
-struct Lookup {
-  PrincipalId principal;
-  CompanyId company;
-  std::string permission;
-};
-
-// Draws indices in [0, n) with P(k) proportional to 1 / (k + 1)^s, by inverse CDF.
-class Zipf {
- public:
-  Zipf(size_t n, double s) : cdf_(n) {
-    double sum = 0;
-    for (size_t k = 0; k < n; ++k) cdf_[k] = (sum += 1.0 / std::pow(double(k + 1), s));
-    for (auto& c : cdf_) c /= sum;
-  }
-  size_t operator()(std::mt19937_64& rng) const {
-    double u = std::uniform_real_distribution<double>(0, 1)(rng);
-    return std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin();
-  }
-
- private:
-  std::vector<double> cdf_;
-};
 
 struct Graph {
   std::filesystem::path dir;
   std::unique_ptr<Store> store;
-  std::vector<std::pair<PrincipalId, CompanyId>> grants;  // in generation order
+  GrantList grants;
   std::vector<Lookup> zipf, uniform;
   // Baseline: the same grants as 16-byte keys with 64-byte values, in a plain table.
   MDB_dbi plain = 0;
 };
-
-std::vector<std::pair<PrincipalId, CompanyId>> grantList() {
-  std::mt19937_64 rng(1);
-  std::vector<std::pair<PrincipalId, CompanyId>> out;
-  out.reserve(kGrants);
-  // Principal-major, ten companies each, so that every (p, c) is distinct; shuffled below so the
-  // Zipf ranks are not correlated with key order.
-  for (uint32_t i = 0; i < kGrants; ++i) {
-    PrincipalId p = 1 + i % kPrincipals;
-    CompanyId c = 1 + (i / kPrincipals * 997 + p * 31) % kCompanies;
-    out.emplace_back(p, c);
-  }
-  std::shuffle(out.begin(), out.end(), rng);
-  return out;
-}
-
-void generate(Graph& g) {
-  StoreOptions o;
-  o.directory = g.dir;
-  o.durable = false;
-  o.initialMapSize = size_t{4} << 30;
-  g.store = Store::open(o);
-  Snapshot probe(*g.store);
-  probe.begin();
-  bool ready = probe.reader().company(kCompanies).has_value() &&
-               probe.reader().grant(g.grants.back().first, g.grants.back().second).has_value();
-  probe.end();
-  if (ready) return;
-  std::fprintf(stderr, "generating the graph in %s (once)...\n", g.dir.c_str());
-  std::mt19937_64 rng(2);
-  std::vector<std::string> names;
-  for (uint32_t i = 0; i < kPermissions; ++i) names.push_back(permName(i));
-  std::vector<std::string_view> views(names.begin(), names.end());
-  g.store->commit([&](Writer& w) {
-    w.definePermissions(views);
-    for (uint32_t r = 0; r < kRoles; ++r) {
-      std::vector<std::string_view> perms;
-      for (int k = 0; k < 8; ++k) perms.push_back(views[rng() % kPermissions]);
-      w.createRole(0, "role" + std::to_string(r), perms);
-    }
-    for (uint32_t c = 0; c < kCompanies; ++c) w.createCompany("company" + std::to_string(c));
-    for (uint32_t p = 0; p < kPrincipals; ++p) w.createUser("user" + std::to_string(p));
-    return true;
-  });
-  constexpr size_t kBatch = 20000;
-  for (size_t start = 0; start < g.grants.size(); start += kBatch) {
-    g.store->commit([&](Writer& w) {
-      for (size_t i = start; i < std::min(start + kBatch, g.grants.size()); ++i) {
-        std::vector<std::string_view> direct = {views[rng() % 16]};
-        w.setGrant(g.grants[i].first, g.grants[i].second, direct, {1 + rng() % kRoles});
-      }
-      return true;
-    });
-  }
-}
 
 void generatePlain(Graph& g) {
   Txn txn = Txn::begin(g.store->env(), 0);
@@ -134,28 +46,15 @@ void generatePlain(Graph& g) {
   txn.commit();
 }
 
-std::vector<Lookup> lookups(const Graph& g, bool zipf) {
-  std::mt19937_64 rng(zipf ? 3 : 4);
-  Zipf dist(g.grants.size(), kZipfExponent);
-  std::vector<Lookup> out;
-  out.reserve(kLookups);
-  for (size_t i = 0; i < kLookups; ++i) {
-    size_t k = zipf ? dist(rng) : rng() % g.grants.size();
-    out.push_back({g.grants[k].first, g.grants[k].second, permName(rng() % 16)});
-  }
-  return out;
-}
-
 Graph& graph() {
   static Graph g = [] {
     Graph g;
-    const char* env = std::getenv("GATEHOUSE_BENCH_DIR");
-    g.dir = env != nullptr ? env : "/tmp/gatehouse-bench-graph";
+    g.dir = graphDir();
     g.grants = grantList();
-    generate(g);
+    g.store = openGraph(g.dir, g.grants);
     generatePlain(g);
-    g.zipf = lookups(g, true);
-    g.uniform = lookups(g, false);
+    g.zipf = lookups(g.grants, true);
+    g.uniform = lookups(g.grants, false);
     return g;
   }();
   return g;
