@@ -2,7 +2,7 @@
 // (bench/echo_server.cpp) and Redis (SISMEMBER through hiredis), on the same graph and lookups.
 //
 //   gatehouse-bench --target gatehouse|echo|redis --socket PATH
-//                   [--mode pingpong|pipelined|concurrent] [--workload authorize|batch16]
+//                   [--mode pingpong|pipelined|concurrent] [--workload authorize|batch16|write]
 //                   [--requests N] [--seconds S]
 //   gatehouse-bench --make-graph        generate the benchmark graph (bench/graph.hpp) and exit
 //   gatehouse-bench --load-redis PATH   put the graph's effective permissions into Redis as sets
@@ -75,9 +75,11 @@ void sendAll(int fd, const char* data, size_t size) {
 }
 
 // Pre-encoded request frames: frame i has id i. Ids are reused cyclically; at most 64 are in
-// flight per connection, far fewer than frames.
-std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups, bool batch16,
-                                      size_t count) {
+// flight per connection, far fewer than frames. The write workload creates companies with names
+// unique to this process.
+std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
+                                      const std::string& workload, size_t count) {
+  bool batch16 = workload == "batch16";
   std::vector<std::string> frames;
   frames.reserve(count);
   for (size_t i = 0; i < count; ++i) {
@@ -89,7 +91,9 @@ std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
       q.setCompany(l.company);
       q.setPermission(l.permission);
     };
-    if (batch16) {
+    if (workload == "write") {
+      r.initCreateCompany().setName(fmt::format("bench-{}-{}", ::getpid(), i));
+    } else if (batch16) {
       auto items = r.initAuthorizeBatch(16);
       for (unsigned k = 0; k < 16; ++k) fill(items[k], lookups[(i * 16 + k) % lookups.size()]);
     } else {
@@ -111,12 +115,12 @@ constexpr size_t kFrames = 1 << 16;
 
 // One connection to gatehoused or the echo floor: keep `window` requests in flight.
 void runCapnp(const Options& o, const std::vector<std::string>& frames, int window,
-              uint64_t budget, Clock::time_point deadline, Result& out) {
+              uint64_t budget, uint64_t firstFrame, Clock::time_point deadline, Result& out) {
   int fd = connectUnix(o.socket);
   std::vector<Clock::time_point> sentAt(kFrames);
   std::vector<capnp::word> buffer(1 << 16);
   size_t filled = 0;
-  uint64_t sent = 0, next = 0;
+  uint64_t sent = 0, next = firstFrame;
   auto sendOne = [&] {
     size_t i = next++ % kFrames;
     sentAt[i] = Clock::now();
@@ -197,10 +201,16 @@ int run(const Options& o) {
   auto grants = bench::grantList();
   auto lookups = bench::lookups(grants, true);
   bool batch16 = o.workload == "batch16";
-  if (!batch16 && o.workload != "authorize") throw std::runtime_error("unknown workload");
-  if (batch16 && o.target == "redis") throw std::runtime_error("redis has no batch16 workload");
+  bool write = o.workload == "write";
+  if (!batch16 && !write && o.workload != "authorize") {
+    throw std::runtime_error("unknown workload " + o.workload);
+  }
+  if ((batch16 || write) && o.target != "gatehouse") {
+    throw std::runtime_error(o.workload + " is a gatehouse workload");
+  }
+  if (write && o.requests > kFrames) throw std::runtime_error("write: at most 65536 requests");
   std::vector<std::string> frames;
-  if (o.target != "redis") frames = encodeFrames(lookups, batch16, kFrames);
+  if (o.target != "redis") frames = encodeFrames(lookups, o.workload, kFrames);
 
   std::vector<Result> results(shape.connections);
   std::vector<std::thread> threads;
@@ -208,16 +218,25 @@ int run(const Options& o) {
   auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(o.seconds));
   uint64_t budget = o.requests / static_cast<uint64_t>(shape.connections);
+  std::atomic<bool> failed{false};
   for (int i = 0; i < shape.connections; ++i) {
     threads.emplace_back([&, i] {
-      if (o.target == "redis") {
-        runRedis(o, lookups, shape.window, budget, deadline, results[i]);
-      } else {
-        runCapnp(o, frames, shape.window, budget, deadline, results[i]);
+      try {
+        if (o.target == "redis") {
+          runRedis(o, lookups, shape.window, budget, deadline, results[i]);
+        } else {
+          // Each connection starts at its own frame: distinct names for the write workload.
+          runCapnp(o, frames, shape.window, budget, budget * static_cast<uint64_t>(i), deadline,
+                   results[i]);
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "gatehouse-bench: connection %d: %s\n", i, e.what());
+        failed = true;
       }
     });
   }
   for (auto& t : threads) t.join();
+  if (failed) return 1;
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> all;
   uint64_t completed = 0;
