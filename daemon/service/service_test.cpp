@@ -14,14 +14,15 @@
 
 #include "store/test_support.hpp"
 
-// Counts every C++ heap allocation made while `counting` is set.
+// Counts the C++ heap allocations made by this thread while `counting` is set (the service's own
+// threads — writer, password pool — start when they like and are not the path under test).
 namespace {
-std::atomic<bool> counting{false};
+thread_local bool counting = false;
 std::atomic<size_t> allocations{0};
 }  // namespace
 
 void* operator new(size_t n) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1);
+  if (counting) allocations.fetch_add(1);
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
