@@ -10,6 +10,8 @@
 // Modes: pingpong = 1 connection x 1 in flight; pipelined = 1 x 64; concurrent = 4 x 64. Each run
 // is bounded by a request count and a duration, whichever ends first. Prints one JSON object:
 // latency percentiles (microseconds, from a request's send to its answer) and throughput.
+#include <capnp/serialize.h>
+#include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,9 +22,6 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
-
-#include <capnp/serialize.h>
-#include <fmt/format.h>
 
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
@@ -114,8 +113,8 @@ struct Result {
 constexpr size_t kFrames = 1 << 16;
 
 // One connection to gatehoused or the echo floor: keep `window` requests in flight.
-void runCapnp(const Options& o, const std::vector<std::string>& frames, int window,
-              uint64_t budget, uint64_t firstFrame, Clock::time_point deadline, Result& out) {
+void runCapnp(const Options& o, const std::vector<std::string>& frames, int window, uint64_t budget,
+              uint64_t firstFrame, Clock::time_point deadline, Result& out) {
   int fd = connectUnix(o.socket);
   std::vector<Clock::time_point> sentAt(kFrames);
   std::vector<capnp::word> buffer(1 << 16);
@@ -139,8 +138,8 @@ void runCapnp(const Options& o, const std::vector<std::string>& frames, int wind
   server::FrameLimits limits;
   limits.maxFrameBytes = 1 << 20;
   while (out.completed < sent) {
-    ssize_t n = ::recv(fd, reinterpret_cast<char*>(buffer.data()) + filled,
-                       buffer.size() * 8 - filled, 0);
+    ssize_t n =
+        ::recv(fd, reinterpret_cast<char*>(buffer.data()) + filled, buffer.size() * 8 - filled, 0);
     if (n <= 0) throw std::runtime_error("the server closed the connection");
     filled += static_cast<size_t>(n);
     size_t consumed = 0;
@@ -224,8 +223,8 @@ int run(const Options& o) {
   std::vector<Result> results(shape.connections);
   std::vector<std::thread> threads;
   auto start = Clock::now();
-  auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(o.seconds));
+  auto deadline =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   uint64_t budget = o.requests / static_cast<uint64_t>(shape.connections);
   std::atomic<bool> failed{false};
   for (int i = 0; i < shape.connections; ++i) {
@@ -258,9 +257,9 @@ int run(const Options& o) {
       "{\"target\":\"%s\",\"mode\":\"%s\",\"workload\":\"%s\",\"requests\":%llu,"
       "\"seconds\":%.3f,\"requests_per_s\":%.0f,\"checks_per_s\":%.0f,\"p50_us\":%.2f,"
       "\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
-      o.target.c_str(), o.mode.c_str(), o.workload.c_str(), (unsigned long long)completed,
-      elapsed, double(completed) / elapsed, checks / elapsed, percentile(all, 0.5),
-      percentile(all, 0.9), percentile(all, 0.99), percentile(all, 0.999));
+      o.target.c_str(), o.mode.c_str(), o.workload.c_str(), (unsigned long long)completed, elapsed,
+      double(completed) / elapsed, checks / elapsed, percentile(all, 0.5), percentile(all, 0.9),
+      percentile(all, 0.99), percentile(all, 0.999));
   return 0;
 }
 
@@ -325,13 +324,20 @@ int main(int argc, char** argv) {
         return 0;
       }
       if (a == "--load-redis") return loadRedis(value());
-      if (a == "--target") o.target = value();
-      else if (a == "--socket") o.socket = value();
-      else if (a == "--mode") o.mode = value();
-      else if (a == "--workload") o.workload = value();
-      else if (a == "--requests") o.requests = std::stoull(value());
-      else if (a == "--seconds") o.seconds = std::stod(value());
-      else throw std::runtime_error("unknown option " + a);
+      if (a == "--target")
+        o.target = value();
+      else if (a == "--socket")
+        o.socket = value();
+      else if (a == "--mode")
+        o.mode = value();
+      else if (a == "--workload")
+        o.workload = value();
+      else if (a == "--requests")
+        o.requests = std::stoull(value());
+      else if (a == "--seconds")
+        o.seconds = std::stod(value());
+      else
+        throw std::runtime_error("unknown option " + a);
     }
     if (o.socket.empty()) throw std::runtime_error("--socket is required");
     return run(o);

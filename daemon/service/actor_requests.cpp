@@ -29,8 +29,6 @@ constexpr std::string_view kManageRoles = "roles.manage";
 constexpr std::string_view kManageUsers = "users.manage";
 constexpr std::string_view kReadAudit = "audit.read";
 
-uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
-
 void setMissing(wire::Response::Builder response, ErrorCode code, std::string_view message,
                 const std::vector<std::string>& missing) {
   setError(response, code, message);
@@ -458,14 +456,8 @@ void Service::fillRow(const store::GraphReader& g, const store::PrincipalRecord&
   auto grant = g.grant(account.id, company);
   row.setHasAccess(grant.has_value());
   if (grant) {
-    std::vector<std::string_view> names;
-    store::forEachBit(grant->direct.stored(), [&](uint32_t bit) {
-      names.push_back(g.permissionName(bit).value_or(std::string_view()));
-    });
-    auto perms = row.initPermissions(static_cast<unsigned>(names.size()));
-    for (unsigned i = 0; i < names.size(); ++i) {
-      copyText(perms.init(i, static_cast<unsigned>(names[i].size())), names[i]);
-    }
+    auto names = namesOf(g, grant->direct.stored());
+    setNames(row.initPermissions(static_cast<unsigned>(names.size())), names);
     auto roles = row.initRoles(static_cast<unsigned>(grant->roles.size()));
     for (unsigned i = 0; i < grant->roles.size(); ++i) {
       auto role = g.role(grant->roles[i]);
@@ -473,14 +465,8 @@ void Service::fillRow(const store::GraphReader& g, const store::PrincipalRecord&
       if (!role) continue;
       roles[i].setCompany(role->company);
       roles[i].setName(role->name);
-      std::vector<std::string_view> rolePerms;
-      store::forEachBit(role->permissions.stored(), [&](uint32_t bit) {
-        rolePerms.push_back(g.permissionName(bit).value_or(std::string_view()));
-      });
-      auto list = roles[i].initPermissions(static_cast<unsigned>(rolePerms.size()));
-      for (unsigned k = 0; k < rolePerms.size(); ++k) {
-        copyText(list.init(k, static_cast<unsigned>(rolePerms[k].size())), rolePerms[k]);
-      }
+      auto rolePerms = namesOf(g, role->permissions.stored());
+      setNames(roles[i].initPermissions(static_cast<unsigned>(rolePerms.size())), rolePerms);
     }
   }
   if (owned) {  // an external row never shows the account's keys

@@ -25,8 +25,6 @@ constexpr size_t kMaxCredential = 1024;
 constexpr size_t kMaxSource = 256;
 constexpr size_t kMaxLogin = store::kMaxEntityName;
 
-uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
-
 std::string principalSubject(store::PrincipalId p) { return fmt::format("p:{}", p); }
 std::string sourceSubject(std::string_view source) {
   return source.empty() ? std::string() : fmt::format("s:{}", source);

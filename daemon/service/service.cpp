@@ -73,19 +73,6 @@ bool isMutation(wire::Request::Which which) {
   }
 }
 
-void setNames(capnp::List<capnp::Text>::Builder list, const std::vector<std::string_view>& names) {
-  for (unsigned i = 0; i < names.size(); ++i) copyText(list.init(i, names[i].size()), names[i]);
-}
-
-std::vector<std::string_view> namesOf(const store::GraphReader& g, std::string_view bits) {
-  std::vector<std::string_view> names;
-  store::forEachBit(bits, [&](uint32_t bit) {
-    auto name = g.permissionName(bit);
-    if (name) names.push_back(*name);
-  });
-  return names;
-}
-
 }  // namespace
 
 void appendFrame(capnp::MessageBuilder& message, std::string& out) {
@@ -484,7 +471,7 @@ void Service::flushKeyUsage(bool prune) {
   auto access = accessUsage_.drain();
   if (times.empty() && access.empty() && !prune) return;
   auto retention = static_cast<uint64_t>(options_.auditRetention.count());
-  uint64_t now = static_cast<uint64_t>(std::time(nullptr));
+  uint64_t now = unixNow();
   uint64_t expired = prune && now > retention ? now - retention : 0;
   Pending pending;
   pending.apply = [times = std::move(times), access = std::move(access), expired](
@@ -571,7 +558,7 @@ void Service::applyBatch(std::deque<Pending>& batch) {
     // A refusal changed nothing elsewhere: only the acting company (and the system) hears of it.
     if (!kept) scopes[i] = {req.getActiveCompany()};
     store::AuditRecord record;
-    record.time = static_cast<uint64_t>(std::time(nullptr));
+    record.time = unixNow();
     record.actor = req.getActor();
     record.activeCompany = req.getActiveCompany();
     record.peerUid = batch[i].peer.uid;

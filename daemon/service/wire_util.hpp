@@ -5,6 +5,7 @@
 #include <capnp/message.h>
 
 #include <cstring>
+#include <ctime>
 #include <string_view>
 #include <vector>
 
@@ -51,6 +52,25 @@ inline std::vector<uint64_t> ids(capnp::List<uint64_t>::Reader list) {
 inline void copyText(capnp::Text::Builder text, std::string_view bytes) {
   std::memcpy(text.begin(), bytes.data(), bytes.size());
 }
+
+inline void setNames(capnp::List<capnp::Text>::Builder list,
+                     const std::vector<std::string_view>& names) {
+  for (unsigned i = 0; i < names.size(); ++i) {
+    copyText(list.init(i, static_cast<unsigned>(names[i].size())), names[i]);
+  }
+}
+
+// The catalog names of a permission set, by bit index; views valid while `g`'s transaction is.
+inline std::vector<std::string_view> namesOf(const store::GraphReader& g, std::string_view bits) {
+  std::vector<std::string_view> names;
+  store::forEachBit(bits, [&](uint32_t bit) {
+    if (auto name = g.permissionName(bit)) names.push_back(*name);
+  });
+  return names;
+}
+
+// Wall-clock time in unix seconds, as stored in key, audit and usage records.
+inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
 
 inline void setError(wire::Response::Builder response, wire::ErrorCode code,
                      std::string_view message) {
