@@ -20,6 +20,11 @@ void checksum(const uint8_t* payload, uint8_t out[4]) {
 bool parseApiKey(std::string_view text, ParsedKey& out) {
   if (text.size() != kKeyTextSize || text.substr(0, kKeyPrefix.size()) != kKeyPrefix) return false;
   std::string_view body = text.substr(kKeyPrefix.size());
+  // sodium_base642bin (1.0.18) takes any byte >= 0x80 for '_' in the URL-safe alphabet, which
+  // would give one key several spellings: refuse such bytes first (in constant time).
+  uint8_t high = 0;
+  for (char c : body) high |= static_cast<uint8_t>(c);
+  if ((high & 0x80) != 0) return false;
   uint8_t raw[kEncoded];
   size_t decoded = 0;
   const char* end = nullptr;

@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE credentials
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 #include <fstream>
 
 #include "credentials/api_key.hpp"
@@ -58,6 +60,36 @@ BOOST_AUTO_TEST_CASE(every_single_character_typo_fails_the_checksum) {
   // The last character carries only 4 meaningful bits of the 44 bytes; a change there can land
   // in the padding bits, which strict decoding refuses too.
   BOOST_TEST(refused == total);
+}
+
+BOOST_AUTO_TEST_CASE(random_keys_round_trip_exactly) {
+  for (int n = 0; n < 1000; ++n) {
+    uint64_t id = 0;
+    uint8_t secret[kKeySecretBytes];
+    randombytes_buf(&id, sizeof id);
+    randombytes_buf(secret, sizeof secret);
+    ParsedKey parsed;
+    BOOST_REQUIRE(parseApiKey(formatApiKey(id, secret), parsed));
+    BOOST_TEST(parsed.id == id);
+    BOOST_TEST(std::memcmp(parsed.secret.data(), secret, sizeof secret) == 0);
+  }
+}
+
+// Every byte value at every position of the body: only the original character is accepted (a
+// non-alphabet byte, a different character, or non-zero bits past the data in the last one are
+// all refused).
+BOOST_AUTO_TEST_CASE(every_byte_at_every_position_but_the_original_is_refused) {
+  std::string text = sampleKey();
+  int wrong = 0;
+  for (size_t i = kKeyPrefix.size(); i < text.size(); ++i) {
+    for (int b = 0; b < 256; ++b) {
+      std::string changed = text;
+      changed[i] = static_cast<char>(b);
+      ParsedKey parsed;
+      if (parseApiKey(changed, parsed) != (changed == text)) ++wrong;
+    }
+  }
+  BOOST_TEST(wrong == 0);
 }
 
 BOOST_AUTO_TEST_CASE(malformed_keys_are_refused) {
