@@ -6,6 +6,7 @@ namespace gatehouse::credentials {
 
 uint32_t RateLimiter::retryAfter(std::initializer_list<std::string_view> subjects,
                                  Clock::time_point now) {
+  if (!anyLimited(now)) return 0;
   std::lock_guard lock(mutex_);
   Clock::duration longest{0};
   for (auto subject : subjects) {
@@ -32,6 +33,10 @@ void RateLimiter::recordFailure(std::initializer_list<std::string_view> subjects
     if (++e.failures >= limits_.threshold) {
       e.limitedUntil = now + limits_.backoff;
       e.failures = 0;
+      auto until = e.limitedUntil.time_since_epoch().count();
+      if (until > limitedUntilMax_.load(std::memory_order_relaxed)) {
+        limitedUntilMax_.store(until, std::memory_order_release);  // under the mutex: no race
+      }
     }
   }
 }

@@ -4,10 +4,13 @@
 // `window`, it is limited for `backoff`: checks are refused as `rateLimited` before any password
 // hashing. The counters live in memory only: a restart forgets them (documented).
 //
-// Thread-safe (one mutex; credential checks are not the authorize hot path). Memory is bounded:
-// at most `maxSubjects` are tracked; beyond that, subjects with nothing recent are dropped first.
+// Thread-safe (one mutex). While no subject is limited — the normal state — `anyLimited` answers
+// from one atomic load, so a check with a valid key takes no lock and builds no subject string.
+// Memory is bounded: at most `maxSubjects` are tracked; beyond that, subjects with nothing recent
+// are dropped first.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -34,6 +37,10 @@ class RateLimiter {
   // Seconds until every subject given may try again; 0 when none is limited. Empty subjects are
   // ignored.
   uint32_t retryAfter(std::initializer_list<std::string_view> subjects, Clock::time_point now);
+  // False when no subject is limited at `now` (then retryAfter is 0 for every subject).
+  bool anyLimited(Clock::time_point now) const {
+    return now.time_since_epoch().count() < limitedUntilMax_.load(std::memory_order_acquire);
+  }
   void recordFailure(std::initializer_list<std::string_view> subjects, Clock::time_point now);
   // A success clears the subject's failures (use for the principal, not for a shared source).
   void clear(std::string_view subject);
@@ -51,6 +58,8 @@ class RateLimiter {
   RateLimits limits_;
   std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
+  // The latest `limitedUntil` ever set (clock ticks): nobody is limited after it.
+  std::atomic<Clock::rep> limitedUntilMax_{0};
 };
 
 }  // namespace gatehouse::credentials

@@ -64,33 +64,31 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, std::string_view 
                                     std::string_view source) {
   KeyCheck out;
   auto now = credentials::RateLimiter::Clock::now();
-  std::string sourceKey = sourceSubject(source);
-  if (uint32_t wait = limiter_.retryAfter({sourceKey}, now)) {
-    out.refusal = CredentialRefusal::RATE_LIMITED;
-    out.retryAfter = wait;
-    return out;
-  }
+  // Subject strings are built only when a limit is in force or a failure is recorded: a valid key
+  // while nobody is limited takes no lock and formats nothing.
+  bool limits = limiter_.anyLimited(now);
+  auto limited = [&](const std::string& subject) {
+    out.retryAfter = limits ? limiter_.retryAfter({subject}, now) : 0;
+    if (out.retryAfter > 0) out.refusal = CredentialRefusal::RATE_LIMITED;
+    return out.retryAfter > 0;
+  };
+  if (limits && limited(sourceSubject(source))) return out;
   credentials::ParsedKey key;
   if (!credentials::parseApiKey(text, key)) {  // a typo: refused without touching the store
-    limiter_.recordFailure({sourceKey}, now);
+    limiter_.recordFailure({sourceSubject(source)}, now);
     return out;
   }
   auto record = snapshot.reader().key(key.id);
   if (!record) {
-    limiter_.recordFailure({sourceKey}, now);
+    limiter_.recordFailure({sourceSubject(source)}, now);
     return out;
   }
-  std::string principalKey = principalSubject(record->principal);
-  if (uint32_t wait = limiter_.retryAfter({principalKey}, now)) {
-    out.refusal = CredentialRefusal::RATE_LIMITED;
-    out.retryAfter = wait;
-    return out;
-  }
+  if (limits && limited(principalSubject(record->principal))) return out;
   credentials::Digest digest = pepper_.keyedHash(key.secret.data(), key.secret.size());
   bool match = crypto_verify_32(digest.data(), record->hash.data()) == 0;
   sodium_memzero(digest.data(), digest.size());
   if (!match) {
-    limiter_.recordFailure({sourceKey, principalKey}, now);
+    limiter_.recordFailure({sourceSubject(source), principalSubject(record->principal)}, now);
     return out;
   }
   uint64_t unix = unixNow();
@@ -104,8 +102,8 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, std::string_view 
     out.refusal = CredentialRefusal::KEY_EXPIRED;
     return out;
   }
-  auto principal = snapshot.reader().principal(record->principal);
-  if (!principal || principal->state != store::PrincipalState::active) {
+  auto state = snapshot.reader().principalState(record->principal);
+  if (state != store::PrincipalState::active) {
     out.refusal = CredentialRefusal::DISABLED;
     return out;
   }

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <ctime>
 
@@ -623,10 +625,29 @@ void Service::applyBatch(std::deque<Pending>& batch) {
 // ------------------------------------------------------------------------------------------------
 // KeyUsage
 
+namespace {
+std::atomic<uint64_t> keyUsageInstances{0};
+}
+
+KeyUsage::KeyUsage() : instance_(++keyUsageInstances) {}
+
 void KeyUsage::touch(uint64_t keyId, uint64_t at) {
-  std::lock_guard lock(mutex_);
-  uint64_t& t = times_[keyId];
-  if (t < at) t = at;
+  // What this thread last handed over for a key: a later use in the same second changes nothing
+  // (the shared time, or the store's after a flush, is already at least `at`).
+  struct Delivered {
+    uint64_t instance = 0;
+    uint64_t keyId = 0;
+    uint64_t at = 0;
+  };
+  static thread_local std::array<Delivered, 256> filter{};
+  Delivered& d = filter[(keyId * 0x9E3779B97F4A7C15ull) >> 56];
+  if (d.instance == instance_ && d.keyId == keyId && d.at >= at) return;
+  {
+    std::lock_guard lock(mutex_);
+    uint64_t& t = times_[keyId];
+    if (t < at) t = at;
+  }
+  d = {instance_, keyId, at};
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> KeyUsage::drain() {

@@ -50,15 +50,19 @@ struct ServiceOptions {
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
 };
 
-// Key last-used times, kept in memory by the checks and flushed by the writer.
+// Key last-used times, kept in memory by the checks and flushed by the writer. Times are coarse
+// (seconds): each thread remembers what it last delivered in a small direct-mapped filter, so
+// repeated uses within the same second take no lock.
 class KeyUsage {
  public:
+  KeyUsage();
   void touch(uint64_t keyId, uint64_t at);
   // Takes every pending time (clearing them).
   std::vector<std::pair<uint64_t, uint64_t>> drain();
   uint64_t pending(uint64_t keyId);
 
  private:
+  const uint64_t instance_;  // distinguishes this object in the threads' filters
   std::mutex mutex_;
   std::unordered_map<uint64_t, uint64_t> times_;
 };

@@ -131,6 +131,14 @@ std::optional<PrincipalRecord> GraphReader::principal(PrincipalId id) const {
   return r;
 }
 
+std::optional<PrincipalState> GraphReader::principalState(PrincipalId id) const {
+  auto v = txn_.get(t_.principals, IntKey(id).bytes());
+  if (!v) return std::nullopt;
+  Decoder d(*v, "principals");
+  d.u8();  // kind
+  return static_cast<PrincipalState>(d.u8());
+}
+
 std::optional<PrincipalId> GraphReader::principalByName(std::string_view name) const {
   auto v = txn_.get(t_.principalNames, name);
   if (!v) return std::nullopt;

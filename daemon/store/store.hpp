@@ -174,6 +174,8 @@ class GraphReader {
   std::optional<std::string_view> company(CompanyId id) const;  // The company's name.
   std::optional<CompanyId> companyByName(std::string_view name) const;
   std::optional<PrincipalRecord> principal(PrincipalId id) const;
+  // The principal's state alone, without decoding its names (the API-key check path).
+  std::optional<PrincipalState> principalState(PrincipalId id) const;
   std::optional<PrincipalId> principalByName(std::string_view name) const;
   std::optional<RoleRecord> role(RoleId id) const;
   std::optional<RoleId> roleByName(CompanyId scope, std::string_view name) const;
