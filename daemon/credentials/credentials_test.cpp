@@ -218,6 +218,22 @@ BOOST_AUTO_TEST_CASE(rate_limit_starts_at_the_threshold_and_ends_after_the_backo
   BOOST_TEST(limiter.retryAfter({"p:1"}, t0 + std::chrono::seconds(10)) == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(any_limited_is_true_exactly_while_some_subject_is_limited) {
+  RateLimits limits;
+  limits.threshold = 2;
+  limits.backoff = std::chrono::seconds(10);
+  RateLimiter limiter(limits);
+  auto t0 = RateLimiter::Clock::now();
+  BOOST_TEST(!limiter.anyLimited(t0));
+  limiter.recordFailure({"p:1"}, t0);
+  BOOST_TEST(!limiter.anyLimited(t0));  // a failure alone limits nobody
+  limiter.recordFailure({"p:1"}, t0);
+  BOOST_TEST(limiter.anyLimited(t0));
+  BOOST_TEST(limiter.anyLimited(t0 + std::chrono::seconds(9)));
+  BOOST_TEST(!limiter.anyLimited(t0 + std::chrono::seconds(10)));
+  BOOST_TEST(limiter.retryAfter({"p:1"}, t0 + std::chrono::seconds(10)) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(failures_outside_the_window_do_not_add_up) {
   RateLimits limits;
   limits.threshold = 2;
