@@ -207,6 +207,7 @@ Config parse(std::string_view text, std::string_view origin) {
   creds.integer("rate_limit_max_subjects", cc.rate.maxSubjects, 100, 100000000);
   creds.string("totp_issuer", cc.totpIssuer);
   creds.integer("last_used_flush_seconds", flush, 1, 86400);
+  creds.integer("verified_key_cache_entries", cc.verifiedKeyCache, 0, 1 << 20);
   creds.finish();
   if (pepper.empty()) throw creds.error("pepper_file", "must not be empty");
   if (cc.totpIssuer.empty() || cc.totpIssuer.size() > 64) {
@@ -256,7 +257,8 @@ std::string render(const Config& c) {
       "[credentials]\npepper_file = \"{}\"\npassword_ops_limit = {}\npassword_mem_limit_mib = {}\n"
       "password_threads = {}\nmax_keys_per_account = {}\nrate_limit_failures = {}\n"
       "rate_limit_window_seconds = {}\nrate_limit_backoff_seconds = {}\n"
-      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n\n"
+      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n"
+      "verified_key_cache_entries = {}\n\n"
       "[audit]\nretention_days = {}\n",
       c.server.socketPath.string(), c.server.socketMode, c.store.directory.string(),
       c.server.ioThreads, levelName(c.logLevel), c.store.initialMapSize >> 20,
@@ -271,7 +273,8 @@ std::string render(const Config& c) {
       c.service.credentials.maxKeysPerAccount, c.service.credentials.rate.threshold,
       c.service.credentials.rate.window.count(), c.service.credentials.rate.backoff.count(),
       c.service.credentials.rate.maxSubjects, c.service.credentials.totpIssuer,
-      c.service.credentials.lastUsedFlush.count(), c.service.auditRetention.count() / 86400);
+      c.service.credentials.lastUsedFlush.count(), c.service.credentials.verifiedKeyCache,
+      c.service.auditRetention.count() / 86400);
 }
 
 }  // namespace gatehouse::config

@@ -111,6 +111,8 @@ BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
   refused("[credentials]\npepper_file = \"./var/data/pepper\"\n", "outside daemon.data_dir");
   refused("[credentials]\npasword_threads = 1\n", "credentials.pasword_threads");
   refused("[credentials]\nmax_keys_per_account = 0\n", "credentials.max_keys_per_account");
+  refused("[credentials]\nverified_key_cache_entries = 2000000\n",
+          "credentials.verified_key_cache_entries");
 }
 
 BOOST_AUTO_TEST_CASE(audit_retention_is_configurable) {

@@ -60,8 +60,8 @@ std::string frameOf(capnp::MessageBuilder& message) {
 
 }  // namespace
 
-Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, std::string_view text,
-                                    std::string_view source) {
+Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* verified,
+                                    std::string_view text, std::string_view source) {
   KeyCheck out;
   auto now = credentials::RateLimiter::Clock::now();
   // Subject strings are built only when a limit is in force or a failure is recorded: a valid key
@@ -72,7 +72,33 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, std::string_view 
     if (out.retryAfter > 0) out.refusal = CredentialRefusal::RATE_LIMITED;
     return out.retryAfter > 0;
   };
+  // Names the key and its account; false when a deadline has passed (revocation at the end of a
+  // rotation's grace, expiry).
+  auto withinDeadlines = [&](uint64_t keyId, const store::KeyRecord& record, uint64_t unix) {
+    out.keyId = keyId;
+    out.principal = record.principal;
+    out.refusal = record.revoked(unix)   ? CredentialRefusal::KEY_REVOKED
+                  : record.expired(unix) ? CredentialRefusal::KEY_EXPIRED
+                                         : CredentialRefusal::NONE;
+    return out.refusal == CredentialRefusal::NONE;
+  };
   if (limits && limited(sourceSubject(source))) return out;
+
+  std::optional<VerifiedKeys::Tag> tag;
+  if (verified != nullptr && verified->enabled() && text.size() == credentials::kKeyTextSize) {
+    tag = verified->tag(text);
+    if (const auto* hit = verified->find(*tag, snapshot.revision())) {
+      if (limits && limited(principalSubject(hit->principal))) return out;
+      store::KeyRecord record;
+      record.principal = hit->principal;
+      record.expiresAt = hit->expiresAt;
+      record.revokedAt = hit->revokedAt;
+      uint64_t unix = unixNow();
+      if (withinDeadlines(hit->keyId, record, unix)) usage_.touch(hit->keyId, unix);
+      return out;
+    }
+  }
+
   credentials::ParsedKey key;
   if (!credentials::parseApiKey(text, key)) {  // a typo: refused without touching the store
     limiter_.recordFailure({sourceSubject(source)}, now);
@@ -92,23 +118,16 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, std::string_view 
     return out;
   }
   uint64_t unix = unixNow();
-  out.keyId = key.id;
-  out.principal = record->principal;
-  if (record->revoked(unix)) {
-    out.refusal = CredentialRefusal::KEY_REVOKED;
-    return out;
-  }
-  if (record->expired(unix)) {
-    out.refusal = CredentialRefusal::KEY_EXPIRED;
-    return out;
-  }
-  auto state = snapshot.reader().principalState(record->principal);
-  if (state != store::PrincipalState::active) {
+  if (!withinDeadlines(key.id, *record, unix)) return out;
+  if (snapshot.reader().principalState(record->principal) != store::PrincipalState::active) {
     out.refusal = CredentialRefusal::DISABLED;
     return out;
   }
   usage_.touch(key.id, unix);
-  out.refusal = CredentialRefusal::NONE;
+  if (tag) {
+    verified->remember({*tag, snapshot.revision(), key.id, record->principal, record->expiresAt,
+                        record->revokedAt});
+  }
   return out;
 }
 
@@ -126,7 +145,7 @@ bool Service::answerCredential(Reader& reader, wire::Request::Reader request, st
     return true;
   }
   store::Snapshot& snap = reader.snapshot();
-  KeyCheck k = checkKey(snap, view(q.getCredential()), view(q.getSource()));
+  KeyCheck k = checkKey(snap, &reader.verifiedKeys(), view(q.getCredential()), view(q.getSource()));
   // A service account is for programmatic access only, whatever the key's validity elsewhere.
   if (k.refusal == CredentialRefusal::NONE && q.getChannel() == wire::Channel::UI) {
     k.refusal = CredentialRefusal::SERVICE_ACCOUNT_NO_UI;
@@ -155,7 +174,7 @@ void Service::answerAccess(Reader& reader, wire::Request::Reader request, std::s
     return;
   }
   store::Snapshot& snap = reader.snapshot();
-  KeyCheck k = checkKey(snap, view(q.getCredential()), view(q.getSource()));
+  KeyCheck k = checkKey(snap, &reader.verifiedKeys(), view(q.getCredential()), view(q.getSource()));
   capnp::MallocMessageBuilder builder(reader.scratch());
   auto response = builder.initRoot<wire::Response>();
   response.setId(request.getId());

@@ -107,8 +107,11 @@ void appendError(uint64_t id, ErrorCode code, std::string_view message, std::str
   appendFrame(builder, out);
 }
 
-Service::Reader::Reader(store::Store& store)
-    : snapshot_(store), scratch_(new capnp::word[kScratchWords]()) {}
+Service::Reader::Reader(store::Store& store, const credentials::SecretBytes& keyTagKey,
+                        size_t verifiedKeys)
+    : snapshot_(store),
+      scratch_(new capnp::word[kScratchWords]()),
+      verifiedKeys_(keyTagKey, verifiedKeys) {}
 
 store::Snapshot& Service::Reader::snapshot() {
   if (!open_) {
@@ -130,9 +133,12 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
       pepper_(pepper),
       options_(options),
       totpKey_(pepper.subkey(1, "gh-totp_")),
+      keyTagKey_(crypto_shorthash_siphashx24_KEYBYTES),
       limiter_(options.credentials.rate),
       writer_([this] { writerLoop(); }),
-      pool_(options.credentials.passwordThreads) {}
+      pool_(options.credentials.passwordThreads) {
+  randombytes_buf(keyTagKey_.data(), keyTagKey_.size());
+}
 
 Service::~Service() { stop(); }
 

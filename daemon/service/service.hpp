@@ -30,6 +30,7 @@
 #include "credentials/work_pool.hpp"
 #include "gatehouse.capnp.h"
 #include "service/handler.hpp"
+#include "service/verified_keys.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::service {
@@ -41,6 +42,7 @@ struct CredentialOptions {
   unsigned passwordThreads = 1;     // The SCHED_IDLE pool that runs Argon2id.
   std::string totpIssuer = "gatehouse";
   std::chrono::seconds lastUsedFlush{60};  // How often key last-used times reach the store.
+  size_t verifiedKeyCache = 4096;  // Entries per IO thread (service/verified_keys.hpp); 0: off.
 };
 
 struct ServiceOptions {
@@ -74,18 +76,20 @@ class Service : public RequestHandler {
   // before it waits for more input, so that no snapshot is held across a wait.
   class Reader : public RequestHandler::ThreadState {
    public:
-    explicit Reader(store::Store& store);
+    Reader(store::Store& store, const credentials::SecretBytes& keyTagKey, size_t verifiedKeys);
     void release() override;
 
    private:
     friend class Service;
     store::Snapshot& snapshot();
+    VerifiedKeys& verifiedKeys() { return verifiedKeys_; }
     kj::ArrayPtr<capnp::word> scratch() { return kj::arrayPtr(scratch_.get(), kScratchWords); }
 
     static constexpr size_t kScratchWords = 16384;  // 128 KiB: an authorizeBatch answer fits.
     store::Snapshot snapshot_;
     bool open_ = false;
     std::unique_ptr<capnp::word[]> scratch_;
+    VerifiedKeys verifiedKeys_;
   };
 
   Service(store::Store& store, const credentials::Pepper& pepper, const ServiceOptions& options);
@@ -93,7 +97,9 @@ class Service : public RequestHandler {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
-  std::unique_ptr<Reader> newReader() { return std::make_unique<Reader>(store_); }
+  std::unique_ptr<Reader> newReader() {
+    return std::make_unique<Reader>(store_, keyTagKey_, options_.credentials.verifiedKeyCache);
+  }
   std::unique_ptr<ThreadState> newThreadState() override { return newReader(); }
 
   // Answers a check request by appending its framed response to `out` and returns true, or queues
@@ -115,7 +121,10 @@ class Service : public RequestHandler {
     uint64_t keyId = 0;
     uint32_t retryAfter = 0;
   };
-  KeyCheck checkKey(store::Snapshot& snapshot, std::string_view text, std::string_view source);
+  // With `verified` (a thread's cache), a key accepted at the snapshot's revision is accepted again
+  // without the decoding and hashing; null verifies in full every time.
+  KeyCheck checkKey(store::Snapshot& snapshot, VerifiedKeys* verified, std::string_view text,
+                    std::string_view source);
 
  private:
   // A change for the writer: fills the response and says whether to keep it. Answered through
@@ -178,6 +187,7 @@ class Service : public RequestHandler {
   const credentials::Pepper& pepper_;
   ServiceOptions options_;
   credentials::SecretBytes totpKey_;
+  credentials::SecretBytes keyTagKey_;  // random per process: the verified-key caches' tag key
   credentials::RateLimiter limiter_;
   KeyUsage usage_;
   KeyUsage accessUsage_;  // keyed by grant key: last checkAccess per account and company

@@ -9,8 +9,10 @@
 #include <boost/test/unit_test.hpp>
 #include <condition_variable>
 #include <cstdlib>
+#include <ctime>
 #include <future>
 #include <new>
+#include <thread>
 
 #include "credentials/api_key.hpp"
 #include "store/test_support.hpp"
@@ -263,4 +265,128 @@ BOOST_FIXTURE_TEST_CASE(check_access_with_a_valid_key_allocates_nothing_in_the_s
   BOOST_TEST(allowed == 1000);
   BOOST_TEST(Decoded(out).get().getAccess().getAllowed());
   BOOST_TEST(allocations.load() == 0u);
+}
+
+// The verified-key cache (service/verified_keys.hpp): a key accepted once is accepted again from
+// the cache, but every commit, deadline, rate limit and changed character still counts.
+struct KeyFixture : Fixture {
+  uint64_t robot = 0;
+  uint8_t secret[credentials::kKeySecretBytes];
+  std::string key;
+
+  KeyFixture() {
+    randombytes_buf(secret, sizeof secret);
+    db->commit([&](store::Writer& w) {
+      robot = ok(w.createServiceAccount("robot", acme, ""));
+      ok(w.setGrant(robot, acme, {"routers.read"}, {}));
+      addKey(w, 77, 0, 0);
+      return true;
+    });
+    key = credentials::formatApiKey(77, secret);
+  }
+
+  void addKey(store::Writer& w, uint64_t id, uint64_t expiresAt, uint64_t revokedAt) {
+    store::KeyRecord k;
+    k.id = id;
+    k.principal = robot;
+    k.createdAt = 1;
+    k.expiresAt = expiresAt;
+    k.revokedAt = revokedAt;
+    k.hash = pepper.keyedHash(secret, sizeof secret);
+    ok(w.addKey(k, 10, 1));
+  }
+
+  wire::CredentialRefusal access(const std::string& text, const std::string& source = "") {
+    std::string out = handle(checker, [&](wire::Request::Builder r) {
+      auto q = r.initCheckAccess();
+      q.setCredential(text);
+      q.setCompany(acme);
+      q.setPermission("routers.read");
+      q.setSource(source);
+    });
+    Decoded d(out);
+    BOOST_REQUIRE(d.get().isAccess());
+    return d.get().getAccess().getCredential();
+  }
+};
+
+BOOST_FIXTURE_TEST_CASE(a_cached_key_is_accepted_again_and_refused_after_a_revocation, KeyFixture) {
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));  // from the cache
+  db->commit([&](store::Writer& w) {
+    ok(w.revokeKey(77, 1));
+    return true;
+  });
+  BOOST_TEST((access(key) == wire::CredentialRefusal::KEY_REVOKED));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_cached_key_is_refused_once_its_account_is_disabled, KeyFixture) {
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  db->commit([&](store::Writer& w) {
+    ok(w.setPrincipalState(robot, store::PrincipalState::disabled));
+    return true;
+  });
+  BOOST_TEST((access(key) == wire::CredentialRefusal::DISABLED));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_cached_key_is_refused_when_its_expiry_or_grace_passes, KeyFixture) {
+  uint64_t soon = static_cast<uint64_t>(std::time(nullptr)) + 1;
+  db->commit([&](store::Writer& w) {
+    addKey(w, 79, soon, 0);  // expires
+    addKey(w, 78, 0, soon);  // retires at the end of a rotation's grace
+    return true;
+  });
+  std::string expiring = credentials::formatApiKey(79, secret);
+  std::string retiring = credentials::formatApiKey(78, secret);
+  BOOST_TEST((access(expiring) == wire::CredentialRefusal::NONE));
+  BOOST_TEST((access(retiring) == wire::CredentialRefusal::NONE));
+  while (static_cast<uint64_t>(std::time(nullptr)) < soon) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST((access(expiring) == wire::CredentialRefusal::KEY_EXPIRED));  // no commit between
+  BOOST_TEST((access(retiring) == wire::CredentialRefusal::KEY_REVOKED));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_changed_character_is_refused_after_the_key_is_cached, KeyFixture) {
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  int accepted = 0;
+  for (size_t i = credentials::kKeyPrefix.size(); i < key.size(); ++i) {
+    std::string typo = key;
+    typo[i] = typo[i] == 'A' ? 'B' : 'A';
+    accepted += access(typo) == wire::CredentialRefusal::NONE ? 1 : 0;
+  }
+  BOOST_TEST(accepted == 0);
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_rate_limited_source_is_refused_even_with_a_cached_key, KeyFixture) {
+  BOOST_TEST((access(key, "10.0.0.9") == wire::CredentialRefusal::NONE));
+  for (int i = 0; i < 10; ++i) access("gatesk_wrong", "10.0.0.9");  // the default threshold
+  BOOST_TEST((access(key, "10.0.0.9") == wire::CredentialRefusal::RATE_LIMITED));
+  BOOST_TEST((access(key, "10.0.0.10") == wire::CredentialRefusal::NONE));
+}
+
+BOOST_FIXTURE_TEST_CASE(keys_verify_in_full_with_the_cache_off, KeyFixture) {
+  ServiceOptions options;
+  options.credentials.verifiedKeyCache = 0;
+  Service plain(*db, pepper, options);
+  auto plainReader = plain.newReader();
+  auto check = [&] {
+    capnp::MallocMessageBuilder m;
+    auto q = m.initRoot<wire::Request>().initCheckAccess();
+    q.setCredential(key);
+    q.setCompany(acme);
+    q.setPermission("routers.read");
+    std::string out;
+    plain.handle(*plainReader, checker, m.getRoot<wire::Request>().asReader(), out, *sink);
+    plainReader->release();
+    return Decoded(out).get().getAccess().getCredential();
+  };
+  BOOST_TEST((check() == wire::CredentialRefusal::NONE));
+  BOOST_TEST((check() == wire::CredentialRefusal::NONE));
+  db->commit([&](store::Writer& w) {
+    ok(w.revokeKey(77, 1));
+    return true;
+  });
+  BOOST_TEST((check() == wire::CredentialRefusal::KEY_REVOKED));
 }
