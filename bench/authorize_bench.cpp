@@ -3,7 +3,7 @@
 // baseline in the same process: a plain `mdb_get` of a 16-byte key among 1M rows of 64-byte values
 // under the same lookups — what one table without a designed layout costs.
 //
-// The graph is generated once into $GATEHOUSE_BENCH_DIR (default /tmp/gatehouse-bench-graph) and
+// The graph is generated once into $GATEHOUSE_BENCH_DIR (default /tmp/gatehouse-bench-graph-v2) and
 // reused by later runs. Run:
 //   build/bench/authorize_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>

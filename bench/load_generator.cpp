@@ -2,17 +2,32 @@
 // (bench/echo_server.cpp) and Redis (SISMEMBER through hiredis), on the same graph and lookups.
 //
 //   gatehouse-bench --target gatehouse|echo|redis --socket PATH
-//                   [--mode pingpong|pipelined|concurrent] [--workload authorize|batch16|write]
-//                   [--requests N] [--seconds S]
+//                   [--mode pingpong|pipelined|concurrent]
+//                   [--workload authorize|batch16|access|write]
+//                   [--requests N] [--seconds S] [--warmup N]
+//   gatehouse-bench --compare gatehouse=PATH,echo=PATH,redis=PATH [--block N] ...
+//                   the same, for several targets in one process: each warmed up, then blocks of
+//                   N requests (default 1000) to each in turn; one JSON line per target
 //   gatehouse-bench --make-graph        generate the benchmark graph (bench/graph.hpp) and exit
 //   gatehouse-bench --load-redis PATH   put the graph's effective permissions into Redis as sets
 //
 // Modes: pingpong = 1 connection x 1 in flight; pipelined = 1 x 64; concurrent = 4 x 64. Each run
 // is bounded by a request count and a duration, whichever ends first. Prints one JSON object:
 // latency percentiles (microseconds, from a request's send to its answer) and throughput.
+//
+// Workloads: authorize (one check a request), batch16 (authorizeBatch of 16), access (checkAccess
+// with a service account's API key: key verification + check), write (createCompany). Against
+// Redis, authorize is SISMEMBER and access is one Lua script (HGET of the key's hash, then
+// SISMEMBER) whose key hash the client computes outside the timed path: a baseline that favours
+// Redis. Before measuring, each connection sends --warmup requests (default: a tenth of its share,
+// none for write) whose answers are not counted, so every target is measured warm. On a noisy
+// machine the one-connection modes are best compared with --compare: the machine's drift during
+// the run then falls on every target alike.
 #include <capnp/serialize.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,9 +35,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include "credentials/api_key.hpp"
+#include "credentials/pepper.hpp"
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
 #include "server/framing.hpp"
@@ -39,6 +58,9 @@ struct Options {
   std::string workload = "authorize";
   uint64_t requests = 200000;
   double seconds = 10;
+  std::optional<uint64_t> warmup;  // per connection
+  std::string compare;             // name=socket,...: interleaved runs of several targets
+  uint64_t block = 1000;           // requests per target per turn with --compare
 };
 
 struct Shape {
@@ -77,6 +99,7 @@ void sendAll(int fd, const char* data, size_t size) {
 // flight per connection, far fewer than frames. The write workload creates companies with names
 // unique to this process.
 std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
+                                      const std::vector<bench::AccessLookup>& access,
                                       const std::string& workload, size_t count) {
   bool batch16 = workload == "batch16";
   std::vector<std::string> frames;
@@ -92,6 +115,12 @@ std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
     };
     if (workload == "write") {
       r.initCreateCompany().setName(fmt::format("bench-{}-{}", ::getpid(), i));
+    } else if (workload == "access") {
+      const bench::AccessLookup& l = access[i % access.size()];
+      auto q = r.initCheckAccess();
+      q.setCredential(l.key);
+      q.setCompany(l.company);
+      q.setPermission(l.permission);
     } else if (batch16) {
       auto items = r.initAuthorizeBatch(16);
       for (unsigned k = 0; k < 16; ++k) fill(items[k], lookups[(i * 16 + k) % lookups.size()]);
@@ -108,95 +137,195 @@ std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
 struct Result {
   std::vector<double> latenciesUs;
   uint64_t completed = 0;
+  double seconds = 0;  // time spent measuring this target
 };
 
 constexpr size_t kFrames = 1 << 16;
 
-// One connection to gatehoused or the echo floor: keep `window` requests in flight.
-void runCapnp(const Options& o, const std::vector<std::string>& frames, int window, uint64_t budget,
-              uint64_t firstFrame, Clock::time_point deadline, Result& out) {
-  int fd = connectUnix(o.socket);
-  std::vector<Clock::time_point> sentAt(kFrames);
-  std::vector<capnp::word> buffer(1 << 16);
-  size_t filled = 0;
-  uint64_t sent = 0, next = firstFrame;
-  // Requests queued while answers are parsed go out in one send(), as hiredis batches its
-  // appended commands: the client's syscalls must not be what is measured.
-  std::string outbox;
-  auto sendOne = [&] {
-    size_t i = next++ % kFrames;
-    sentAt[i] = Clock::now();
-    outbox.append(frames[i]);
-    ++sent;
-  };
-  auto flush = [&] {
-    sendAll(fd, outbox.data(), outbox.size());
-    outbox.clear();
-  };
-  for (int k = 0; k < window && sent < budget; ++k) sendOne();
-  flush();
-  server::FrameLimits limits;
-  limits.maxFrameBytes = 1 << 20;
-  while (out.completed < sent) {
-    ssize_t n =
-        ::recv(fd, reinterpret_cast<char*>(buffer.data()) + filled, buffer.size() * 8 - filled, 0);
-    if (n <= 0) throw std::runtime_error("the server closed the connection");
-    filled += static_cast<size_t>(n);
-    size_t consumed = 0;
-    for (;;) {
-      std::string_view pending(reinterpret_cast<const char*>(buffer.data()) + consumed,
-                               filled - consumed);
-      auto scan = server::scanFrame(pending, limits);
-      if (scan.status != server::FrameStatus::frame) break;
-      capnp::FlatArrayMessageReader message(
-          kj::arrayPtr(buffer.data() + consumed / 8, scan.bytes / 8));
-      auto response = message.getRoot<wire::Response>();
-      if (response.which() == wire::Response::ERROR) {
-        throw std::runtime_error(response.getError().getMessage().cStr());
-      }
-      auto now = Clock::now();
-      out.latenciesUs.push_back(
-          std::chrono::duration<double, std::micro>(now - sentAt[response.getId() % kFrames])
-              .count());
-      ++out.completed;
-      consumed += scan.bytes;
-      if (sent < budget && now < deadline) sendOne();
-    }
-    if (!outbox.empty()) flush();
-    std::memmove(buffer.data(), reinterpret_cast<char*>(buffer.data()) + consumed,
-                 filled - consumed);
-    filled -= consumed;
-  }
-  ::close(fd);
+// Appends request number `i` to a Redis connection's output.
+using RedisAppend = std::function<void(redisContext*, uint64_t)>;
+
+redisContext* connectRedis(const std::string& socket) {
+  redisContext* c = redisConnectUnix(socket.c_str());
+  if (c == nullptr || c->err) throw std::runtime_error("cannot connect to redis at " + socket);
+  return c;
 }
 
-// One connection to Redis: SISMEMBER g:<principal>:<company> <permission>, `window` in flight.
-void runRedis(const Options& o, const std::vector<bench::Lookup>& lookups, int window,
-              uint64_t budget, Clock::time_point deadline, Result& out) {
-  redisContext* c = redisConnectUnix(o.socket.c_str());
-  if (c == nullptr || c->err) throw std::runtime_error("cannot connect to redis");
-  std::vector<Clock::time_point> sentAt(kFrames);
-  uint64_t sent = 0;
-  auto sendOne = [&] {
-    const bench::Lookup& l = lookups[sent % lookups.size()];
-    sentAt[sent % kFrames] = Clock::now();
-    redisAppendCommand(c, "SISMEMBER g:%llu:%llu %s", (unsigned long long)l.principal,
-                       (unsigned long long)l.company, l.permission.c_str());
-    ++sent;
-  };
-  for (int k = 0; k < window && sent < budget; ++k) sendOne();
-  while (out.completed < sent) {
-    void* reply = nullptr;
-    if (redisGetReply(c, &reply) != REDIS_OK) throw std::runtime_error("redis reply failed");
-    freeReplyObject(reply);
-    auto now = Clock::now();
-    out.latenciesUs.push_back(
-        std::chrono::duration<double, std::micro>(now - sentAt[out.completed % kFrames]).count());
-    ++out.completed;
-    if (sent < budget && now < deadline) sendOne();
+std::string hex(const credentials::Digest& d) { return fmt::format("{:02x}", fmt::join(d, "")); }
+
+// The access workload's hand-rolled equivalent: the key's hash names its account, then the set.
+constexpr const char* kAccessScript =
+    "local p = redis.call('HGET', 'keys', ARGV[1]) "
+    "if not p then return -1 end "
+    "return redis.call('SISMEMBER', 'g:' .. p .. ':' .. ARGV[2], ARGV[3])";
+
+// What each Redis request of `workload` sends. For access, each key's hash is computed here, once:
+// the client's hashing is not measured (the daemon's is).
+RedisAppend redisRequests(const std::string& workload, const std::string& socket,
+                          const std::vector<bench::Lookup>& lookups,
+                          const std::vector<bench::AccessLookup>& access) {
+  if (workload == "authorize") {
+    return [&lookups](redisContext* c, uint64_t i) {
+      const bench::Lookup& l = lookups[i % lookups.size()];
+      redisAppendCommand(c, "SISMEMBER g:%llu:%llu %s", (unsigned long long)l.principal,
+                         (unsigned long long)l.company, l.permission.c_str());
+    };
   }
+  auto pepper = credentials::Pepper::loadOrCreate(bench::pepperPath(bench::graphDir()));
+  auto hashes = std::make_shared<std::vector<std::string>>();
+  for (const auto& l : access) {
+    credentials::ParsedKey key;
+    if (!credentials::parseApiKey(l.key, key)) throw std::runtime_error("bad benchmark key");
+    hashes->push_back(hex(pepper.keyedHash(key.secret.data(), key.secret.size())));
+  }
+  redisContext* c = connectRedis(socket);
+  auto* reply = static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", kAccessScript));
+  if (reply == nullptr || reply->type != REDIS_REPLY_STRING) {
+    throw std::runtime_error("redis: SCRIPT LOAD failed");
+  }
+  std::string sha = reply->str;
+  freeReplyObject(reply);
   redisFree(c);
+  return [&access, hashes, sha](redisContext* c, uint64_t i) {
+    const bench::AccessLookup& l = access[i % access.size()];
+    redisAppendCommand(c, "EVALSHA %s 0 %s %llu %s", sha.c_str(),
+                       (*hashes)[i % access.size()].c_str(), (unsigned long long)l.company,
+                       l.permission.c_str());
+  };
 }
+
+// Targets are named by kind, optionally with a suffix to tell two of a kind apart in --compare
+// (gatehouse-a=PATH,gatehouse-b=PATH).
+bool isRedis(const std::string& target) { return target.starts_with("redis"); }
+
+// What every connection of a run sends: encoded frames (gatehoused and the floor) or Redis
+// commands.
+struct Workload {
+  std::vector<std::string> frames;
+  RedisAppend redis;
+};
+
+// One connection to one target. `run` sends `count` requests keeping `window` in flight (it stops
+// sending once `deadline` has passed) and appends each answer's latency to a Result.
+class Connection {
+ public:
+  Connection(const std::string& target, const std::string& socket, const Workload& workload,
+             uint64_t firstFrame)
+      : workload_(workload), next_(firstFrame), sentAt_(kFrames) {
+    if (isRedis(target)) {
+      redis_ = connectRedis(socket);
+    } else {
+      fd_ = connectUnix(socket);
+      buffer_.resize(1 << 16);
+    }
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    if (redis_ != nullptr) redisFree(redis_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void run(int window, uint64_t count, Clock::time_point deadline, Result& out) {
+    auto begin = Clock::now();
+    if (redis_ != nullptr) {
+      runRedis(window, count, deadline, out);
+    } else {
+      runCapnp(window, count, deadline, out);
+    }
+    out.seconds += std::chrono::duration<double>(Clock::now() - begin).count();
+  }
+
+ private:
+  void record(Result& out, Clock::time_point sent, Clock::time_point now) {
+    out.latenciesUs.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
+    ++out.completed;
+  }
+
+  void runCapnp(int window, uint64_t count, Clock::time_point deadline, Result& out) {
+    const auto& frames = workload_.frames;
+    uint64_t sent = 0, answered = 0;
+    // Requests queued while answers are parsed go out in one send(), as hiredis batches its
+    // appended commands: the client's syscalls must not be what is measured.
+    std::string outbox;
+    auto sendOne = [&] {
+      size_t i = next_++ % kFrames;
+      sentAt_[i] = Clock::now();
+      outbox.append(frames[i]);
+      ++sent;
+    };
+    auto flush = [&] {
+      sendAll(fd_, outbox.data(), outbox.size());
+      outbox.clear();
+    };
+    for (int k = 0; k < window && sent < count; ++k) sendOne();
+    flush();
+    server::FrameLimits limits;
+    limits.maxFrameBytes = 1 << 20;
+    char* bytes = reinterpret_cast<char*>(buffer_.data());
+    while (answered < sent) {
+      ssize_t n = ::recv(fd_, bytes + filled_, buffer_.size() * 8 - filled_, 0);
+      if (n <= 0) throw std::runtime_error("the server closed the connection");
+      filled_ += static_cast<size_t>(n);
+      size_t consumed = 0;
+      for (;;) {
+        auto scan =
+            server::scanFrame(std::string_view(bytes + consumed, filled_ - consumed), limits);
+        if (scan.status != server::FrameStatus::frame) break;
+        capnp::FlatArrayMessageReader message(
+            kj::arrayPtr(buffer_.data() + consumed / 8, scan.bytes / 8));
+        auto response = message.getRoot<wire::Response>();
+        if (response.which() == wire::Response::ERROR) {
+          throw std::runtime_error(response.getError().getMessage().cStr());
+        }
+        if (response.which() == wire::Response::ACCESS &&
+            response.getAccess().getCredential() != wire::CredentialRefusal::NONE) {
+          throw std::runtime_error("a benchmark key was refused (is the daemon using " +
+                                   bench::pepperPath(bench::graphDir()).string() + "?)");
+        }
+        auto now = Clock::now();
+        record(out, sentAt_[response.getId() % kFrames], now);
+        ++answered;
+        consumed += scan.bytes;
+        if (sent < count && now < deadline) sendOne();
+      }
+      if (!outbox.empty()) flush();
+      std::memmove(bytes, bytes + consumed, filled_ - consumed);
+      filled_ -= consumed;
+    }
+  }
+
+  void runRedis(int window, uint64_t count, Clock::time_point deadline, Result& out) {
+    uint64_t sent = 0, answered = 0;
+    auto sendOne = [&] {
+      sentAt_[(next_ + sent) % kFrames] = Clock::now();
+      workload_.redis(redis_, next_ + sent);
+      ++sent;
+    };
+    for (int k = 0; k < window && sent < count; ++k) sendOne();
+    while (answered < sent) {
+      void* reply = nullptr;
+      if (redisGetReply(redis_, &reply) != REDIS_OK) throw std::runtime_error("redis reply failed");
+      bool failed = static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR;
+      std::string error = failed ? static_cast<redisReply*>(reply)->str : "";
+      freeReplyObject(reply);
+      if (failed) throw std::runtime_error("redis: " + error);
+      auto now = Clock::now();
+      record(out, sentAt_[(next_ + answered) % kFrames], now);
+      ++answered;
+      if (sent < count && now < deadline) sendOne();
+    }
+    next_ += sent;
+  }
+
+  const Workload& workload_;
+  int fd_ = -1;
+  redisContext* redis_ = nullptr;
+  uint64_t next_;
+  std::vector<Clock::time_point> sentAt_;
+  std::vector<capnp::word> buffer_;
+  size_t filled_ = 0;
+};
 
 double percentile(std::vector<double>& v, double q) {
   size_t k = std::min(v.size() - 1, static_cast<size_t>(q * double(v.size())));
@@ -204,39 +333,138 @@ double percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
+void report(const Options& o, const std::string& target, std::vector<Result>& results,
+            uint64_t warmup, double seconds, uint64_t block) {
+  std::vector<double> all;
+  uint64_t completed = 0;
+  for (auto& r : results) {
+    all.insert(all.end(), r.latenciesUs.begin(), r.latenciesUs.end());
+    completed += r.completed;
+  }
+  if (all.empty()) throw std::runtime_error(target + ": nothing was answered");
+  double checks = double(completed) * (o.workload == "batch16" ? 16 : 1);
+  std::printf(
+      "{\"target\":\"%s\",\"mode\":\"%s\",\"workload\":\"%s\",\"requests\":%llu,"
+      "\"warmup\":%llu,\"interleaved_block\":%llu,\"seconds\":%.3f,\"requests_per_s\":%.0f,"
+      "\"checks_per_s\":%.0f,\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
+      "\"p999_us\":%.2f}\n",
+      target.c_str(), o.mode.c_str(), o.workload.c_str(), (unsigned long long)completed,
+      (unsigned long long)warmup, (unsigned long long)block, seconds, double(completed) / seconds,
+      checks / seconds, percentile(all, 0.5), percentile(all, 0.9), percentile(all, 0.99),
+      percentile(all, 0.999));
+}
+
+// "name=socket,name=socket" (--compare) or the single --target/--socket.
+std::vector<std::pair<std::string, std::string>> targetsOf(const Options& o) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (o.compare.empty()) {
+    if (o.socket.empty()) throw std::runtime_error("--socket is required");
+    out.emplace_back(o.target, o.socket);
+    return out;
+  }
+  std::string_view rest = o.compare;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos) throw std::runtime_error("--compare: expected name=socket");
+    out.emplace_back(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  for (auto& [name, socket] : out) {
+    if (!name.starts_with("gatehouse") && !name.starts_with("echo") && !isRedis(name)) {
+      throw std::runtime_error("unknown target " + name + " (gatehouse*, echo* or redis*)");
+    }
+  }
+  return out;
+}
+
 int run(const Options& o) {
   Shape shape = shapeOf(o.mode);
+  auto targets = targetsOf(o);
+  bool interleaved = !o.compare.empty();
+  if (interleaved && shape.connections != 1) {
+    throw std::runtime_error("--compare needs a one-connection mode (pingpong or pipelined)");
+  }
   auto grants = bench::grantList();
-  auto lookups = bench::lookups(grants, true);
   bool batch16 = o.workload == "batch16";
   bool write = o.workload == "write";
-  if (!batch16 && !write && o.workload != "authorize") {
+  bool access = o.workload == "access";
+  if (!batch16 && !write && !access && o.workload != "authorize") {
     throw std::runtime_error("unknown workload " + o.workload);
   }
-  if ((batch16 || write) && o.target != "gatehouse") {
-    throw std::runtime_error(o.workload + " is a gatehouse workload");
+  bool redis = false, capnp = false;
+  for (auto& t : targets) (isRedis(t.first) ? redis : capnp) = true;
+  if ((batch16 || write) && redis)
+    throw std::runtime_error(o.workload + " has no Redis equivalent");
+  std::vector<bench::Lookup> lookups;
+  std::vector<bench::AccessLookup> accessLookups;
+  if (access) {
+    accessLookups = bench::accessLookups(grants);
+  } else {
+    lookups = bench::lookups(grants, true);
   }
-  if (write && o.requests > kFrames) throw std::runtime_error("write: at most 65536 requests");
-  std::vector<std::string> frames;
-  if (o.target != "redis") frames = encodeFrames(lookups, o.workload, kFrames);
+  uint64_t budget = o.requests / static_cast<uint64_t>(shape.connections);
+  uint64_t warmup = o.warmup.value_or(write ? 0 : budget / 10);
+  if (write && (budget + warmup) * static_cast<uint64_t>(shape.connections) > kFrames) {
+    throw std::runtime_error("write: at most 65536 requests, warm-up included");
+  }
+  Workload workload;
+  for (auto& [name, socket] : targets) {
+    if (isRedis(name) && !workload.redis) {
+      workload.redis = redisRequests(o.workload, socket, lookups, accessLookups);
+    }
+  }
+  if (capnp) workload.frames = encodeFrames(lookups, accessLookups, o.workload, kFrames);
+  auto forever = Clock::time_point::max();
+  auto seconds =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
 
+  if (interleaved) {
+    // Every target warm, then blocks of --block requests in turn, so that the machine's drift
+    // (neighbours, frequency) falls on all of them alike.
+    std::vector<std::unique_ptr<Connection>> connections;
+    std::vector<Result> results(targets.size());
+    for (auto& [name, socket] : targets) {
+      connections.push_back(std::make_unique<Connection>(name, socket, workload, 0));
+      Result discard;
+      connections.back()->run(shape.window, warmup, forever, discard);
+    }
+    auto deadline = Clock::now() + seconds;
+    for (uint64_t done = 0; done < budget && Clock::now() < deadline; done += o.block) {
+      for (size_t t = 0; t < targets.size(); ++t) {
+        connections[t]->run(shape.window, std::min(o.block, budget - done), forever, results[t]);
+      }
+    }
+    for (size_t t = 0; t < targets.size(); ++t) {
+      std::vector<Result> one(1, std::move(results[t]));
+      report(o, targets[t].first, one, warmup, one[0].seconds, o.block);
+    }
+    return 0;
+  }
+
+  const auto& [target, socket] = targets.front();
   std::vector<Result> results(shape.connections);
   std::vector<std::thread> threads;
-  auto start = Clock::now();
-  auto deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
-  uint64_t budget = o.requests / static_cast<uint64_t>(shape.connections);
-  std::atomic<bool> failed{false};
+  std::atomic<int> warm{0};
+  std::atomic<bool> failed{false}, started{false};
+  Clock::time_point start;
   for (int i = 0; i < shape.connections; ++i) {
     threads.emplace_back([&, i] {
       try {
-        if (o.target == "redis") {
-          runRedis(o, lookups, shape.window, budget, deadline, results[i]);
-        } else {
-          // Each connection starts at its own frame: distinct names for the write workload.
-          runCapnp(o, frames, shape.window, budget, budget * static_cast<uint64_t>(i), deadline,
-                   results[i]);
+        // Each connection starts at its own frame: distinct names for the write workload.
+        Connection c(target, socket, workload, (budget + warmup) * static_cast<uint64_t>(i));
+        Result discard;
+        c.run(shape.window, warmup, forever, discard);
+        // Every connection warm, then one start for all.
+        ++warm;
+        while (warm.load() < shape.connections && !failed) std::this_thread::yield();
+        if (i == 0) {
+          start = Clock::now();
+          started = true;
         }
+        while (!started && !failed) std::this_thread::yield();
+        c.run(shape.window, budget, start + seconds, results[i]);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "gatehouse-bench: connection %d: %s\n", i, e.what());
         failed = true;
@@ -246,41 +474,28 @@ int run(const Options& o) {
   for (auto& t : threads) t.join();
   if (failed) return 1;
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  uint64_t completed = 0;
-  for (auto& r : results) {
-    all.insert(all.end(), r.latenciesUs.begin(), r.latenciesUs.end());
-    completed += r.completed;
-  }
-  double checks = double(completed) * (batch16 ? 16 : 1);
-  std::printf(
-      "{\"target\":\"%s\",\"mode\":\"%s\",\"workload\":\"%s\",\"requests\":%llu,"
-      "\"seconds\":%.3f,\"requests_per_s\":%.0f,\"checks_per_s\":%.0f,\"p50_us\":%.2f,"
-      "\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
-      o.target.c_str(), o.mode.c_str(), o.workload.c_str(), (unsigned long long)completed, elapsed,
-      double(completed) / elapsed, checks / elapsed, percentile(all, 0.5), percentile(all, 0.9),
-      percentile(all, 0.99), percentile(all, 0.999));
+  report(o, target, results, warmup * static_cast<uint64_t>(shape.connections), elapsed, 0);
   return 0;
 }
 
-// Every grant's effective permissions, as Redis sets g:<principal>:<company>.
+// Every grant's effective permissions, as Redis sets g:<principal>:<company>; every service
+// account key's hash (hex), as a field of the hash `keys` naming its account.
 int loadRedis(const std::string& socket) {
   auto grants = bench::grantList();
   auto db = bench::openGraph(bench::graphDir(), grants);
-  redisContext* c = redisConnectUnix(socket.c_str());
-  if (c == nullptr || c->err) throw std::runtime_error("cannot connect to redis");
-  store::Snapshot snap(*db);
-  snap.begin();
-  auto g = snap.reader();
-  std::vector<std::string> catalog;
-  g.forEachPermission([&](uint32_t, std::string_view name) { catalog.emplace_back(name); });
+  auto pepper = credentials::Pepper::loadOrCreate(bench::pepperPath(bench::graphDir()));
+  redisContext* c = connectRedis(socket);
   size_t pending = 0, loaded = 0;
-  for (auto [p, company] : grants) {
-    auto bits = g.effective(p, company);
-    if (!bits) continue;
-    std::vector<std::string> args = {"SADD", fmt::format("g:{}:{}", p, company)};
-    store::forEachBit(*bits, [&](uint32_t bit) { args.push_back(catalog[bit]); });
-    if (args.size() == 2) continue;
+  auto drain = [&](size_t keep) {
+    for (; pending > keep; --pending) {
+      void* reply = nullptr;
+      if (redisGetReply(c, &reply) != REDIS_OK) throw std::runtime_error("redis load failed");
+      bool failed = static_cast<redisReply*>(reply)->type == REDIS_REPLY_ERROR;
+      freeReplyObject(reply);
+      if (failed) throw std::runtime_error("redis refused a load command");
+    }
+  };
+  auto append = [&](const std::vector<std::string>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
     for (auto& a : args) {
@@ -288,23 +503,30 @@ int loadRedis(const std::string& socket) {
       lengths.push_back(a.size());
     }
     redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lengths.data());
-    if (++pending == 1000) {
-      for (; pending > 0; --pending) {
-        void* reply = nullptr;
-        if (redisGetReply(c, &reply) != REDIS_OK) throw std::runtime_error("redis SADD failed");
-        freeReplyObject(reply);
-      }
-    }
+    if (++pending == 1000) drain(0);
     ++loaded;
+  };
+  store::Snapshot snap(*db);
+  snap.begin();
+  auto g = snap.reader();
+  std::vector<std::string> catalog;
+  g.forEachPermission([&](uint32_t, std::string_view name) { catalog.emplace_back(name); });
+  for (auto [p, company] : grants) {
+    auto bits = g.effective(p, company);
+    if (!bits) continue;
+    std::vector<std::string> args = {"SADD", fmt::format("g:{}:{}", p, company)};
+    store::forEachBit(*bits, [&](uint32_t bit) { args.push_back(catalog[bit]); });
+    if (args.size() > 2) append(args);
   }
-  for (; pending > 0; --pending) {
-    void* reply = nullptr;
-    if (redisGetReply(c, &reply) != REDIS_OK) throw std::runtime_error("redis SADD failed");
-    freeReplyObject(reply);
+  auto keys = bench::serviceAccountKeys();
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    append({"HSET", "keys", hex(pepper.keyedHash(keys[i].secret, sizeof keys[i].secret)),
+            std::to_string(i + 1)});
   }
+  drain(0);
   snap.end();
   redisFree(c);
-  std::fprintf(stderr, "loaded %zu sets into redis\n", loaded);
+  std::fprintf(stderr, "loaded %zu sets and keys into redis\n", loaded);
   return 0;
 }
 
@@ -313,6 +535,7 @@ int loadRedis(const std::string& socket) {
 int main(int argc, char** argv) {
   Options o;
   try {
+    if (sodium_init() < 0) throw std::runtime_error("sodium_init failed");
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       auto value = [&]() -> std::string {
@@ -336,10 +559,15 @@ int main(int argc, char** argv) {
         o.requests = std::stoull(value());
       else if (a == "--seconds")
         o.seconds = std::stod(value());
+      else if (a == "--warmup")
+        o.warmup = std::stoull(value());
+      else if (a == "--compare")
+        o.compare = value();
+      else if (a == "--block")
+        o.block = std::max<uint64_t>(1, std::stoull(value()));
       else
         throw std::runtime_error("unknown option " + a);
     }
-    if (o.socket.empty()) throw std::runtime_error("--socket is required");
     return run(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gatehouse-bench: %s\n", e.what());
