@@ -645,8 +645,8 @@ void KeyUsage::touch(uint64_t keyId, uint64_t at) {
     uint64_t keyId = 0;
     uint64_t at = 0;
   };
-  static thread_local std::array<Delivered, 256> filter{};
-  Delivered& d = filter[(keyId * 0x9E3779B97F4A7C15ull) >> 56];
+  static thread_local std::array<Delivered, 4096> filter{};  // 96 KiB per IO thread
+  Delivered& d = filter[(keyId * 0x9E3779B97F4A7C15ull) >> 52];
   if (d.instance == instance_ && d.keyId == keyId && d.at >= at) return;
   {
     std::lock_guard lock(mutex_);

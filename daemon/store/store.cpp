@@ -39,6 +39,13 @@ bool isValidUtf8(std::string_view s) {
   static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
   size_t i = 0;
   while (i < s.size()) {
+    // Eight ASCII bytes at a time: the usual case (names, keys, addresses).
+    uint64_t word;
+    while (s.size() - i >= sizeof word &&
+           (std::memcpy(&word, s.data() + i, sizeof word), (word & 0x8080808080808080ull) == 0)) {
+      i += sizeof word;
+    }
+    if (i == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;

@@ -263,3 +263,22 @@ BOOST_FIXTURE_TEST_CASE(audit_pages_scopes_and_retention, Fixture) {
   BOOST_TEST(snap.reader().auditPage(3, 0, 100).size() == 3u);
   snap.end();
 }
+
+// Every offset of a good or bad sequence within ASCII runs of every length around the 8-byte
+// fast path.
+BOOST_AUTO_TEST_CASE(utf8_validation_at_every_offset) {
+  const std::vector<std::string> good = {"é", "€", "𝄞", "\x7f"};
+  const std::vector<std::string> bad = {
+      "\x80",     "\xc0\x80", "\xed\xa0\x80",        "\xf4\x90\x80\x80",
+      "\xe2\x82", "\xff",     "\xf8\x88\x80\x80\x80"};
+  BOOST_TEST(isValidUtf8(""));
+  for (size_t before = 0; before < 20; ++before) {
+    for (size_t after = 0; after < 20; ++after) {
+      std::string a(before, 'a'), b(after, 'b');
+      BOOST_TEST(isValidUtf8(a + b));
+      for (const auto& g : good) BOOST_TEST(isValidUtf8(a + g + b), before << "/" << after);
+      for (const auto& x : bad) BOOST_TEST(!isValidUtf8(a + x + b), before << "/" << after);
+    }
+  }
+  BOOST_TEST(!isValidUtf8(std::string(16, 'a') + "\xe2\x82"));  // truncated at the end
+}
