@@ -8,6 +8,7 @@
 //   gatehouse-bench --compare gatehouse=PATH,echo=PATH,redis=PATH [--block N] ...
 //                   the same, for several targets in one process: each warmed up, then blocks of
 //                   N requests (default 1000) to each in turn; one JSON line per target
+//   --label TEXT    the workload's name in the output (to tell configurations apart)
 //   gatehouse-bench --make-graph        generate the benchmark graph (bench/graph.hpp) and exit
 //   gatehouse-bench --load-redis PATH   put the graph's effective permissions into Redis as sets
 //
@@ -61,6 +62,7 @@ struct Options {
   std::optional<uint64_t> warmup;  // per connection
   std::string compare;             // name=socket,...: interleaved runs of several targets
   uint64_t block = 1000;           // requests per target per turn with --compare
+  std::string label;               // the workload's name in the output (default: --workload)
 };
 
 struct Shape {
@@ -348,10 +350,10 @@ void report(const Options& o, const std::string& target, std::vector<Result>& re
       "\"warmup\":%llu,\"interleaved_block\":%llu,\"seconds\":%.3f,\"requests_per_s\":%.0f,"
       "\"checks_per_s\":%.0f,\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,"
       "\"p999_us\":%.2f}\n",
-      target.c_str(), o.mode.c_str(), o.workload.c_str(), (unsigned long long)completed,
-      (unsigned long long)warmup, (unsigned long long)block, seconds, double(completed) / seconds,
-      checks / seconds, percentile(all, 0.5), percentile(all, 0.9), percentile(all, 0.99),
-      percentile(all, 0.999));
+      target.c_str(), o.mode.c_str(), (o.label.empty() ? o.workload : o.label).c_str(),
+      (unsigned long long)completed, (unsigned long long)warmup, (unsigned long long)block, seconds,
+      double(completed) / seconds, checks / seconds, percentile(all, 0.5), percentile(all, 0.9),
+      percentile(all, 0.99), percentile(all, 0.999));
 }
 
 // "name=socket,name=socket" (--compare) or the single --target/--socket.
@@ -563,6 +565,8 @@ int main(int argc, char** argv) {
         o.warmup = std::stoull(value());
       else if (a == "--compare")
         o.compare = value();
+      else if (a == "--label")
+        o.label = value();
       else if (a == "--block")
         o.block = std::max<uint64_t>(1, std::stoull(value()));
       else
