@@ -41,6 +41,10 @@ class RateLimiter {
   bool anyLimited(Clock::time_point now) const {
     return now.time_since_epoch().count() < limitedUntilMax_.load(std::memory_order_acquire);
   }
+  // The same now; reads the clock only once some subject has ever been limited.
+  bool anyLimited() const {
+    return limitedUntilMax_.load(std::memory_order_acquire) != 0 && anyLimited(Clock::now());
+  }
   void recordFailure(std::initializer_list<std::string_view> subjects, Clock::time_point now);
   // A success clears the subject's failures (use for the principal, not for a shared source).
   void clear(std::string_view subject);

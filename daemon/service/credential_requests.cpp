@@ -63,12 +63,12 @@ std::string frameOf(capnp::MessageBuilder& message) {
 Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* verified,
                                     std::string_view text, std::string_view source) {
   KeyCheck out;
-  auto now = credentials::RateLimiter::Clock::now();
-  // Subject strings are built only when a limit is in force or a failure is recorded: a valid key
-  // while nobody is limited takes no lock and formats nothing.
-  bool limits = limiter_.anyLimited(now);
+  using Clock = credentials::RateLimiter::Clock;
+  // Subject strings are built (and the steady clock read) only when a limit is in force or a
+  // failure is recorded: a valid key while nobody is limited takes no lock and formats nothing.
+  bool limits = limiter_.anyLimited();
   auto limited = [&](const std::string& subject) {
-    out.retryAfter = limits ? limiter_.retryAfter({subject}, now) : 0;
+    out.retryAfter = limits ? limiter_.retryAfter({subject}, Clock::now()) : 0;
     if (out.retryAfter > 0) out.refusal = CredentialRefusal::RATE_LIMITED;
     return out.retryAfter > 0;
   };
@@ -77,6 +77,7 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
   auto withinDeadlines = [&](uint64_t keyId, const store::KeyRecord& record, uint64_t unix) {
     out.keyId = keyId;
     out.principal = record.principal;
+    out.at = unix;
     out.refusal = record.revoked(unix)   ? CredentialRefusal::KEY_REVOKED
                   : record.expired(unix) ? CredentialRefusal::KEY_EXPIRED
                                          : CredentialRefusal::NONE;
@@ -87,26 +88,29 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
   std::optional<VerifiedKeys::Tag> tag;
   if (verified != nullptr && verified->enabled() && text.size() == credentials::kKeyTextSize) {
     tag = verified->tag(text);
-    if (const auto* hit = verified->find(*tag, snapshot.revision())) {
+    if (auto* hit = verified->find(*tag, snapshot.revision())) {
       if (limits && limited(principalSubject(hit->principal))) return out;
       store::KeyRecord record;
       record.principal = hit->principal;
       record.expiresAt = hit->expiresAt;
       record.revokedAt = hit->revokedAt;
       uint64_t unix = unixNow();
-      if (withinDeadlines(hit->keyId, record, unix)) usage_.touch(hit->keyId, unix);
+      if (withinDeadlines(hit->keyId, record, unix) && hit->touchedAt != uint32_t(unix)) {
+        usage_.touch(hit->keyId, unix);  // once a second per entry is enough: times are coarse
+        hit->touchedAt = static_cast<uint32_t>(unix);
+      }
       return out;
     }
   }
 
   credentials::ParsedKey key;
   if (!credentials::parseApiKey(text, key)) {  // a typo: refused without touching the store
-    limiter_.recordFailure({sourceSubject(source)}, now);
+    limiter_.recordFailure({sourceSubject(source)}, Clock::now());
     return out;
   }
   auto record = snapshot.reader().key(key.id);
   if (!record) {
-    limiter_.recordFailure({sourceSubject(source)}, now);
+    limiter_.recordFailure({sourceSubject(source)}, Clock::now());
     return out;
   }
   if (limits && limited(principalSubject(record->principal))) return out;
@@ -114,7 +118,8 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
   bool match = crypto_verify_32(digest.data(), record->hash.data()) == 0;
   sodium_memzero(digest.data(), digest.size());
   if (!match) {
-    limiter_.recordFailure({sourceSubject(source), principalSubject(record->principal)}, now);
+    limiter_.recordFailure({sourceSubject(source), principalSubject(record->principal)},
+                           Clock::now());
     return out;
   }
   uint64_t unix = unixNow();
@@ -126,7 +131,7 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
   usage_.touch(key.id, unix);
   if (tag) {
     verified->remember({*tag, snapshot.revision(), key.id, record->principal, record->expiresAt,
-                        record->revokedAt});
+                        record->revokedAt, static_cast<uint32_t>(unix)});
   }
   return out;
 }
@@ -169,12 +174,13 @@ bool Service::answerCredential(Reader& reader, wire::Request::Reader request, st
 
 void Service::answerAccess(Reader& reader, wire::Request::Reader request, std::string& out) {
   auto q = request.getCheckAccess();
-  if (auto bad = badInput(view(q.getCredential()), view(q.getSource()))) {
+  std::string_view credential = view(q.getCredential()), source = view(q.getSource());
+  if (auto bad = badInput(credential, source)) {
     appendError(request.getId(), wire::ErrorCode::INVALID_ARGUMENT, *bad, out);
     return;
   }
   store::Snapshot& snap = reader.snapshot();
-  KeyCheck k = checkKey(snap, &reader.verifiedKeys(), view(q.getCredential()), view(q.getSource()));
+  KeyCheck k = checkKey(snap, &reader.verifiedKeys(), credential, source);
   capnp::MallocMessageBuilder builder(reader.scratch());
   auto response = builder.initRoot<wire::Response>();
   response.setId(request.getId());
@@ -184,7 +190,7 @@ void Service::answerAccess(Reader& reader, wire::Request::Reader request, std::s
   r.setRevision(snap.revision());
   if (k.refusal == CredentialRefusal::NONE) {
     store::Decision d = snap.authorize(k.principal, q.getCompany(), view(q.getPermission()));
-    if (d.allowed) accessUsage_.touch(store::grantKey(k.principal, q.getCompany()), unixNow());
+    if (d.allowed) accessUsage_.touch(store::grantKey(k.principal, q.getCompany()), k.at);
     r.setAllowed(d.allowed);
     r.setReason(toWire(d.reason));
     r.setPrincipal(k.principal);

@@ -120,6 +120,7 @@ class Service : public RequestHandler {
     store::PrincipalId principal = 0;
     uint64_t keyId = 0;
     uint32_t retryAfter = 0;
+    uint64_t at = 0;  // Unix seconds the key's deadlines were checked at (0: not reached)
   };
   // With `verified` (a thread's cache), a key accepted at the snapshot's revision is accepted again
   // without the decoding and hashing; null verifies in full every time.

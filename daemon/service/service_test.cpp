@@ -390,3 +390,37 @@ BOOST_FIXTURE_TEST_CASE(keys_verify_in_full_with_the_cache_off, KeyFixture) {
   });
   BOOST_TEST((check() == wire::CredentialRefusal::KEY_REVOKED));
 }
+
+BOOST_AUTO_TEST_CASE(verified_keys_hold_two_per_set_and_evict_the_one_not_used_last) {
+  credentials::SecretBytes tagKey(crypto_shorthash_siphashx24_KEYBYTES);
+  randombytes_buf(tagKey.data(), tagKey.size());
+  VerifiedKeys cache(tagKey, 2);  // one set: every tag lands in it
+  auto entry = [&](std::string_view text, uint64_t id, uint64_t revision) {
+    VerifiedKeys::Entry e;
+    e.tag = cache.tag(text);
+    e.revision = revision;
+    e.keyId = id;
+    return e;
+  };
+  auto found = [&](std::string_view text, uint64_t revision) -> uint64_t {
+    auto* e = cache.find(cache.tag(text), revision);
+    return e != nullptr ? e->keyId : 0;
+  };
+  cache.remember(entry("key-a", 1, 5));
+  cache.remember(entry("key-b", 2, 5));
+  BOOST_TEST(found("key-a", 5) == 1u);
+  BOOST_TEST(found("key-b", 5) == 2u);
+  BOOST_TEST(found("key-a", 5) == 1u);   // a used last
+  cache.remember(entry("key-c", 3, 5));  // evicts b
+  BOOST_TEST(found("key-a", 5) == 1u);
+  BOOST_TEST(found("key-b", 5) == 0u);
+  BOOST_TEST(found("key-c", 5) == 3u);
+  BOOST_TEST(found("key-c", 6) == 0u);  // another revision: not used
+  BOOST_TEST(found("key-d", 5) == 0u);
+  cache.remember(entry("key-d", 4, 6));  // the ways of revision 5 are free at 6
+  BOOST_TEST(found("key-d", 6) == 4u);
+  VerifiedKeys off(tagKey, 0);
+  off.remember(entry("key-a", 1, 5));
+  BOOST_TEST(!off.enabled());
+  BOOST_TEST(off.find(off.tag("key-a"), 5) == nullptr);
+}

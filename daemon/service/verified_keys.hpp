@@ -33,19 +33,22 @@ class VerifiedKeys {
     uint64_t principal = 0;
     uint64_t expiresAt = 0;
     uint64_t revokedAt = 0;
+    uint32_t touchedAt = 0;  // the last second (Unix, low 32 bits) this thread reported its use
+    bool recent = false;     // of the two ways of its set, the one used last
   };
 
-  // `entries` is rounded up to a power of two; 0 makes a cache that remembers nothing.
+  // `entries` (two per set) is rounded up to a power of two; 0 makes a cache that remembers
+  // nothing.
   VerifiedKeys(const credentials::SecretBytes& tagKey, size_t entries);
 
   bool enabled() const { return !entries_.empty(); }
   Tag tag(std::string_view text) const;
   // The entry remembered for `tag` at `revision`, or null.
-  const Entry* find(const Tag& tag, uint64_t revision) const;
+  Entry* find(const Tag& tag, uint64_t revision);
   void remember(const Entry& entry);
 
  private:
-  size_t slot(const Tag& tag) const;
+  size_t set(const Tag& tag) const;  // the first of the set's two ways
   const credentials::SecretBytes& tagKey_;
   std::vector<Entry> entries_;
 };
