@@ -224,11 +224,13 @@ BOOST_AUTO_TEST_CASE(any_limited_is_true_exactly_while_some_subject_is_limited) 
   limits.backoff = std::chrono::seconds(10);
   RateLimiter limiter(limits);
   auto t0 = RateLimiter::Clock::now();
+  BOOST_TEST(!limiter.anyLimited());  // never limited: not even the clock is read
   BOOST_TEST(!limiter.anyLimited(t0));
   limiter.recordFailure({"p:1"}, t0);
   BOOST_TEST(!limiter.anyLimited(t0));  // a failure alone limits nobody
   limiter.recordFailure({"p:1"}, t0);
   BOOST_TEST(limiter.anyLimited(t0));
+  BOOST_TEST(limiter.anyLimited());  // now, within the 10 s backoff
   BOOST_TEST(limiter.anyLimited(t0 + std::chrono::seconds(9)));
   BOOST_TEST(!limiter.anyLimited(t0 + std::chrono::seconds(10)));
   BOOST_TEST(limiter.retryAfter({"p:1"}, t0 + std::chrono::seconds(10)) == 0u);

@@ -1,7 +1,8 @@
 // Credential checks and credential management (DESIGN §2 "Credential checks").
 //
 // API keys are checked inline on the IO thread (parse with checksum, one lookup, one keyed BLAKE2b,
-// a constant-time compare). Passwords are checked on the SCHED_IDLE pool (Argon2id) and answered
+// a constant-time compare), or answered from the thread's verified-key cache when the same key was
+// accepted at the current store revision (service/verified_keys.hpp). Passwords are checked on the SCHED_IDLE pool (Argon2id) and answered
 // through the connection's AnswerSink. Rate limits are consulted before any hashing.
 #include <capnp/serialize.h>
 #include <fmt/format.h>
