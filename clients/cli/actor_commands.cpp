@@ -203,21 +203,14 @@ int deleteServiceAccount(Context& context, const OneArgument& args) {
   return changePrincipal(context, args, &wire::Request::Builder::setSaDelete);
 }
 
-int setServiceAccountState(Context& context, const OneArgument& args, wire::PrincipalState state) {
-  uint64_t account = context.session.principal(args.value);
-  return change(context, [&](wire::Request::Builder request) {
-    auto update = request.initSaSetState();
-    update.setPrincipal(account);
-    update.setState(state);
-  });
-}
-
 int disableServiceAccount(Context& context, const OneArgument& args) {
-  return setServiceAccountState(context, args, wire::PrincipalState::DISABLED);
+  return changeState(context, args.value, wire::PrincipalState::DISABLED,
+                     &wire::Request::Builder::initSaSetState);
 }
 
 int enableServiceAccount(Context& context, const OneArgument& args) {
-  return setServiceAccountState(context, args, wire::PrincipalState::ACTIVE);
+  return changeState(context, args.value, wire::PrincipalState::ACTIVE,
+                     &wire::Request::Builder::initSaSetState);
 }
 
 // saGrant or userGrant: replaces the principal's grant in the active company.

@@ -161,6 +161,16 @@ int change(Context& context, const client::Client::Fill& fill) {
   return kExitOk;
 }
 
+int changeState(Context& context, std::string_view name, wire::PrincipalState state,
+                InitState init) {
+  uint64_t principal = context.session.principal(name);
+  return change(context, [&](wire::Request::Builder request) {
+    auto update = (request.*init)();
+    update.setPrincipal(principal);
+    update.setState(state);
+  });
+}
+
 std::string_view oneLineSecret(capnp::Text::Reader text, std::string_view what) {
   std::string_view secret = view(text);
   if (secret.empty()) throw CommandError(kProtocolError, fmt::format("{} is empty", what));

@@ -168,6 +168,11 @@ client::Answer listRoles(Session& session, uint64_t scope);
 int create(Context& context, std::string_view what, const client::Client::Fill& fill);
 // Sends any other provisioning request; prints "ok (revision N)", or {"revision":N}.
 int change(Context& context, const client::Client::Fill& fill);
+// Disables or enables the principal named by `name` through the request member `init` starts
+// (setPrincipalState for the system, saSetState for an actor); prints as `change`.
+using InitState = wire::SetPrincipalState::Builder (wire::Request::Builder::*)();
+int changeState(Context& context, std::string_view name, wire::PrincipalState state,
+                InitState init);
 
 // A secret the daemon issued, to be printed alone on a line: anything that would break the line
 // (or the terminal) is a protocol error.

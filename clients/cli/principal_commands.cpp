@@ -184,21 +184,14 @@ int showPrincipal(Context& context, const OneArgument& args) {
   return kExitOk;
 }
 
-int setPrincipalState(Context& context, const OneArgument& args, wire::PrincipalState state) {
-  uint64_t principal = context.session.principal(args.value);
-  return change(context, [&](wire::Request::Builder request) {
-    auto update = request.initSetPrincipalState();
-    update.setPrincipal(principal);
-    update.setState(state);
-  });
-}
-
 int disablePrincipal(Context& context, const OneArgument& args) {
-  return setPrincipalState(context, args, wire::PrincipalState::DISABLED);
+  return changeState(context, args.value, wire::PrincipalState::DISABLED,
+                     &wire::Request::Builder::initSetPrincipalState);
 }
 
 int enablePrincipal(Context& context, const OneArgument& args) {
-  return setPrincipalState(context, args, wire::PrincipalState::ACTIVE);
+  return changeState(context, args.value, wire::PrincipalState::ACTIVE,
+                     &wire::Request::Builder::initSetPrincipalState);
 }
 
 int deletePrincipal(Context& context, const OneArgument& args) {

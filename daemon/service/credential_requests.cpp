@@ -2,8 +2,9 @@
 //
 // API keys are checked inline on the IO thread (parse with checksum, one lookup, one keyed BLAKE2b,
 // a constant-time compare), or answered from the thread's verified-key cache when the same key was
-// accepted at the current store revision (service/verified_keys.hpp). Passwords are checked on the SCHED_IDLE pool (Argon2id) and answered
-// through the connection's AnswerSink. Rate limits are consulted before any hashing.
+// accepted at the current store revision (service/verified_keys.hpp). Passwords are checked on the
+// SCHED_IDLE pool (Argon2id) and answered through the connection's AnswerSink. Rate limits are
+// consulted before any hashing.
 #include <capnp/serialize.h>
 #include <fmt/format.h>
 #include <sodium.h>
@@ -69,7 +70,7 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
   // failure is recorded: a valid key while nobody is limited takes no lock and formats nothing.
   bool limits = limiter_.anyLimited();
   auto limited = [&](const std::string& subject) {
-    out.retryAfter = limits ? limiter_.retryAfter({subject}, Clock::now()) : 0;
+    out.retryAfter = limiter_.retryAfter({subject}, Clock::now());
     if (out.retryAfter > 0) out.refusal = CredentialRefusal::RATE_LIMITED;
     return out.retryAfter > 0;
   };
@@ -96,8 +97,10 @@ Service::KeyCheck Service::checkKey(store::Snapshot& snapshot, VerifiedKeys* ver
       record.expiresAt = hit->expiresAt;
       record.revokedAt = hit->revokedAt;
       uint64_t unix = unixNow();
+      // Once a second per entry: times are coarse, and the entry's line is already at hand where
+      // KeyUsage's own filter would cost another (measured: 0.2 µs at the ping-pong p50).
       if (withinDeadlines(hit->keyId, record, unix) && hit->touchedAt != uint32_t(unix)) {
-        usage_.touch(hit->keyId, unix);  // once a second per entry is enough: times are coarse
+        usage_.touch(hit->keyId, unix);
         hit->touchedAt = static_cast<uint32_t>(unix);
       }
       return out;

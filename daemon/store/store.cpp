@@ -40,10 +40,9 @@ bool isValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     // Eight ASCII bytes at a time: the usual case (names, keys, addresses).
-    uint64_t word;
-    while (s.size() - i >= sizeof word &&
-           (std::memcpy(&word, s.data() + i, sizeof word), (word & 0x8080808080808080ull) == 0)) {
-      i += sizeof word;
+    for (uint64_t word; s.size() - i >= sizeof word; i += sizeof word) {
+      std::memcpy(&word, s.data() + i, sizeof word);
+      if ((word & 0x8080808080808080ull) != 0) break;
     }
     if (i == s.size()) break;
     auto c = static_cast<unsigned char>(s[i]);
