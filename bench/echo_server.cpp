@@ -12,7 +12,7 @@ using namespace gatehouse;
 
 namespace {
 
-class EchoHandler : public service::RequestHandler {
+class EchoHandler : public protocol::RequestHandler {
  public:
   struct Scratch : ThreadState {
     static constexpr size_t kWords = 1024;
@@ -21,8 +21,9 @@ class EchoHandler : public service::RequestHandler {
 
   std::unique_ptr<ThreadState> newThreadState() override { return std::make_unique<Scratch>(); }
 
-  bool handle(ThreadState& state, const service::Peer&, wire::Request::Reader request,
-              std::string& out, service::AnswerSink&) override {
+  protocol::Disposition handle(ThreadState& state, const protocol::Peer&,
+                               wire::Request::Reader request, std::string& out,
+                               protocol::AnswerSink&) override {
     auto& scratch = static_cast<Scratch&>(state);
     capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch.words.get(), Scratch::kWords));
     auto response = builder.initRoot<wire::Response>();
@@ -30,8 +31,8 @@ class EchoHandler : public service::RequestHandler {
     auto decision = response.initAuthorize();
     decision.setAllowed(true);
     decision.setRevision(1);
-    service::appendFrame(builder, out);
-    return true;
+    protocol::appendFrame(builder, out);
+    return protocol::Disposition::answered;
   }
 };
 
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
   server::ServerOptions options;
   options.socketPath = argv[1];
   options.ioThreads = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 0;
-  service::AccessPolicy policy;
+  protocol::AccessPolicy policy;
   policy.selfUid = static_cast<uint32_t>(::geteuid());
   EchoHandler handler;
   auto server = server::Server::create(options, handler, policy);

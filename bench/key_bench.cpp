@@ -76,13 +76,16 @@ void verifyKeys(benchmark::State& state, size_t keys, bool cached) {
   credentials::SecretBytes tagKey(crypto_shorthash_siphashx24_KEYBYTES);
   randombytes_buf(tagKey.data(), tagKey.size());
   service::VerifiedKeys verified(tagKey, 4096);
+  service::KeyUsage::Filter filter;
   store::Snapshot snap(*f.db);
   snap.begin();
   std::mt19937 rng(1);
   benchmark::IterationCount accepted = 0;
   for (auto _ : state) {
     const std::string& key = f.keys[rng() % keys];
-    accepted += f.service->checkKey(snap, cached ? &verified : nullptr, key, "").refusal ==
+    accepted += f.service->credentials()
+                    .checkKey(snap, cached ? &verified : nullptr, filter, key, "")
+                    .refusal ==
                 wire::CredentialRefusal::NONE;
   }
   snap.end();

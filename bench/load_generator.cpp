@@ -45,7 +45,7 @@
 #include "credentials/pepper.hpp"
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
-#include "server/framing.hpp"
+#include "protocol/framing.hpp"
 
 using namespace gatehouse;
 using Clock = std::chrono::steady_clock;
@@ -262,7 +262,7 @@ class Connection {
     };
     for (int k = 0; k < window && sent < count; ++k) sendOne();
     flush();
-    server::FrameLimits limits;
+    protocol::FrameLimits limits;
     limits.maxFrameBytes = 1 << 20;
     char* bytes = reinterpret_cast<char*>(buffer_.data());
     while (answered < sent) {
@@ -272,8 +272,8 @@ class Connection {
       size_t consumed = 0;
       for (;;) {
         auto scan =
-            server::scanFrame(std::string_view(bytes + consumed, filled_ - consumed), limits);
-        if (scan.status != server::FrameStatus::frame) break;
+            protocol::scanFrame(std::string_view(bytes + consumed, filled_ - consumed), limits);
+        if (scan.status != protocol::FrameStatus::frame) break;
         capnp::FlatArrayMessageReader message(
             kj::arrayPtr(buffer_.data() + consumed / 8, scan.bytes / 8));
         auto response = message.getRoot<wire::Response>();

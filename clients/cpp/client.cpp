@@ -10,11 +10,14 @@
 #include <optional>
 #include <utility>
 
+#include "protocol/framing.hpp"
+
 namespace gatehouse::client {
 namespace {
 
 constexpr size_t kMaxAnswerBytes = size_t{256} << 20;
-constexpr uint32_t kMaxSegments = 512;
+// Answers are built by the daemon, whose large answers have many segments.
+constexpr protocol::FrameLimits kAnswerLimits{kMaxAnswerBytes, 512};
 
 capnp::ReaderOptions answerOptions() {
   capnp::ReaderOptions options;
@@ -86,9 +89,9 @@ void Client::sendBytes(std::string_view bytes) {
 }
 
 void Client::send(capnp::MessageBuilder& message) {
-  kj::Array<capnp::word> flat = capnp::messageToFlatArray(message);
-  auto bytes = flat.asBytes();
-  sendBytes(std::string_view(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+  std::string frame;
+  protocol::appendFrame(message, frame);
+  sendBytes(frame);
 }
 
 void Client::fill(size_t needed) {
@@ -107,28 +110,25 @@ void Client::fill(size_t needed) {
 }
 
 Answer Client::receive() {
-  fill(4);
-  uint32_t lastIndex = 0;
-  std::memcpy(&lastIndex, buffer_.data() + start_, 4);
-  if (lastIndex >= kMaxSegments) throw ClientError("answer with too many segments");
-  size_t header = (4 + 4 * (size_t{lastIndex} + 1) + 7) & ~size_t{7};
-  fill(header);
-  size_t total = header;
-  for (size_t i = 0; i <= lastIndex; ++i) {
-    uint32_t words = 0;
-    std::memcpy(&words, buffer_.data() + start_ + 4 + 4 * i, 4);
-    total += size_t{words} * 8;
+  for (;;) {
+    std::string_view pending(buffer_.data() + start_, buffer_.size() - start_);
+    protocol::FrameScan scan = protocol::scanFrame(pending, kAnswerLimits);
+    if (scan.status == protocol::FrameStatus::bad) {
+      throw ClientError(fmt::format("undecodable answer: {}", scan.error));
+    }
+    if (scan.status == protocol::FrameStatus::needMore) {
+      fill(scan.bytes);
+      continue;
+    }
+    auto words = kj::heapArray<capnp::word>(scan.bytes / 8);
+    std::memcpy(words.begin(), pending.data(), scan.bytes);
+    start_ += scan.bytes;
+    if (start_ == buffer_.size()) {
+      buffer_.clear();
+      start_ = 0;
+    }
+    return Answer(kj::mv(words));
   }
-  if (total > kMaxAnswerBytes) throw ClientError("answer larger than 256 MiB");
-  fill(total);
-  auto words = kj::heapArray<capnp::word>(total / 8);
-  std::memcpy(words.begin(), buffer_.data() + start_, total);
-  start_ += total;
-  if (start_ == buffer_.size()) {
-    buffer_.clear();
-    start_ = 0;
-  }
-  return Answer(kj::mv(words));
 }
 
 Answer Client::call(const Fill& fill) {
@@ -154,8 +154,7 @@ std::vector<Answer> Client::callMany(
     auto request = message.initRoot<wire::Request>();
     fill(i, request);
     request.setId(first + i);
-    auto flat = capnp::messageToFlatArray(message);
-    bytes.append(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+    protocol::appendFrame(message, bytes);
   }
   nextId_ += count;
   sendBytes(bytes);

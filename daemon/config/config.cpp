@@ -184,9 +184,9 @@ Config parse(std::string_view text, std::string_view origin) {
   access.string("others", others);
   access.finish();
   if (others == "check") {
-    c.access.others = service::AccessClass::check;
+    c.access.others = protocol::AccessClass::check;
   } else if (others == "none") {
-    c.access.others = service::AccessClass::none;
+    c.access.others = protocol::AccessClass::none;
   } else {
     throw access.error("others", "must be \"check\" or \"none\"");
   }
@@ -267,7 +267,7 @@ std::string render(const Config& c) {
       c.server.nestingLimit, c.server.maxInFlight, c.server.maxConnections,
       c.server.maxPendingOutput, c.service.maxBatch, c.service.groupCommitMax,
       idList(c.access.adminUids), idList(c.access.adminGids), idList(c.access.checkUids),
-      idList(c.access.checkGids), c.access.others == service::AccessClass::check ? "check" : "none",
+      idList(c.access.checkGids), c.access.others == protocol::AccessClass::check ? "check" : "none",
       c.pepperFile.string(), c.service.credentials.password.opsLimit,
       c.service.credentials.password.memLimit >> 20, c.service.credentials.passwordThreads,
       c.service.credentials.maxKeysPerAccount, c.service.credentials.rate.threshold,

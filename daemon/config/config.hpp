@@ -11,7 +11,7 @@
 
 #include "common/log.hpp"
 #include "server/server.hpp"
-#include "service/access.hpp"
+#include "protocol/access.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
 
@@ -26,7 +26,7 @@ struct Config {
   server::ServerOptions server;
   store::StoreOptions store;
   service::ServiceOptions service;
-  service::AccessPolicy access;
+  protocol::AccessPolicy access;
   std::filesystem::path pepperFile;
   Level logLevel = Level::info;
 };

@@ -66,9 +66,9 @@ others = "none"
   BOOST_TEST(c.service.maxBatch == 100u);
   BOOST_TEST(c.service.groupCommitMax == 32u);
   BOOST_TEST(c.access.adminUids.size() == 2u);
-  BOOST_TEST((c.access.classify(998, 5) == service::AccessClass::admin));
-  BOOST_TEST((c.access.classify(5, 120) == service::AccessClass::check));
-  BOOST_TEST((c.access.classify(5, 5) == service::AccessClass::none));
+  BOOST_TEST((c.access.classify(998, 5) == protocol::AccessClass::admin));
+  BOOST_TEST((c.access.classify(5, 120) == protocol::AccessClass::check));
+  BOOST_TEST((c.access.classify(5, 5) == protocol::AccessClass::none));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_keys_and_sections_are_refused_by_name) {

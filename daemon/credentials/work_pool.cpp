@@ -11,10 +11,10 @@ WorkPool::WorkPool(unsigned threads) {
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
 }
 
-bool WorkPool::submit(std::function<void()> job) {
+bool WorkPool::submit(std::function<void()> job, Failure onFailure) {
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
-  jobs_.push_back(std::move(job));
+  jobs_.push_back(Job{std::move(job), std::move(onFailure)});
   wake_.notify_one();
   return true;
 }
@@ -36,7 +36,7 @@ void WorkPool::loop() {
     logLine(Level::warning, "sched_idle_unavailable", {{"pool", "password"}});
   }
   for (;;) {
-    std::function<void()> job;
+    Job job;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
@@ -45,9 +45,13 @@ void WorkPool::loop() {
       jobs_.pop_front();
     }
     try {
-      job();
+      job.run();
     } catch (const std::exception& e) {
       logLine(Level::error, "slow_job_failed", {{"error", e.what()}});
+      if (job.onFailure) job.onFailure(e.what());
+    } catch (...) {
+      logLine(Level::error, "slow_job_failed", {{"error", "unknown exception"}});
+      if (job.onFailure) job.onFailure("unknown exception");
     }
   }
 }

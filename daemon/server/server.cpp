@@ -14,22 +14,23 @@
 #include <optional>
 
 #include "common/log.hpp"
+#include "protocol/errors.hpp"
 
 namespace gatehouse::server {
 
 using asio::local::stream_protocol;
 
 // One connection. Lives on one worker's io_context; all of its handlers run on that thread.
-class Session : public service::AnswerSink, public std::enable_shared_from_this<Session> {
+class Session : public protocol::AnswerSink, public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, Server::Worker& worker, stream_protocol::socket socket,
-          service::Peer peer)
+          protocol::Peer peer)
       : server_(server), worker_(worker), socket_(std::move(socket)), peer_(peer) {
     in_.resize(kInitialWords);
   }
   ~Session() override { server_.connections_.fetch_sub(1); }
 
-  std::shared_ptr<service::AnswerSink> retain() override { return shared_from_this(); }
+  std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
 
   // On the writer thread: hand the answer to this session's own thread.
   void answer(std::string frame) override {
@@ -72,6 +73,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
     if (closed_) return;
     if (ec) {
       eof_ = true;  // EOF or reset: answer what was read, then close
+      peerClosed_ = true;
     } else {
       filled_ += n;
     }
@@ -81,8 +83,8 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
   void processFrames() {
     while (!closed_ && !paused()) {
       std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
-      FrameScan scan = scanFrame(pending, server_.options_.frame);
-      if (scan.status == FrameStatus::bad) {
+      protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
+      if (scan.status == protocol::FrameStatus::bad) {
         logLine(Level::warning, "framing_violation",
                 {{"error", scan.error},
                  {"uid", std::to_string(peer_.uid)},
@@ -90,7 +92,21 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
         close();
         break;
       }
-      if (scan.status == FrameStatus::needMore) {
+      if (scan.status == protocol::FrameStatus::needMore) {
+        if (eof_ && !pending.empty()) {
+          // Nothing more will complete this frame. When the peer closed inside it, that is a
+          // framing violation (a shutdown cutting it short is not).
+          if (peerClosed_) {
+            logLine(Level::warning, "framing_violation",
+                    {{"error", fmt::format("connection closed after {} bytes of a frame",
+                                           pending.size())},
+                     {"uid", std::to_string(peer_.uid)},
+                     {"pid", std::to_string(peer_.pid)}});
+          }
+          explicit_bzero(inBytes() + consumed_, pending.size());
+          consumed_ = filled_;
+          break;
+        }
         makeRoom(scan.bytes);
         break;
       }
@@ -129,15 +145,16 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
       capnp::FlatArrayMessageReader message(words, server_.readerOptions_);
       auto request = message.getRoot<wire::Request>();
       id = request.getId();
-      if (!server_.handler_.handle(*worker_.state, peer_, request, out_, *this)) {
+      if (server_.handler_.handle(*worker_.state, peer_, request, out_, *this) ==
+          protocol::Disposition::queued) {
         if (inFlight_++ == 0) pendingWork_.emplace(worker_.io.get_executor());
       }
     } catch (const kj::Exception& e) {
-      service::appendError(id, wire::ErrorCode::MALFORMED,
+      protocol::appendError(id, wire::ErrorCode::MALFORMED,
                            fmt::format("undecodable request: {}", e.getDescription().cStr()), out_);
     } catch (const std::exception& e) {
       logLine(Level::error, "request_failed", {{"error", e.what()}});
-      service::appendError(id, wire::ErrorCode::FAILED,
+      protocol::appendError(id, wire::ErrorCode::FAILED,
                            fmt::format("internal failure: {}", e.what()), out_);
     }
   }
@@ -188,7 +205,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
   Server& server_;
   Server::Worker& worker_;
   stream_protocol::socket socket_;
-  service::Peer peer_;
+  protocol::Peer peer_;
   std::vector<capnp::word> in_;
   size_t filled_ = 0;
   size_t consumed_ = 0;
@@ -200,6 +217,7 @@ class Session : public service::AnswerSink, public std::enable_shared_from_this<
   bool reading_ = false;
   bool writingActive_ = false;
   bool eof_ = false;
+  bool peerClosed_ = false;
   bool closed_ = false;
 };
 
@@ -217,10 +235,10 @@ bool socketAnswers(const std::filesystem::path& path) {
   return answers;
 }
 
-service::Peer peerOf(stream_protocol::socket& socket, const service::AccessPolicy& policy) {
+protocol::Peer peerOf(stream_protocol::socket& socket, const protocol::AccessPolicy& policy) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  service::Peer peer;
+  protocol::Peer peer;
   if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return peer;  // AccessClass::none: refused
   }
@@ -233,8 +251,8 @@ service::Peer peerOf(stream_protocol::socket& socket, const service::AccessPolic
 
 }  // namespace
 
-Server::Server(const ServerOptions& options, service::RequestHandler& handler,
-               const service::AccessPolicy& policy)
+Server::Server(const ServerOptions& options, protocol::RequestHandler& handler,
+               const protocol::AccessPolicy& policy)
     : options_(options), handler_(handler), policy_(policy) {
   readerOptions_.traversalLimitInWords = options.traversalLimitWords;
   readerOptions_.nestingLimit = options.nestingLimit;
@@ -243,8 +261,8 @@ Server::Server(const ServerOptions& options, service::RequestHandler& handler,
 Server::~Server() = default;
 
 std::unique_ptr<Server> Server::create(const ServerOptions& options,
-                                       service::RequestHandler& handler,
-                                       const service::AccessPolicy& policy) {
+                                       protocol::RequestHandler& handler,
+                                       const protocol::AccessPolicy& policy) {
   const auto& path = options.socketPath;
   if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
     throw std::runtime_error(fmt::format("socket path {} is longer than {} bytes", path.string(),
@@ -299,8 +317,8 @@ void Server::accept() {
       return;
     }
     accept();
-    service::Peer peer = peerOf(socket, policy_);
-    if (peer.access == service::AccessClass::none) {
+    protocol::Peer peer = peerOf(socket, policy_);
+    if (peer.access == protocol::AccessClass::none) {
       logLine(Level::warning, "connection_refused",
               {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
       return;

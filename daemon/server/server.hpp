@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "server/framing.hpp"
-#include "service/access.hpp"
-#include "service/handler.hpp"
+#include "protocol/access.hpp"
+#include "protocol/framing.hpp"
+#include "protocol/handler.hpp"
 
 namespace gatehouse::server {
 
@@ -39,7 +39,7 @@ struct ServerOptions {
   std::filesystem::path socketPath;
   uint32_t socketMode = 0660;
   unsigned ioThreads = 0;  // 0: one per core.
-  FrameLimits frame;
+  protocol::FrameLimits frame;
   uint64_t traversalLimitWords = 262144;
   int nestingLimit = 16;
   uint32_t maxInFlight = 128;
@@ -54,8 +54,8 @@ class Server {
   // Binds the socket (refusing to start when another daemon answers on it) and creates the
   // IO contexts. Throws std::runtime_error naming the path and the failing call.
   static std::unique_ptr<Server> create(const ServerOptions& options,
-                                        service::RequestHandler& handler,
-                                        const service::AccessPolicy& policy);
+                                        protocol::RequestHandler& handler,
+                                        const protocol::AccessPolicy& policy);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -66,24 +66,22 @@ class Server {
   // Thread-safe; may be called from any thread, any number of times.
   void stop();
 
-  size_t connections() const { return connections_.load(); }
-
  private:
   friend class Session;
   struct Worker {
     asio::io_context io{1};
-    std::unique_ptr<service::RequestHandler::ThreadState> state;
+    std::unique_ptr<protocol::RequestHandler::ThreadState> state;
     std::vector<std::weak_ptr<Session>> sessions;
   };
 
-  Server(const ServerOptions& options, service::RequestHandler& handler,
-         const service::AccessPolicy& policy);
+  Server(const ServerOptions& options, protocol::RequestHandler& handler,
+         const protocol::AccessPolicy& policy);
   void accept();
   void onStop();
 
   ServerOptions options_;
-  service::RequestHandler& handler_;
-  service::AccessPolicy policy_;
+  protocol::RequestHandler& handler_;
+  protocol::AccessPolicy policy_;
   capnp::ReaderOptions readerOptions_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;

@@ -34,6 +34,7 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 using namespace gatehouse;
 using namespace gatehouse::service;
+using namespace gatehouse::protocol;
 using namespace gatehouse::store::testing;
 
 namespace {
@@ -75,7 +76,7 @@ struct Fixture {
                     o.groupCommitMax = 8;
                     return o;
                   }()};
-  std::unique_ptr<Service::Reader> reader = service.newReader();
+  std::unique_ptr<IoState> reader = service.newIoState();
   std::shared_ptr<PromiseSink> sink = std::make_shared<PromiseSink>();
   Peer admin{0, 0, 1, AccessClass::admin};
   Peer checker{1000, 1000, 2, AccessClass::check};
@@ -99,7 +100,8 @@ struct Fixture {
     r.setId(99);
     fill(r);
     std::string out;
-    bool inlineAnswer = service.handle(*reader, peer, r.asReader(), out, *sink);
+    bool inlineAnswer =
+        service.handle(*reader, peer, r.asReader(), out, *sink) == Disposition::answered;
     reader->release();
     if (answeredInline != nullptr) *answeredInline = inlineAnswer;
     return out;
@@ -209,7 +211,8 @@ BOOST_FIXTURE_TEST_CASE(checks_allocate_nothing_in_the_steady_state, Fixture) {
   auto round = [&] {
     for (auto r : requests) {
       out.clear();
-      allInline = service.handle(*reader, checker, r, out, *sink) && allInline;
+      allInline =
+          service.handle(*reader, checker, r, out, *sink) == Disposition::answered && allInline;
     }
     reader->release();
   };
@@ -248,7 +251,7 @@ BOOST_FIXTURE_TEST_CASE(check_access_with_a_valid_key_allocates_nothing_in_the_s
   std::string out;
   auto round = [&] {
     out.clear();
-    bool answered = service.handle(*reader, checker, request, out, *sink);
+    bool answered = service.handle(*reader, checker, request, out, *sink) == Disposition::answered;
     reader->release();
     return answered && Decoded(out).get().getAccess().getAllowed();
   };
@@ -258,7 +261,7 @@ BOOST_FIXTURE_TEST_CASE(check_access_with_a_valid_key_allocates_nothing_in_the_s
   counting = true;
   for (int i = 0; i < 1000; ++i) {
     out.clear();
-    allowed += service.handle(*reader, checker, request, out, *sink) ? 1 : 0;
+    allowed += service.handle(*reader, checker, request, out, *sink) == Disposition::answered ? 1 : 0;
     reader->release();
   }
   counting = false;
@@ -370,7 +373,7 @@ BOOST_FIXTURE_TEST_CASE(keys_verify_in_full_with_the_cache_off, KeyFixture) {
   ServiceOptions options;
   options.credentials.verifiedKeyCache = 0;
   Service plain(*db, pepper, options);
-  auto plainReader = plain.newReader();
+  auto plainReader = plain.newIoState();
   auto check = [&] {
     capnp::MallocMessageBuilder m;
     auto q = m.initRoot<wire::Request>().initCheckAccess();

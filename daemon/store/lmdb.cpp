@@ -86,6 +86,4 @@ bool Cursor::move(MDB_cursor_op op, std::string_view& key, std::string_view& val
   return true;
 }
 
-void Cursor::delCurrent(unsigned flags) { check(mdb_cursor_del(cursor_, flags), "mdb_cursor_del"); }
-
 }  // namespace gatehouse::store

@@ -54,6 +54,11 @@ class IntKey {
   uint64_t value_;
 };
 
+// The bytes of a u64 held by the caller (a key or a DUPFIXED value); valid as long as `v` is.
+inline std::string_view u64Bytes(const uint64_t& v) {
+  return {reinterpret_cast<const char*>(&v), sizeof v};
+}
+
 inline uint64_t readU64(std::string_view bytes) {
   uint64_t v = 0;
   std::memcpy(&v, bytes.data(), sizeof v);
@@ -130,7 +135,6 @@ class Cursor {
     std::string_view k, v;
     return move(op, k, v);
   }
-  void delCurrent(unsigned flags = 0);
 
  private:
   MDB_cursor* cursor_ = nullptr;

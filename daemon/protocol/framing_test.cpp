@@ -1,5 +1,5 @@
-#define BOOST_TEST_MODULE server
-#include "server/framing.hpp"
+#define BOOST_TEST_MODULE protocol
+#include "protocol/framing.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -11,7 +11,7 @@
 #include "gatehouse.capnp.h"
 
 using namespace gatehouse;
-using namespace gatehouse::server;
+using namespace gatehouse::protocol;
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "service/handler.hpp"
+#include "protocol/handler.hpp"
 
-namespace gatehouse::service {
+namespace gatehouse::protocol {
 
 struct AccessPolicy {
   std::vector<uint32_t> adminUids;  // The daemon's own uid is always admin.
@@ -28,4 +28,4 @@ struct AccessPolicy {
   }
 };
 
-}  // namespace gatehouse::service
+}  // namespace gatehouse::protocol

@@ -1,10 +1,10 @@
-#include "server/framing.hpp"
+#include "protocol/framing.hpp"
 
 #include <fmt/format.h>
 
 #include <cstring>
 
-namespace gatehouse::server {
+namespace gatehouse::protocol {
 
 FrameScan scanFrame(std::string_view data, const FrameLimits& limits) {
   if (data.size() < 4) return {FrameStatus::needMore, 8, {}};
@@ -34,4 +34,26 @@ FrameScan scanFrame(std::string_view data, const FrameLimits& limits) {
   return {FrameStatus::frame, total, {}};
 }
 
-}  // namespace gatehouse::server
+void appendFrame(capnp::MessageBuilder& message, std::string& out) {
+  auto segments = message.getSegmentsForOutput();
+  size_t tableWords = (segments.size() + 2) / 2;  // count + sizes, padded to a word
+  size_t start = out.size();
+  size_t total = tableWords * 8;
+  for (auto s : segments) total += s.size() * 8;
+  out.resize(start + total);
+  char* p = out.data() + start;
+  std::memset(p, 0, tableWords * 8);
+  auto count = static_cast<uint32_t>(segments.size() - 1);
+  std::memcpy(p, &count, 4);
+  for (size_t i = 0; i < segments.size(); ++i) {
+    auto size = static_cast<uint32_t>(segments[i].size());
+    std::memcpy(p + 4 + 4 * i, &size, 4);
+  }
+  p += tableWords * 8;
+  for (auto s : segments) {
+    std::memcpy(p, s.begin(), s.size() * 8);
+    p += s.size() * 8;
+  }
+}
+
+}  // namespace gatehouse::protocol

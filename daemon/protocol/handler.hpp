@@ -12,8 +12,10 @@
 
 #include "gatehouse.capnp.h"
 
-namespace gatehouse::service {
+namespace gatehouse::protocol {
 
+// What a peer may ask for (DESIGN §5): `check` answers checks and read-only queries, `admin` also
+// mutates and acts in system context.
 enum class AccessClass : uint8_t { none, check, admin };
 
 // Who is on the other end of a connection (from SO_PEERCRED), and what it may do.
@@ -24,14 +26,21 @@ struct Peer {
   AccessClass access = AccessClass::none;
 };
 
-// Where the answer of a queued mutation goes. `answer` is called once, on the writer thread, and
-// must not block. `retain` is called (on the calling IO thread) only when a mutation is queued,
-// and keeps the sink alive until it has answered; checks never touch it.
+// Where the answer of a request taken for later goes. `answer` is called exactly once, on another
+// thread (the writer or the password pool), and must not block. `retain` is called on the calling
+// IO thread only when a request is taken for later, and keeps the sink alive until it has
+// answered; checks never touch it.
 class AnswerSink {
  public:
   virtual ~AnswerSink() = default;
   virtual std::shared_ptr<AnswerSink> retain() = 0;
   virtual void answer(std::string frame) = 0;
+};
+
+// How `handle` dealt with a request.
+enum class Disposition : uint8_t {
+  answered,  // its framed answer was appended to `out`
+  queued,    // it was taken for later: the sink receives its answer exactly once
 };
 
 class RequestHandler {
@@ -46,16 +55,8 @@ class RequestHandler {
 
   virtual ~RequestHandler() = default;
   virtual std::unique_ptr<ThreadState> newThreadState() = 0;
-  // Appends the framed answer to `out` and returns true, or takes the request for later and
-  // returns false; `sink` then receives the answer exactly once.
-  virtual bool handle(ThreadState& state, const Peer& peer, wire::Request::Reader request,
-                      std::string& out, AnswerSink& sink) = 0;
+  virtual Disposition handle(ThreadState& state, const Peer& peer, wire::Request::Reader request,
+                             std::string& out, AnswerSink& sink) = 0;
 };
 
-// Appends `message` to `out` in standard stream framing (segment table, then segments).
-void appendFrame(capnp::MessageBuilder& message, std::string& out);
-
-// Appends a framed error response.
-void appendError(uint64_t id, wire::ErrorCode code, std::string_view message, std::string& out);
-
-}  // namespace gatehouse::service
+}  // namespace gatehouse::protocol

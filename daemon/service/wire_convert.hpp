@@ -1,18 +1,34 @@
-// Small conversions between the store's types and the wire schema, shared by the service's
-// request handlers. Internal to daemon/service.
+// Conversions between the store's types and the wire schema, in one place: enums both ways (an
+// unknown wire value is refused, never mapped to a default), text views and builders. Internal to
+// daemon/service.
 #pragma once
 
 #include <capnp/message.h>
 
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "gatehouse.capnp.h"
+#include "protocol/errors.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::service {
+
+static_assert(static_cast<int>(wire::DenyReason::NOT_GRANTED) ==
+              static_cast<int>(store::DenyReason::notGranted));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_PERMISSION) ==
+              static_cast<int>(store::DenyReason::unknownPermission));
+static_assert(static_cast<int>(wire::DenyReason::NO_ACCESS) ==
+              static_cast<int>(store::DenyReason::noAccess));
+static_assert(static_cast<int>(wire::DenyReason::PRINCIPAL_DISABLED) ==
+              static_cast<int>(store::DenyReason::principalDisabled));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_COMPANY) ==
+              static_cast<int>(store::DenyReason::unknownCompany));
+static_assert(static_cast<int>(wire::DenyReason::UNKNOWN_PRINCIPAL) ==
+              static_cast<int>(store::DenyReason::unknownPrincipal));
 
 inline wire::DenyReason toWire(store::DenyReason r) { return static_cast<wire::DenyReason>(r); }
 
@@ -30,6 +46,27 @@ inline wire::ErrorCode toWire(store::RefusalCode c) {
       return wire::ErrorCode::CONFLICT;
   }
   return wire::ErrorCode::FAILED;
+}
+
+inline wire::PrincipalState toWire(store::PrincipalState s) {
+  return s == store::PrincipalState::active ? wire::PrincipalState::ACTIVE
+                                            : wire::PrincipalState::DISABLED;
+}
+
+inline wire::PrincipalKind toWire(store::PrincipalKind k) {
+  return k == store::PrincipalKind::user ? wire::PrincipalKind::USER
+                                         : wire::PrincipalKind::SERVICE_ACCOUNT;
+}
+
+// The store's state for a wire value; nullopt for a value this build does not know.
+inline std::optional<store::PrincipalState> fromWire(wire::PrincipalState s) {
+  switch (s) {
+    case wire::PrincipalState::ACTIVE:
+      return store::PrincipalState::active;
+    case wire::PrincipalState::DISABLED:
+      return store::PrincipalState::disabled;
+  }
+  return std::nullopt;
 }
 
 inline std::string_view view(capnp::Text::Reader t) { return {t.begin(), t.size()}; }
@@ -72,16 +109,10 @@ inline std::vector<std::string_view> namesOf(const store::GraphReader& g, std::s
 // Wall-clock time in unix seconds, as stored in key, audit and usage records.
 inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
 
-inline void setError(wire::Response::Builder response, wire::ErrorCode code,
-                     std::string_view message) {
-  auto error = response.initError();
-  error.setCode(code);
-  copyText(error.initMessage(static_cast<unsigned>(message.size())), message);
-}
-
+// Answers the store's refusal, if any; true when there was one.
 inline bool setRefusal(wire::Response::Builder response, const store::Refusal* refusal) {
   if (refusal == nullptr) return false;
-  setError(response, toWire(refusal->code), refusal->message);
+  protocol::setError(response, toWire(refusal->code), refusal->message);
   return true;
 }
 

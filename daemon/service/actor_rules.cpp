@@ -1,0 +1,182 @@
+// Mutations by an actor in its active company: service accounts across companies, company
+// roles and users (the rules: service/actor_rules.hpp).
+#include "service/actor_rules.hpp"
+
+#include <fmt/format.h>
+
+#include "service/credential_checker.hpp"
+#include "service/requests.hpp"
+#include "service/wire_convert.hpp"
+
+namespace gatehouse::service {
+namespace {
+
+using wire::ErrorCode;
+using wire::Request;
+
+bool mutationOk(store::Writer& w, wire::Response::Builder response, const store::Refusal* refusal,
+                uint64_t id = 0) {
+  if (setRefusal(response, refusal)) return false;
+  auto m = response.initMutation();
+  m.setRevision(w.revision());
+  m.setId(id);
+  return true;
+}
+
+template <typename T>
+bool mutationOk(store::Writer& w, wire::Response::Builder response, const store::Result<T>& r,
+                bool withId = false) {
+  const store::Refusal* refusal = store::refusalOf(r);
+  return mutationOk(w, response, refusal, refusal == nullptr && withId ? std::get<T>(r) : 0);
+}
+
+}  // namespace
+
+bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader req,
+                        wire::Response::Builder response) {
+  ActorScope scope(w, req);
+  store::CompanyId here = scope.company();
+  switch (req.which()) {
+    case Request::SA_CREATE: {
+      auto q = req.getSaCreate();
+      auto permissions = views(q.getPermissions());
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.noEscalation(permissions, q.getRoles(), response)) {
+        return false;
+      }
+      auto created = w.createServiceAccount(view(q.getName()), here, view(q.getDescription()));
+      if (setRefusal(response, store::refusalOf(created))) return false;
+      store::PrincipalId id = std::get<store::PrincipalId>(created);
+      if (permissions.size() > 0 || q.getRoles().size() > 0) {
+        if (setRefusal(response,
+                       store::refusalOf(w.setGrant(id, here, permissions, ids(q.getRoles()))))) {
+          return false;
+        }
+      }
+      auto key = parts.credentials.issueKey(w, id, 0, response);
+      if (!key) return false;
+      auto out = response.initSaCreated();
+      out.setRevision(w.revision());
+      out.setId(id);
+      out.setKeyId(key->first);
+      copyText(out.initSecret(static_cast<unsigned>(key->second.size())), key->second);
+      credentials::wipe(key->second);
+      return true;
+    }
+    case Request::SA_DESCRIBE: {
+      auto q = req.getSaDescribe();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return mutationOk(w, response,
+                        w.setDescription(q.getServiceAccount(), view(q.getDescription())));
+    }
+    case Request::SA_RESET_CREDENTIALS: {
+      uint64_t id = req.getSaResetCredentials();
+      if (!scope.require(kManageAccounts, response) || !scope.owned(id, response)) return false;
+      uint64_t now = unixNow();
+      auto retired = w.retireKeys(id, now, now);
+      if (setRefusal(response, store::refusalOf(retired))) return false;
+      return parts.credentials.issueKeyAnswer(w, id, 0, std::get<uint32_t>(retired), response);
+    }
+    case Request::SA_KEY_CREATE: {
+      auto q = req.getSaKeyCreate();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return applyCredentialMutation(parts, w, req, response);
+    }
+    case Request::SA_KEY_ROTATE: {
+      auto q = req.getSaKeyRotate();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return applyCredentialMutation(parts, w, req, response);
+    }
+    case Request::SA_KEY_REVOKE: {
+      if (!scope.require(kManageAccounts, response)) return false;
+      auto key = w.key(req.getSaKeyRevoke());
+      if (!key) {
+        protocol::setError(response, ErrorCode::NOT_FOUND,
+                 fmt::format("key: no key with id {}", req.getSaKeyRevoke()));
+        return false;
+      }
+      if (!scope.owned(key->principal, response)) return false;
+      return applyCredentialMutation(parts, w, req, response);
+    }
+    case Request::SA_DELETE: {
+      uint64_t id = req.getSaDelete();
+      if (!scope.require(kManageAccounts, response) || !scope.owned(id, response)) return false;
+      return mutationOk(w, response, w.deletePrincipal(id));
+    }
+    case Request::SA_SET_STATE: {
+      auto q = req.getSaSetState();
+      if (!scope.require(kManageAccounts, response) || !scope.owned(q.getPrincipal(), response)) {
+        return false;
+      }
+      auto state = fromWire(q.getState());
+      if (!state) {
+        protocol::setError(response, ErrorCode::INVALID_ARGUMENT, "state: unknown value");
+        return false;
+      }
+      return mutationOk(w, response, w.setPrincipalState(q.getPrincipal(), *state));
+    }
+    case Request::SA_GRANT:
+    case Request::USER_GRANT: {
+      bool sa = req.which() == Request::SA_GRANT;
+      auto q = sa ? req.getSaGrant() : req.getUserGrant();
+      auto permissions = views(q.getPermissions());
+      if (!scope.require(sa ? kManageAccounts : kManageUsers, response)) return false;
+      if (sa ? !scope.account(q.getPrincipal(), response)
+             : !scope.user(q.getPrincipal(), response)) {
+        return false;
+      }
+      if (!scope.noEscalation(permissions, q.getRoles(), response)) return false;
+      return mutationOk(w, response,
+                        w.setGrant(q.getPrincipal(), here, permissions, ids(q.getRoles())));
+    }
+    case Request::SA_REVOKE:
+    case Request::USER_REVOKE: {
+      bool sa = req.which() == Request::SA_REVOKE;
+      uint64_t id = sa ? req.getSaRevoke() : req.getUserRevoke();
+      if (!scope.require(sa ? kManageAccounts : kManageUsers, response)) return false;
+      if (sa ? !scope.account(id, response) : !scope.user(id, response)) return false;
+      return mutationOk(w, response, w.removeGrant(id, here));
+    }
+    case Request::ROLE_CREATE: {
+      auto q = req.getRoleCreate();
+      auto permissions = views(q.getPermissions());
+      if (!scope.require(kManageRoles, response) ||
+          !scope.noEscalation(permissions, {}, response)) {
+        return false;
+      }
+      return mutationOk(w, response, w.createRole(here, view(q.getName()), permissions), true);
+    }
+    case Request::ROLE_EDIT: {
+      auto q = req.getRoleEdit();
+      auto permissions = views(q.getPermissions());
+      if (!scope.require(kManageRoles, response) || !scope.companyRole(q.getRole(), response) ||
+          !scope.noEscalation(permissions, {}, response)) {
+        return false;
+      }
+      return mutationOk(w, response, w.updateRole(q.getRole(), permissions, view(q.getRename())));
+    }
+    case Request::ROLE_DELETE: {
+      uint64_t id = req.getRoleDelete();
+      if (!scope.require(kManageRoles, response) || !scope.companyRole(id, response)) return false;
+      return mutationOk(w, response, w.deleteRole(id));
+    }
+    case Request::USER_CREATE: {
+      if (!scope.require(kManageUsers, response)) return false;
+      return mutationOk(w, response, w.createUser(view(req.getUserCreate().getName())), true);
+    }
+    default:
+      protocol::setError(response, ErrorCode::INVALID_ARGUMENT, "not a mutation");
+      return false;
+  }
+}
+
+}  // namespace gatehouse::service

@@ -1,0 +1,262 @@
+// The checks and read-only queries answered inline on the IO thread from its snapshot, and the
+// system-context mutations of the graph (applied by the writer).
+//
+// The hot path is `answerAuthorize`: one snapshot lookup (store/snapshot.cpp) and three fields.
+#include <fmt/format.h>
+
+#include "service/io_state.hpp"
+#include "service/requests.hpp"
+#include "service/wire_convert.hpp"
+
+namespace gatehouse::service {
+
+using wire::ErrorCode;
+
+void answerPing(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder response) {
+  response.setPong();
+}
+
+void answerAuthorize(ServiceParts&, IoState& io, wire::Request::Reader request,
+                     wire::Response::Builder response) {
+  auto q = request.getAuthorize();
+  store::Snapshot& snap = io.snapshot();
+  store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+  auto a = response.initAuthorize();
+  a.setAllowed(d.allowed);
+  a.setReason(toWire(d.reason));
+  a.setRevision(snap.revision());
+}
+
+void answerAuthorizeBatch(ServiceParts& parts, IoState& io, wire::Request::Reader request,
+                          wire::Response::Builder response) {
+  auto items = request.getAuthorizeBatch();
+  if (items.size() > parts.options.maxBatch) {
+    protocol::setError(response, ErrorCode::LIMIT_EXCEEDED,
+                       fmt::format("authorizeBatch: {} items, the limit is {}", items.size(),
+                                   parts.options.maxBatch));
+    return;
+  }
+  store::Snapshot& snap = io.snapshot();
+  auto batch = response.initAuthorizeBatch();
+  batch.setRevision(snap.revision());
+  auto answers = batch.initItems(items.size());
+  for (unsigned i = 0; i < items.size(); ++i) {
+    auto q = items[i];
+    store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+    answers[i].setAllowed(d.allowed);
+    answers[i].setReason(toWire(d.reason));
+  }
+}
+
+void answerListPermissions(ServiceParts&, IoState& io, wire::Request::Reader request,
+                           wire::Response::Builder response) {
+  auto q = request.getListPermissions();
+  store::Snapshot& snap = io.snapshot();
+  store::GraphReader g = snap.reader();
+  auto list = response.initPermissions();
+  list.setRevision(snap.revision());
+  auto bits = g.effective(q.getPrincipal(), q.getCompany());
+  if (!bits) {
+    list.setFound(false);
+    list.setReason(toWire(g.whyNoRow(q.getPrincipal(), q.getCompany())));
+    return;
+  }
+  list.setFound(true);
+  unsigned count = 0;
+  store::forEachBit(*bits, [&](uint32_t) { ++count; });
+  auto names = list.initNames(count);
+  unsigned i = 0;
+  store::forEachBit(*bits, [&](uint32_t bit) {
+    std::string_view name = g.permissionName(bit).value_or(std::string_view());
+    copyText(names.init(i++, static_cast<unsigned>(name.size())), name);
+  });
+}
+
+void answerLookup(ServiceParts&, IoState& io, wire::Request::Reader request,
+                  wire::Response::Builder response) {
+  auto q = request.getLookup();
+  store::Snapshot& snap = io.snapshot();
+  store::GraphReader g = snap.reader();
+  std::string_view name = view(q.getName());
+  std::optional<uint64_t> id;
+  switch (q.getKind()) {
+    case wire::EntityKind::COMPANY:
+      id = g.companyByName(name);
+      break;
+    case wire::EntityKind::PRINCIPAL:
+      id = g.principalByName(name);
+      break;
+    case wire::EntityKind::ROLE:
+      id = g.roleByName(q.getCompany(), name);
+      break;
+    case wire::EntityKind::PERMISSION:
+      id = g.permission(name);
+      break;
+  }
+  auto r = response.initLookup();
+  r.setRevision(snap.revision());
+  r.setFound(id.has_value());
+  r.setId(id.value_or(0));
+}
+
+void answerListCompanies(ServiceParts&, IoState& io, wire::Request::Reader,
+                         wire::Response::Builder response) {
+  store::Snapshot& snap = io.snapshot();
+  std::vector<std::pair<uint64_t, std::string_view>> all;
+  snap.reader().forEachCompany(
+      [&](uint64_t id, std::string_view name) { all.emplace_back(id, name); });
+  auto r = response.initCompanies();
+  r.setRevision(snap.revision());
+  auto list = r.initCompanies(all.size());
+  for (unsigned i = 0; i < all.size(); ++i) {
+    list[i].setId(all[i].first);
+    copyText(list[i].initName(static_cast<unsigned>(all[i].second.size())), all[i].second);
+  }
+}
+
+void answerListCatalog(ServiceParts&, IoState& io, wire::Request::Reader,
+                       wire::Response::Builder response) {
+  store::Snapshot& snap = io.snapshot();
+  std::vector<std::string_view> names;
+  snap.reader().forEachPermission([&](uint32_t, std::string_view name) { names.push_back(name); });
+  auto r = response.initCatalog();
+  r.setRevision(snap.revision());
+  setNames(r.initNames(names.size()), names);
+}
+
+void answerListRoles(ServiceParts&, IoState& io, wire::Request::Reader request,
+                     wire::Response::Builder response) {
+  store::Snapshot& snap = io.snapshot();
+  store::GraphReader g = snap.reader();
+  std::vector<store::RoleRecord> roles;
+  g.forEachRole(request.getListRoles().getCompany(),
+                [&](const store::RoleRecord& r) { roles.push_back(r); });
+  auto r = response.initRoles();
+  r.setRevision(snap.revision());
+  auto list = r.initRoles(roles.size());
+  for (unsigned i = 0; i < roles.size(); ++i) {
+    list[i].setId(roles[i].id);
+    list[i].setCompany(roles[i].company);
+    list[i].setName(roles[i].name);
+    auto names = namesOf(g, roles[i].permissions.stored());
+    setNames(list[i].initPermissions(names.size()), names);
+  }
+}
+
+void answerGetPrincipal(ServiceParts&, IoState& io, wire::Request::Reader request,
+                        wire::Response::Builder response) {
+  store::Snapshot& snap = io.snapshot();
+  store::GraphReader g = snap.reader();
+  auto r = response.initPrincipal();
+  r.setRevision(snap.revision());
+  auto p = g.principal(request.getGetPrincipal());
+  r.setFound(p.has_value());
+  if (!p) return;
+  r.setId(p->id);
+  r.setKind(toWire(p->kind));
+  r.setName(p->name);
+  r.setState(toWire(p->state));
+  r.setOwnerCompany(p->ownerCompany);
+  r.setDescription(p->description);
+  auto companies = g.companiesOf(p->id);
+  auto list = r.initCompanies(companies.size());
+  for (unsigned i = 0; i < companies.size(); ++i) list.set(i, companies[i]);
+}
+
+void answerGetGrant(ServiceParts&, IoState& io, wire::Request::Reader request,
+                    wire::Response::Builder response) {
+  auto q = request.getGetGrant();
+  store::Snapshot& snap = io.snapshot();
+  store::GraphReader g = snap.reader();
+  auto r = response.initGrant();
+  r.setRevision(snap.revision());
+  auto grant = g.grant(q.getPrincipal(), q.getCompany());
+  r.setFound(grant.has_value());
+  if (!grant) return;
+  auto names = namesOf(g, grant->direct.stored());
+  setNames(r.initPermissions(names.size()), names);
+  auto roles = r.initRoles(grant->roles.size());
+  for (unsigned i = 0; i < grant->roles.size(); ++i) roles.set(i, grant->roles[i]);
+}
+
+bool applyGraphMutation(ServiceParts&, store::Writer& w, wire::Request::Reader req,
+                        wire::Response::Builder response) {
+  store::Result<uint64_t> result = uint64_t{0};
+  uint32_t count = 0;
+  bool creates = false;  // the answer carries the new entity's id
+  switch (req.which()) {
+    case wire::Request::CREATE_COMPANY:
+      result = w.createCompany(view(req.getCreateCompany().getName()));
+      creates = true;
+      break;
+    case wire::Request::DEFINE_PERMISSIONS: {
+      auto r = w.definePermissions(views(req.getDefinePermissions()));
+      if (auto refusal = store::refusalOf(r)) {
+        result = *refusal;
+      } else {
+        count = std::get<uint32_t>(r);
+      }
+      break;
+    }
+    case wire::Request::CREATE_ROLE: {
+      auto r = req.getCreateRole();
+      result = w.createRole(r.getCompany(), view(r.getName()), views(r.getPermissions()));
+      creates = true;
+      break;
+    }
+    case wire::Request::UPDATE_ROLE: {
+      auto r = req.getUpdateRole();
+      result = w.updateRole(r.getRole(), views(r.getPermissions()), view(r.getRename()));
+      break;
+    }
+    case wire::Request::DELETE_ROLE:
+      result = w.deleteRole(req.getDeleteRole());
+      break;
+    case wire::Request::CREATE_USER:
+      result = w.createUser(view(req.getCreateUser().getName()));
+      creates = true;
+      break;
+    case wire::Request::CREATE_SERVICE_ACCOUNT: {
+      auto r = req.getCreateServiceAccount();
+      result =
+          w.createServiceAccount(view(r.getName()), r.getOwnerCompany(), view(r.getDescription()));
+      creates = true;
+      break;
+    }
+    case wire::Request::SET_GRANT: {
+      auto r = req.getSetGrant();
+      result = w.setGrant(r.getPrincipal(), r.getCompany(), views(r.getPermissions()),
+                          ids(r.getRoles()));
+      break;
+    }
+    case wire::Request::REMOVE_GRANT: {
+      auto r = req.getRemoveGrant();
+      result = w.removeGrant(r.getPrincipal(), r.getCompany());
+      break;
+    }
+    case wire::Request::SET_PRINCIPAL_STATE: {
+      auto r = req.getSetPrincipalState();
+      auto state = fromWire(r.getState());
+      if (!state) {
+        result = store::refuse(store::RefusalCode::invalidArgument, "state: unknown value");
+        break;
+      }
+      result = w.setPrincipalState(r.getPrincipal(), *state);
+      break;
+    }
+    case wire::Request::DELETE_PRINCIPAL:
+      result = w.deletePrincipal(req.getDeletePrincipal());
+      break;
+    default:
+      protocol::setError(response, ErrorCode::INVALID_ARGUMENT, "not a graph mutation");
+      return false;
+  }
+  if (setRefusal(response, store::refusalOf(result))) return false;
+  auto m = response.initMutation();
+  m.setRevision(w.revision());
+  if (creates) m.setId(std::get<uint64_t>(result));
+  m.setCount(count);
+  return true;
+}
+
+}  // namespace gatehouse::service

@@ -1,0 +1,204 @@
+#include "service/committer.hpp"
+
+#include <capnp/dynamic.h>
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include "common/log.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/framing.hpp"
+#include "service/requests.hpp"
+#include "service/wire_convert.hpp"
+
+namespace gatehouse::service {
+namespace {
+
+using wire::ErrorCode;
+
+std::unique_ptr<capnp::MallocMessageBuilder> failedResponse(uint64_t id, std::string_view message) {
+  auto builder = std::make_unique<capnp::MallocMessageBuilder>(512);
+  auto response = builder->initRoot<wire::Response>();
+  response.setId(id);
+  protocol::setError(response, ErrorCode::FAILED, message);
+  return builder;
+}
+
+// Zeroes a message's segments: requests and answers may carry secrets.
+void wipeMessage(capnp::MessageBuilder& message) {
+  for (auto segment : message.getSegmentsForOutput()) {
+    sodium_memzero(const_cast<capnp::word*>(segment.begin()), segment.size() * sizeof(capnp::word));
+  }
+}
+
+// The outcome as the audit trail records it: "ok", or the error's code and message.
+std::string outcomeOf(capnp::MallocMessageBuilder& response) {
+  auto r = response.getRoot<wire::Response>().asReader();
+  if (r.which() != wire::Response::ERROR) return "ok";
+  auto error = r.getError();
+  capnp::EnumSchema::Enumerant code =
+      capnp::toDynamic(error).get("code").as<capnp::DynamicEnum>().getEnumerant().orDefault(
+          capnp::Schema::from<ErrorCode>().getEnumerants()[0]);
+  return fmt::format("{}: {}", code.getProto().getName().cStr(), error.getMessage().cStr());
+}
+
+}  // namespace
+
+Committer::Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping)
+    : store_(store), options_(options), housekeeping_(std::move(housekeeping)) {}
+
+Committer::~Committer() { stop(); }
+
+void Committer::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+bool Committer::queue(Pending&& pending) {
+  std::lock_guard lock(mutex_);
+  if (stopping_ && pending.sink) return false;  // internal bookkeeping is still taken
+  queue_.push_back(std::move(pending));
+  wake_.notify_one();
+  return true;
+}
+
+void Committer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    wake_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t Committer::mutationsCommitted() const {
+  std::lock_guard lock(mutex_);
+  return committed_;
+}
+
+void Committer::flush(bool prune) {
+  Apply usage = housekeeping_ ? housekeeping_() : Apply();
+  if (!usage && !prune) return;
+  auto retention = static_cast<uint64_t>(options_.auditRetention.count());
+  uint64_t now = unixNow();
+  uint64_t expired = prune && now > retention ? now - retention : 0;
+  Pending pending;
+  pending.apply = [usage = std::move(usage), expired](store::Writer& w,
+                                                      wire::Response::Builder response) {
+    if (usage) usage(w, response);
+    size_t pruned = expired > 0 ? w.pruneAudit(expired, 10000) : 0;
+    if (pruned > 0) logLine(Level::info, "audit_pruned", {{"events", std::to_string(pruned)}});
+    return true;
+  };
+  std::lock_guard lock(mutex_);
+  queue_.push_back(std::move(pending));
+}
+
+void Committer::loop() {
+  std::deque<Pending> batch;
+  auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
+  bool finalFlush = false;
+  for (;;) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, nextFlush, [&] { return stopping_ || !queue_.empty(); });
+      stopping = stopping_;
+    }
+    if (std::chrono::steady_clock::now() >= nextFlush) {
+      flush(true);
+      nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
+    } else if (stopping && !finalFlush) {
+      flush(false);  // once, after every request has been taken
+      finalFlush = true;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty()) {
+        if (stopping_ && finalFlush) return;  // everything answered, usage flushed
+        continue;
+      }
+      while (!queue_.empty() && batch.size() < options_.groupCommitMax) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    applyBatch(batch);
+    batch.clear();
+  }
+}
+
+void Committer::applyBatch(std::deque<Pending>& batch) {
+  std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
+  std::vector<std::vector<store::CompanyId>> scopes(batch.size());
+  uint64_t kept = 0;
+  auto requestOf = [&](size_t i) { return batch[i].request->getRoot<wire::Request>().asReader(); };
+  auto audit = [&](size_t i, store::Writer& w, bool keptChange) {
+    if (!batch[i].request || batch[i].row == nullptr) return;  // bookkeeping is not audited
+    auto req = requestOf(i);
+    // A refusal changed nothing elsewhere: only the acting company (and the system) hears of it.
+    if (!keptChange) scopes[i] = {req.getActiveCompany()};
+    store::AuditRecord record;
+    record.time = unixNow();
+    record.actor = req.getActor();
+    record.activeCompany = req.getActiveCompany();
+    record.peerUid = batch[i].peer.uid;
+    record.peerPid = batch[i].peer.pid;
+    record.operation = operationName(req);
+    record.target = batch[i].row->target(req);
+    record.outcome = outcomeOf(*responses[i]);
+    record.companies = std::move(scopes[i]);
+    w.appendAudit(std::move(record));
+  };
+  auto apply = [&](size_t i, store::Writer& w) {
+    if (i == 0) kept = 0;  // the batch may be applied again after the map grew
+    if (responses[i]) wipeMessage(*responses[i]);
+    responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
+    auto response = responses[i]->initRoot<wire::Response>();
+    response.setId(batch[i].id);
+    if (batch[i].request && batch[i].row != nullptr) {
+      auto req = requestOf(i);
+      scopes[i] = {req.getActiveCompany()};
+      if (batch[i].row->scope != nullptr) batch[i].row->scope(w, req, scopes[i]);
+    }
+    try {
+      bool keep = batch[i].apply(w, response);
+      kept += keep && batch[i].sink ? 1 : 0;
+      return keep;
+    } catch (const store::MdbError& e) {
+      if (e.code() == MDB_MAP_FULL) throw;
+      logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+      responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
+      return false;
+    } catch (const std::exception& e) {
+      logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+      responses[i] = failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
+      return false;
+    }
+  };
+  try {
+    store_.commitBatch(batch.size(), apply, audit);
+    std::lock_guard lock(mutex_);
+    committed_ += kept;
+  } catch (const std::exception& e) {
+    logLine(Level::error, "commit_failed",
+            {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (responses[i]) wipeMessage(*responses[i]);
+      responses[i] = failedResponse(
+          batch[i].id, fmt::format("commit failed, nothing was written: {}", e.what()));
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].sink) {
+      std::string frame;
+      protocol::appendFrame(*responses[i], frame);
+      batch[i].sink->answer(std::move(frame));
+    }
+    wipeMessage(*responses[i]);
+    if (batch[i].request) wipeMessage(*batch[i].request);
+  }
+}
+
+}  // namespace gatehouse::service

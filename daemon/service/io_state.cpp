@@ -1,0 +1,25 @@
+#include "service/io_state.hpp"
+
+namespace gatehouse::service {
+
+IoState::IoState(store::Store& store, const credentials::SecretBytes& keyTagKey,
+                 size_t verifiedKeys)
+    : snapshot_(store),
+      scratch_(new capnp::word[kScratchWords]()),
+      verifiedKeys_(keyTagKey, verifiedKeys) {}
+
+store::Snapshot& IoState::snapshot() {
+  if (!open_) {
+    snapshot_.begin();
+    open_ = true;
+  }
+  return snapshot_;
+}
+
+void IoState::release() {
+  if (!open_) return;
+  snapshot_.end();
+  open_ = false;
+}
+
+}  // namespace gatehouse::service

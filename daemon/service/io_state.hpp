@@ -1,0 +1,47 @@
+// Everything one IO thread keeps between requests, in one object the server holds and passes to
+// every `handle` call: a reused store snapshot, a scratch segment for answers, the verified-key
+// cache and the last-used filters. Nothing here is shared between threads (no thread_local
+// statics, no function statics).
+//
+// The snapshot is taken lazily by the first request that reads; the server calls `release()` once
+// it has handled what it had buffered, before it waits for more input, so that no snapshot is held
+// across a wait.
+#pragma once
+
+#include <capnp/common.h>
+#include <kj/common.h>
+
+#include <memory>
+
+#include "credentials/secret.hpp"
+#include "protocol/handler.hpp"
+#include "service/key_usage.hpp"
+#include "service/verified_keys.hpp"
+#include "store/snapshot.hpp"
+
+namespace gatehouse::service {
+
+class IoState : public protocol::RequestHandler::ThreadState {
+ public:
+  IoState(store::Store& store, const credentials::SecretBytes& keyTagKey, size_t verifiedKeys);
+  void release() override;
+
+  // The snapshot, begun at the newest revision if this thread holds none.
+  store::Snapshot& snapshot();
+  VerifiedKeys& verifiedKeys() { return verifiedKeys_; }
+  KeyUsage::Filter& keyUseFilter() { return keyUse_; }
+  KeyUsage::Filter& accessUseFilter() { return accessUse_; }
+  // Where an inline answer is built: no allocation unless it outgrows it.
+  kj::ArrayPtr<capnp::word> scratch() { return kj::arrayPtr(scratch_.get(), kScratchWords); }
+
+ private:
+  static constexpr size_t kScratchWords = 16384;  // 128 KiB: an authorizeBatch answer fits.
+  store::Snapshot snapshot_;
+  bool open_ = false;
+  std::unique_ptr<capnp::word[]> scratch_;
+  VerifiedKeys verifiedKeys_;
+  KeyUsage::Filter keyUse_;
+  KeyUsage::Filter accessUse_;
+};
+
+}  // namespace gatehouse::service

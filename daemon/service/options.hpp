@@ -1,0 +1,31 @@
+// The service's options, filled by daemon/config from the configuration file. Value types.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "credentials/password.hpp"
+#include "credentials/rate_limiter.hpp"
+
+namespace gatehouse::service {
+
+struct CredentialOptions {
+  credentials::PasswordLimits password;  // Argon2id cost for new hashes (old ones are rehashed).
+  credentials::RateLimits rate;
+  uint32_t maxKeysPerAccount = 10;  // Live keys of one service account.
+  unsigned passwordThreads = 1;     // The SCHED_IDLE pool that runs Argon2id.
+  std::string totpIssuer = "gatehouse";
+  std::chrono::seconds lastUsedFlush{60};  // How often key last-used times reach the store.
+  size_t verifiedKeyCache = 4096;  // Entries per IO thread (service/verified_keys.hpp); 0: off.
+};
+
+struct ServiceOptions {
+  uint32_t maxBatch = 1024;       // Items in one authorizeBatch.
+  uint32_t groupCommitMax = 256;  // Mutations in one write transaction.
+  CredentialOptions credentials;
+  std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
+};
+
+}  // namespace gatehouse::service

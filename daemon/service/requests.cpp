@@ -1,0 +1,200 @@
+#include "service/requests.hpp"
+
+#include <capnp/dynamic.h>
+#include <fmt/format.h>
+
+#include <array>
+
+#include "service/wire_convert.hpp"
+
+namespace gatehouse::service {
+namespace {
+
+using protocol::AccessClass;
+using wire::Request;
+
+// ---- Audit targets and scopes ----
+
+std::string account(uint64_t id) { return fmt::format("serviceAccount {}", id); }
+std::string named(std::string_view kind, capnp::Text::Reader name) {
+  return fmt::format("{} '{}'", kind, view(name));
+}
+
+// Everywhere the principal is known: where it holds grants, and its owner company.
+void everywhere(const store::GraphReader& g, store::PrincipalId p,
+                std::vector<store::CompanyId>& out) {
+  for (auto c : g.companiesOf(p)) out.push_back(c);
+  if (auto principal = g.principal(p)) out.push_back(principal->ownerCompany);
+}
+
+constexpr AccessClass kCheck = AccessClass::check;
+constexpr AccessClass kAdmin = AccessClass::admin;
+
+// The table. Check-class rows first, then system-context mutations, credentials, actor requests.
+constexpr RequestRow kRows[] = {
+    {Request::PING, kCheck, Route::snapshot, answerPing},
+    {Request::AUTHORIZE, kCheck, Route::snapshot, answerAuthorize},
+    {Request::AUTHORIZE_BATCH, kCheck, Route::snapshot, answerAuthorizeBatch},
+    {Request::LIST_PERMISSIONS, kCheck, Route::snapshot, answerListPermissions},
+    {Request::LOOKUP, kCheck, Route::snapshot, answerLookup},
+    {Request::LIST_COMPANIES, kCheck, Route::snapshot, answerListCompanies},
+    {Request::LIST_CATALOG, kCheck, Route::snapshot, answerListCatalog},
+    {Request::LIST_ROLES, kCheck, Route::snapshot, answerListRoles},
+    {Request::GET_PRINCIPAL, kCheck, Route::snapshot, answerGetPrincipal},
+    {Request::GET_GRANT, kCheck, Route::snapshot, answerGetGrant},
+    {Request::CHECK_CREDENTIAL, kCheck, Route::pool, nullptr, nullptr, startCheckCredential},
+    {Request::CHECK_ACCESS, kCheck, Route::snapshot, answerCheckAccess},
+    {Request::LIST_KEYS, kCheck, Route::snapshot, answerListKeys},
+
+    {Request::CREATE_COMPANY, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return named("company", r.getCreateCompany().getName()); }},
+    {Request::DEFINE_PERMISSIONS, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader) { return std::string(); }},
+    {Request::CREATE_ROLE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return named("role", r.getCreateRole().getName()); },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getCreateRole().getCompany());
+     }},
+    {Request::UPDATE_ROLE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("role {}", r.getUpdateRole().getRole()); }},
+    {Request::DELETE_ROLE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("role {}", r.getDeleteRole()); }},
+    {Request::CREATE_USER, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return named("user", r.getCreateUser().getName()); }},
+    {Request::CREATE_SERVICE_ACCOUNT, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) {
+       return named("serviceAccount", r.getCreateServiceAccount().getName());
+     },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getCreateServiceAccount().getOwnerCompany());
+     }},
+    {Request::SET_GRANT, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) {
+       return fmt::format("principal {} in company {}", r.getSetGrant().getPrincipal(),
+                          r.getSetGrant().getCompany());
+     },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getSetGrant().getCompany());
+     }},
+    {Request::REMOVE_GRANT, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) {
+       return fmt::format("principal {} in company {}", r.getRemoveGrant().getPrincipal(),
+                          r.getRemoveGrant().getCompany());
+     },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getRemoveGrant().getCompany());
+     }},
+    {Request::SET_PRINCIPAL_STATE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) {
+       return fmt::format("principal {}", r.getSetPrincipalState().getPrincipal());
+     },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       everywhere(g, r.getSetPrincipalState().getPrincipal(), out);
+     }},
+    {Request::DELETE_PRINCIPAL, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("principal {}", r.getDeletePrincipal()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       everywhere(g, r.getDeletePrincipal(), out);
+     }},
+
+    {Request::CREATE_KEY, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return account(r.getCreateKey().getServiceAccount()); }},
+    {Request::REVOKE_KEY, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("key {}", r.getRevokeKey()); }},
+    {Request::RESET_KEYS, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return account(r.getResetKeys().getServiceAccount()); }},
+    {Request::ROTATE_KEY, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return account(r.getRotateKey().getServiceAccount()); }},
+    {Request::SET_PASSWORD, kAdmin, Route::pool, nullptr, nullptr, startSetPassword,
+     [](Request::Reader r) { return fmt::format("user {}", r.getSetPassword().getUser()); }},
+    {Request::ENROLL_TOTP, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("user {}", r.getEnrollTotp()); }},
+    {Request::REMOVE_TOTP, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("user {}", r.getRemoveTotp()); }},
+
+    {Request::SA_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return named("serviceAccount", r.getSaCreate().getName()); }},
+    {Request::SA_DESCRIBE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaDescribe().getServiceAccount()); }},
+    {Request::SA_RESET_CREDENTIALS, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaResetCredentials()); }},
+    {Request::SA_DELETE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaDelete()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       everywhere(g, r.getSaDelete(), out);
+     }},
+    {Request::SA_SET_STATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaSetState().getPrincipal()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       everywhere(g, r.getSaSetState().getPrincipal(), out);
+     }},
+    {Request::SA_GRANT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaGrant().getPrincipal()); }},
+    {Request::SA_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaRevoke()); }},
+    {Request::SA_KEY_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaKeyCreate().getServiceAccount()); }},
+    {Request::SA_KEY_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("key {}", r.getSaKeyRevoke()); }},
+    {Request::SA_KEY_ROTATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaKeyRotate().getServiceAccount()); }},
+    {Request::ROLE_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return named("role", r.getRoleCreate().getName()); }},
+    {Request::ROLE_EDIT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("role {}", r.getRoleEdit().getRole()); }},
+    {Request::ROLE_DELETE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("role {}", r.getRoleDelete()); }},
+    {Request::USER_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return named("user", r.getUserCreate().getName()); }},
+    {Request::USER_GRANT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("user {}", r.getUserGrant().getPrincipal()); }},
+    {Request::USER_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return fmt::format("user {}", r.getUserRevoke()); }},
+
+    {Request::SA_LIST, kAdmin, Route::snapshot, answerSaView},
+    {Request::SA_SHOW, kAdmin, Route::snapshot, answerSaView},
+    {Request::SA_COMPANIES, kAdmin, Route::snapshot, answerSaCompanies},
+    {Request::AUDIT_LIST, kAdmin, Route::snapshot, answerAuditList},
+};
+
+constexpr size_t kIndexSize = [] {
+  size_t most = 0;
+  for (const RequestRow& row : kRows) most = std::max(most, static_cast<size_t>(row.which));
+  return most + 1;
+}();
+
+// kRows by `which`; -1 where there is no row. Checked at compile time: one row per kind, and each
+// row has the handler its route calls.
+constexpr std::array<int, kIndexSize> kIndex = [] {
+  std::array<int, kIndexSize> index{};
+  index.fill(-1);
+  for (size_t i = 0; i < std::size(kRows); ++i) {
+    const RequestRow& row = kRows[i];
+    auto slot = static_cast<size_t>(row.which);
+    if (index[slot] != -1) throw "two rows for one request kind";
+    bool handled = (row.route == Route::snapshot && row.answer != nullptr) ||
+                   (row.route == Route::writer && row.apply != nullptr && row.target != nullptr) ||
+                   (row.route == Route::pool && row.start != nullptr);
+    if (!handled) throw "a row without the handler its route calls";
+    index[slot] = static_cast<int>(i);
+  }
+  return index;
+}();
+
+}  // namespace
+
+const RequestRow* requestRow(wire::Request::Which which) {
+  auto slot = static_cast<size_t>(which);
+  if (slot >= kIndexSize || kIndex[slot] < 0) return nullptr;
+  return &kRows[kIndex[slot]];
+}
+
+std::string operationName(Request::Reader request) {
+  KJ_IF_MAYBE (field, capnp::toDynamic(request).which()) {
+    auto name = field->getProto().getName();
+    return std::string(name.begin(), name.size());
+  }
+  return "unknown";
+}
+
+}  // namespace gatehouse::service

@@ -1,0 +1,73 @@
+// Read access to the permission graph inside one LMDB transaction, shared by the IO threads'
+// snapshots and the writer. Views returned here point into the map: valid while the transaction
+// is, and only until its next write (lmdb.h, mdb_get).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "store/lmdb.hpp"
+#include "store/types.hpp"
+
+namespace gatehouse::store {
+
+// The named databases of the environment (Store::open lists them with their flags).
+struct Tables {
+  MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
+      principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
+      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed;
+};
+
+class GraphReader {
+ public:
+  GraphReader(const Txn& txn, const Tables& tables) : txn_(txn), t_(tables) {}
+
+  std::optional<std::string_view> company(CompanyId id) const;  // The company's name.
+  std::optional<CompanyId> companyByName(std::string_view name) const;
+  std::optional<PrincipalRecord> principal(PrincipalId id) const;
+  // The principal's state alone, without decoding its names (the API-key check path).
+  std::optional<PrincipalState> principalState(PrincipalId id) const;
+  std::optional<PrincipalId> principalByName(std::string_view name) const;
+  std::optional<RoleRecord> role(RoleId id) const;
+  std::optional<RoleId> roleByName(CompanyId scope, std::string_view name) const;
+  std::optional<PermissionBit> permission(std::string_view name) const;
+  std::optional<std::string_view> permissionName(PermissionBit bit) const;
+  std::optional<GrantRecord> grant(PrincipalId p, CompanyId c) const;
+  std::optional<std::string_view> effective(PrincipalId p, CompanyId c) const;
+
+  void forEachCompany(const std::function<void(CompanyId, std::string_view)>& fn) const;
+  void forEachPermission(const std::function<void(PermissionBit, std::string_view)>& fn) const;
+  // System roles, then (when company != 0) the company's roles.
+  void forEachRole(CompanyId company, const std::function<void(const RoleRecord&)>& fn) const;
+  // The companies where the principal holds a grant, ascending.
+  std::vector<CompanyId> companiesOf(PrincipalId p) const;
+
+  std::optional<KeyRecord> key(uint64_t id) const;
+  std::vector<KeyRecord> keysOf(PrincipalId p) const;  // Ascending by id.
+  std::optional<std::string_view> passwordHash(PrincipalId user) const;
+  std::optional<TotpRecord> totp(PrincipalId user) const;
+
+  // Principals holding a grant in the company, and service accounts it owns; ascending ids.
+  std::vector<PrincipalId> principalsIn(CompanyId c) const;
+  std::vector<PrincipalId> ownedAccounts(CompanyId c) const;
+  // When the principal last used its access in the company (coarse); 0: never recorded.
+  uint64_t accessUsed(PrincipalId p, CompanyId c) const;
+  // Newest first: events with sequence < `before` (0: all), at most `limit`; company 0: all events.
+  std::vector<AuditRecord> auditPage(CompanyId company, uint64_t before, size_t limit) const;
+
+  // The full decision, walking the reasons in their documented order. No caches.
+  Decision decide(PrincipalId p, CompanyId c, std::string_view permission) const;
+  // Why there is no effective row for (p, c): the reason order of `decide` without a permission.
+  DenyReason whyNoRow(PrincipalId p, CompanyId c) const;
+
+ protected:
+  // The u64 duplicates stored under `key` in a DUPSORT table, ascending.
+  std::vector<uint64_t> duplicates(MDB_dbi dbi, uint64_t key) const;
+
+  const Txn& txn_;
+  const Tables& t_;
+};
+
+}  // namespace gatehouse::store

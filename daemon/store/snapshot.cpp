@@ -1,0 +1,100 @@
+#include "store/snapshot.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "store/store.hpp"
+
+namespace gatehouse::store {
+
+Snapshot::Snapshot(Store& store)
+    : store_(store),
+      tables_(store.tables()),
+      rows_(kRowCacheSize),
+      names_(new NameEntry[kNameCacheSize]()) {
+  store_.addSnapshot(*this);
+  store_.enter(*this);
+  txn_ = Txn::begin(store_.env(), MDB_RDONLY);
+  txn_.reset();
+  active_.store(false, std::memory_order_release);
+}
+
+Snapshot::~Snapshot() {
+  txn_.abort();
+  active_.store(false);
+  store_.removeSnapshot(*this);
+}
+
+void Snapshot::begin() {
+  store_.enter(*this);
+  txn_.renew();
+  uint64_t revision = txn_.id();
+  if (revision != revision_) {
+    revision_ = revision;
+    nextEpoch();
+  }
+}
+
+void Snapshot::nextEpoch() {
+  if (++epoch_ != 0) return;
+  // Wrapped: entries of 2^32 snapshots ago would look current. Forget everything.
+  std::fill_n(rows_.data(), kRowCacheSize, RowEntry{});
+  std::fill_n(names_.get(), kNameCacheSize, NameEntry{});
+  epoch_ = 1;
+}
+
+void Snapshot::end() {
+  txn_.reset();
+  active_.store(false, std::memory_order_release);
+}
+
+int32_t Snapshot::permissionBit(std::string_view name) {
+  if (name.empty() || name.size() > kMaxPermissionName) return -1;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  NameEntry& e = names_[h & (kNameCacheSize - 1)];
+  if (e.epoch == epoch_ && e.size == name.size() && std::memcmp(e.name, name.data(), e.size) == 0) {
+    return e.bit;
+  }
+  auto bit = reader().permission(name);
+  e.epoch = epoch_;
+  e.size = static_cast<uint8_t>(name.size());
+  std::memcpy(e.name, name.data(), name.size());
+  e.bit = bit ? static_cast<int32_t>(*bit) : -1;
+  return e.bit;
+}
+
+bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
+  RowEntry& entry = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
+  if (entry.epoch == epoch_ && entry.key == key) {
+    ++rowHits_;
+    row = std::string_view(entry.bits, entry.size);
+    return true;
+  }
+  ++rowMisses_;
+  MDB_val k{sizeof key, &key};
+  MDB_val v;
+  int rc = mdb_get(txn_.get(), tables_.effective, &k, &v);
+  if (rc == MDB_NOTFOUND) return false;
+  check(rc, "mdb_get");
+  row = fromVal(v);
+  if (v.mv_size <= RowEntry::kInline) {
+    entry.key = key;
+    entry.epoch = epoch_;
+    entry.size = static_cast<uint32_t>(v.mv_size);
+    std::memcpy(entry.bits, v.mv_data, v.mv_size);
+  }
+  return true;
+}
+
+Decision Snapshot::authorize(PrincipalId p, CompanyId c, std::string_view permission) {
+  std::string_view row;
+  bool cacheable = p != 0 && c != 0 && p <= kMaxEntityId && c <= kMaxEntityId;
+  if (!cacheable || !effectiveRow(grantKey(p, c), row)) return reader().decide(p, c, permission);
+  int32_t bit = permissionBit(permission);
+  if (bit < 0) return Decision{false, DenyReason::unknownPermission};
+  if (testBit(row, static_cast<uint32_t>(bit))) return Decision{true, DenyReason::none};
+  return Decision{false, DenyReason::notGranted};
+}
+
+}  // namespace gatehouse::store

@@ -1,0 +1,90 @@
+// A thread's reader of the permission graph: a reused read-only transaction plus small caches, and
+// the hot path, `authorize`.
+//
+// `begin()` takes the newest committed snapshot (mdb_txn_renew), `end()` releases it
+// (mdb_txn_reset); everything read in between is one consistent state, and views returned by
+// `reader()` are valid only until `end()`. Hold a snapshot only while answering what is buffered:
+// a long reader makes the file grow.
+//
+// Caches: a row cache of effective sets and a permission-name cache, both holding copies (never a
+// pointer into the map, whose pages LMDB promises only until the transaction ends), tagged with
+// an epoch that changes whenever the snapshot's revision does, so an entry is used only at the
+// revision it was read at. An effective set too large to copy into its cache line (more than
+// RowEntry::kInline bytes, i.e. permission bits beyond 8 * kInline) is read from the map each time.
+//
+// Threading: a resource, used by one thread at a time; the store's map growth waits for it to be
+// outside begin()/end().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "store/graph_reader.hpp"
+#include "store/huge_array.hpp"
+
+namespace gatehouse::store {
+
+class Store;
+
+class Snapshot {
+ public:
+  explicit Snapshot(Store& store);
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  void begin();
+  void end();
+  uint64_t revision() const { return revision_; }
+  GraphReader reader() const { return GraphReader(txn_, tables_); }
+
+  // The hot path: one effective row (cached) and a bit test; no heap allocation. Between begin()
+  // and end() only.
+  Decision authorize(PrincipalId p, CompanyId c, std::string_view permission);
+
+  // How many effective-row reads the cache answered, and how many went to the map.
+  uint64_t rowCacheHits() const { return rowHits_; }
+  uint64_t rowCacheMisses() const { return rowMisses_; }
+
+ private:
+  friend class Store;
+  // One cache line: a copy of an effective set of at most kInline bytes.
+  struct RowEntry {
+    static constexpr size_t kInline = 48;
+    uint64_t key = 0;
+    uint32_t epoch = 0;
+    uint32_t size = 0;
+    char bits[kInline];
+  };
+  static_assert(sizeof(RowEntry) == 64);
+  struct NameEntry {
+    uint32_t epoch = 0;
+    int32_t bit = -1;  // -1: not in the catalog.
+    uint8_t size = 0;
+    char name[kMaxPermissionName];
+  };
+  static constexpr unsigned kRowCacheBits = 17;  // 131072 rows, 8 MiB per snapshot.
+  static constexpr size_t kRowCacheSize = size_t{1} << kRowCacheBits;
+  static constexpr size_t kNameCacheSize = 1024;
+
+  // The effective set of grant `key` into `row` (a view valid until end()); false when there is
+  // none.
+  bool effectiveRow(uint64_t key, std::string_view& row);
+  int32_t permissionBit(std::string_view name);
+  void nextEpoch();
+
+  Store& store_;
+  const Tables& tables_;
+  Txn txn_;
+  uint64_t revision_ = 0;
+  uint32_t epoch_ = 0;  // Bumped whenever the snapshot's revision changes; 0 is never valid.
+  std::atomic<bool> active_{false};
+  uint64_t rowHits_ = 0;
+  uint64_t rowMisses_ = 0;
+  HugeArray<RowEntry> rows_;
+  std::unique_ptr<NameEntry[]> names_;
+};
+
+}  // namespace gatehouse::store

@@ -1,0 +1,330 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "store/names.hpp"
+#include "store/records.hpp"
+#include "store/writer.hpp"
+
+namespace gatehouse::store {
+using records::roleNameKey;
+
+uint64_t Writer::nextId(std::string_view counter) {
+  auto v = wtxn_.get(t_.meta, counter);
+  uint64_t next = v ? readU64(*v) : 1;
+  uint64_t after = next + 1;
+  wtxn_.put(t_.meta, counter, u64Bytes(after));
+  return next;
+}
+
+Result<PermissionSet> Writer::resolvePermissions(const std::vector<std::string_view>& names) const {
+  PermissionSet set;
+  for (auto name : names) {
+    auto bit = permission(name);
+    if (!bit) {
+      if (!isValidPermissionName(name)) {
+        return refuse(RefusalCode::invalidArgument,
+                      fmt::format("permissions: '{}' is not a valid permission name",
+                                  name.substr(0, kMaxPermissionName)));
+      }
+      return refuse(RefusalCode::notFound,
+                    fmt::format("permissions: '{}' is not in the catalog", name));
+    }
+    set.set(*bit);
+  }
+  return set;
+}
+
+Result<CompanyId> Writer::createCompany(std::string_view name) {
+  if (auto bad = checkEntityName("name", name)) return refuse(RefusalCode::invalidArgument, *bad);
+  if (companyByName(name)) {
+    return refuse(RefusalCode::alreadyExists, fmt::format("company '{}' already exists", name));
+  }
+  CompanyId id = nextId("next_company");
+  if (id > kMaxEntityId) return refuse(RefusalCode::limitExceeded, "company ids are exhausted");
+  wtxn_.put(t_.companies, IntKey(id).bytes(), records::encodeCompany(name));
+  wtxn_.put(t_.companyNames, name, u64Bytes(id));
+  return id;
+}
+
+Result<uint32_t> Writer::definePermissions(const std::vector<std::string_view>& names) {
+  for (auto name : names) {
+    if (!isValidPermissionName(name)) {
+      return refuse(RefusalCode::invalidArgument,
+                    fmt::format("permissions: '{}' is not a valid permission name (lowercase "
+                                "dotted segments of [a-z0-9_], at most {} bytes)",
+                                name.substr(0, kMaxPermissionName), kMaxPermissionName));
+    }
+  }
+  auto v = wtxn_.get(t_.meta, "catalog_size");
+  uint64_t size = v ? readU64(*v) : 0;
+  uint32_t added = 0;
+  for (auto name : names) {
+    if (permission(name)) continue;
+    if (size >= options_.maxPermissions) {
+      return refuse(
+          RefusalCode::limitExceeded,
+          fmt::format("permissions: the catalog is full ({} names)", options_.maxPermissions));
+    }
+    uint32_t bit = static_cast<uint32_t>(size++);
+    wtxn_.put(t_.catalog, IntKey(bit).bytes(), name);
+    wtxn_.put(t_.catalogNames, name, std::string_view(reinterpret_cast<const char*>(&bit), 4));
+    ++added;
+  }
+  wtxn_.put(t_.meta, "catalog_size", u64Bytes(size));
+  return added;
+}
+
+void Writer::putRole(const RoleRecord& role) {
+  wtxn_.put(t_.roles, IntKey(role.id).bytes(), records::encodeRole(role));
+}
+
+Result<RoleId> Writer::createRole(CompanyId scope, std::string_view name,
+                                  const std::vector<std::string_view>& permissions) {
+  if (auto bad = checkEntityName("name", name)) return refuse(RefusalCode::invalidArgument, *bad);
+  if (scope != 0 && !company(scope)) {
+    return refuse(RefusalCode::notFound, fmt::format("company: no company with id {}", scope));
+  }
+  if (roleByName(scope, name)) {
+    return refuse(RefusalCode::alreadyExists, fmt::format("role '{}' already exists", name));
+  }
+  auto perms = resolvePermissions(permissions);
+  if (auto r = refusalOf(perms)) return *r;
+  RoleRecord role{nextId("next_role"), scope, std::string(name),
+                  std::move(std::get<PermissionSet>(perms))};
+  putRole(role);
+  wtxn_.put(t_.roleNames, roleNameKey(scope, name), u64Bytes(role.id));
+  return role.id;
+}
+
+std::vector<uint64_t> Writer::holdersOf(RoleId role) const {
+  return duplicates(t_.roleHolders, role);
+}
+
+Result<RoleId> Writer::updateRole(RoleId id, const std::vector<std::string_view>& permissions,
+                                  std::string_view rename) {
+  auto role = this->role(id);
+  if (!role) return refuse(RefusalCode::notFound, fmt::format("role: no role with id {}", id));
+  auto perms = resolvePermissions(permissions);
+  if (auto r = refusalOf(perms)) return *r;
+  if (!rename.empty() && rename != role->name) {
+    if (auto bad = checkEntityName("rename", rename)) {
+      return refuse(RefusalCode::invalidArgument, *bad);
+    }
+    if (roleByName(role->company, rename)) {
+      return refuse(RefusalCode::alreadyExists, fmt::format("role '{}' already exists", rename));
+    }
+    wtxn_.del(t_.roleNames, roleNameKey(role->company, role->name));
+    role->name = rename;
+    wtxn_.put(t_.roleNames, roleNameKey(role->company, role->name), u64Bytes(id));
+  }
+  role->permissions = std::move(std::get<PermissionSet>(perms));
+  putRole(*role);
+  for (uint64_t key : holdersOf(id)) rematerialise(key);
+  return id;
+}
+
+Result<RoleId> Writer::deleteRole(RoleId id) {
+  auto role = this->role(id);
+  if (!role) return refuse(RefusalCode::notFound, fmt::format("role: no role with id {}", id));
+  for (uint64_t key : holdersOf(id)) {
+    auto g = grant(key >> 32, key & kMaxEntityId);
+    if (!g) throw CorruptRecord("role_holders");
+    std::erase(g->roles, id);
+    putGrant(key, *g);
+    rematerialise(key);
+  }
+  wtxn_.del(t_.roleHolders, IntKey(id).bytes());
+  wtxn_.del(t_.roleNames, roleNameKey(role->company, role->name));
+  wtxn_.del(t_.roles, IntKey(id).bytes());
+  return id;
+}
+
+void Writer::putPrincipal(const PrincipalRecord& r) {
+  wtxn_.put(t_.principals, IntKey(r.id).bytes(), records::encodePrincipal(r));
+}
+
+Result<PrincipalId> Writer::createPrincipal(const PrincipalRecord& record) {
+  if (auto bad = checkEntityName("name", record.name)) {
+    return refuse(RefusalCode::invalidArgument, *bad);
+  }
+  if (record.description.size() > kMaxDescription) {
+    return refuse(RefusalCode::invalidArgument,
+                  fmt::format("description is {} bytes, the limit is {}", record.description.size(),
+                              kMaxDescription));
+  }
+  if (principalByName(record.name)) {
+    return refuse(RefusalCode::alreadyExists,
+                  fmt::format("principal '{}' already exists", record.name));
+  }
+  PrincipalRecord r = record;
+  r.id = nextId("next_principal");
+  if (r.id > kMaxEntityId) return refuse(RefusalCode::limitExceeded, "principal ids are exhausted");
+  putPrincipal(r);
+  wtxn_.put(t_.principalNames, r.name, u64Bytes(r.id));
+  return r.id;
+}
+
+Result<PrincipalId> Writer::createUser(std::string_view name) {
+  PrincipalRecord r;
+  r.kind = PrincipalKind::user;
+  r.name = name;
+  return createPrincipal(r);
+}
+
+Result<PrincipalId> Writer::createServiceAccount(std::string_view name, CompanyId owner,
+                                                 std::string_view description) {
+  if (!company(owner)) {
+    return refuse(RefusalCode::notFound, fmt::format("ownerCompany: no company with id {}", owner));
+  }
+  PrincipalRecord r;
+  r.kind = PrincipalKind::serviceAccount;
+  r.ownerCompany = owner;
+  r.name = name;
+  r.description = description;
+  auto created = createPrincipal(r);
+  if (auto id = std::get_if<PrincipalId>(&created)) {
+    wtxn_.put(t_.ownedAccounts, IntKey(owner).bytes(), u64Bytes(*id));
+  }
+  return created;
+}
+
+void Writer::putGrant(uint64_t key, const GrantRecord& g) {
+  wtxn_.put(t_.grants, IntKey(key).bytes(), records::encodeGrant(g));
+}
+
+void Writer::rematerialise(uint64_t key) {
+  PrincipalId p = key >> 32;
+  CompanyId c = key & kMaxEntityId;
+  auto g = grant(p, c);
+  auto pr = principal(p);
+  if (!g || !pr || pr->state != PrincipalState::active) {
+    wtxn_.del(t_.effective, IntKey(key).bytes());
+    return;
+  }
+  PermissionSet bits = g->direct;
+  for (RoleId r : g->roles) {
+    auto role = this->role(r);
+    if (!role) throw CorruptRecord("grants");
+    bits.unite(role->permissions.stored());
+  }
+  wtxn_.put(t_.effective, IntKey(key).bytes(), bits.stored());
+}
+
+Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
+                                     const std::vector<std::string_view>& permissions,
+                                     const std::vector<RoleId>& roles) {
+  if (!principal(p)) {
+    return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
+  }
+  if (!company(c)) {
+    return refuse(RefusalCode::notFound, fmt::format("company: no company with id {}", c));
+  }
+  auto perms = resolvePermissions(permissions);
+  if (auto r = refusalOf(perms)) return *r;
+  GrantRecord next{std::move(std::get<PermissionSet>(perms)), {}};
+  for (RoleId id : roles) {
+    auto role = this->role(id);
+    if (!role) return refuse(RefusalCode::notFound, fmt::format("roles: no role with id {}", id));
+    if (role->company != 0 && role->company != c) {
+      return refuse(
+          RefusalCode::conflict,
+          fmt::format("roles: role {} belongs to company {}, not {}", id, role->company, c));
+    }
+    if (std::find(next.roles.begin(), next.roles.end(), id) == next.roles.end()) {
+      next.roles.push_back(id);
+    }
+  }
+  uint64_t key = grantKey(p, c);
+  std::string_view keyBytes = u64Bytes(key);
+  if (auto old = grant(p, c)) {
+    for (RoleId r : old->roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
+  }
+  putGrant(key, next);
+  uint64_t principalId = p;
+  wtxn_.put(t_.companyGrants, IntKey(c).bytes(), u64Bytes(principalId));
+  for (RoleId r : next.roles) wtxn_.put(t_.roleHolders, IntKey(r).bytes(), keyBytes);
+  rematerialise(key);
+  return p;
+}
+
+void Writer::dropGrant(uint64_t key, const GrantRecord& g) {
+  std::string_view keyBytes = u64Bytes(key);
+  uint64_t principalId = key >> 32;
+  std::string_view principalBytes = u64Bytes(principalId);
+  wtxn_.del(t_.companyGrants, IntKey(key & kMaxEntityId).bytes(), &principalBytes);
+  wtxn_.del(t_.accessUsed, IntKey(key).bytes());
+  for (RoleId r : g.roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
+  wtxn_.del(t_.grants, IntKey(key).bytes());
+  wtxn_.del(t_.effective, IntKey(key).bytes());
+}
+
+Result<PrincipalId> Writer::removeGrant(PrincipalId p, CompanyId c) {
+  auto g = grant(p, c);
+  if (!g) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("principal {} holds no grant in company {}", p, c));
+  }
+  dropGrant(grantKey(p, c), *g);
+  return p;
+}
+
+Result<PrincipalId> Writer::setPrincipalState(PrincipalId p, PrincipalState state) {
+  auto r = principal(p);
+  if (!r)
+    return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
+  if (state != PrincipalState::active && state != PrincipalState::disabled) {
+    return refuse(RefusalCode::invalidArgument, "state: unknown principal state");
+  }
+  if (r->state == state) return p;
+  r->state = state;
+  putPrincipal(*r);
+  for (CompanyId c : companiesOf(p)) rematerialise(grantKey(p, c));
+  return p;
+}
+
+Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
+  auto r = principal(p);
+  if (!r)
+    return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
+  for (CompanyId c : companiesOf(p)) {
+    auto g = grant(p, c);
+    if (!g) throw CorruptRecord("grants");
+    dropGrant(grantKey(p, c), *g);
+  }
+  for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
+  wtxn_.del(t_.principalKeys, IntKey(p).bytes());
+  wtxn_.del(t_.passwords, IntKey(p).bytes());
+  wtxn_.del(t_.totp, IntKey(p).bytes());
+  if (r->kind == PrincipalKind::serviceAccount) {
+    std::string_view idBytes = u64Bytes(r->id);
+    wtxn_.del(t_.ownedAccounts, IntKey(r->ownerCompany).bytes(), &idBytes);
+  }
+  wtxn_.del(t_.principalNames, r->name);
+  wtxn_.del(t_.principals, IntKey(p).bytes());
+  return p;
+}
+
+
+Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
+                                           std::string_view description) {
+  auto r = principal(serviceAccount);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", serviceAccount));
+  }
+  if (description.size() > kMaxDescription) {
+    return refuse(RefusalCode::invalidArgument,
+                  fmt::format("description is {} bytes, the limit is {}", description.size(),
+                              kMaxDescription));
+  }
+  if (!isValidUtf8(description)) {
+    return refuse(RefusalCode::invalidArgument, "description is not valid UTF-8");
+  }
+  r->description = description;
+  putPrincipal(*r);
+  return serviceAccount;
+}
+
+
+}  // namespace gatehouse::store

@@ -1,0 +1,80 @@
+// Mutations of the permission graph inside the current write transaction (the writer thread
+// only). Each returns a value or an expected `Refusal` (an answer, not a failure); failures of
+// LMDB throw. Every mutation that can change an answer rewrites the affected effective rows in the
+// same transaction, so readers always see materialised sets that match the graph.
+//
+// writer.cpp holds the graph (companies, catalog, roles, principals, grants, effective rows);
+// writer_credentials.cpp the credentials, usage times and the audit trail.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "store/graph_reader.hpp"
+
+namespace gatehouse::store {
+
+class Writer : public GraphReader {
+ public:
+  Writer(Txn& txn, const Tables& tables, const StoreOptions& options)
+      : GraphReader(txn, tables), wtxn_(txn), options_(options) {}
+
+  uint64_t revision() const { return wtxn_.id(); }
+
+  Result<CompanyId> createCompany(std::string_view name);
+  // Adds the names not yet in the catalog; returns how many were new.
+  Result<uint32_t> definePermissions(const std::vector<std::string_view>& names);
+  Result<RoleId> createRole(CompanyId scope, std::string_view name,
+                            const std::vector<std::string_view>& permissions);
+  Result<RoleId> updateRole(RoleId role, const std::vector<std::string_view>& permissions,
+                            std::string_view rename);
+  Result<RoleId> deleteRole(RoleId role);
+  Result<PrincipalId> createUser(std::string_view name);
+  Result<PrincipalId> createServiceAccount(std::string_view name, CompanyId owner,
+                                           std::string_view description);
+  Result<PrincipalId> setGrant(PrincipalId p, CompanyId c,
+                               const std::vector<std::string_view>& permissions,
+                               const std::vector<RoleId>& roles);
+  Result<PrincipalId> removeGrant(PrincipalId p, CompanyId c);
+  Result<PrincipalId> setPrincipalState(PrincipalId p, PrincipalState state);
+  Result<PrincipalId> deletePrincipal(PrincipalId p);
+
+  // Credentials. The writer only stores what the credentials layer computed.
+  // Adds a key for a service account that has fewer than `maxLive` live keys at `now`.
+  Result<uint64_t> addKey(const KeyRecord& key, uint32_t maxLive, uint64_t now);
+  // Sets every key of the account that is live at `now` to be revoked at `at` (now: at once).
+  Result<uint32_t> retireKeys(PrincipalId serviceAccount, uint64_t at, uint64_t now);
+  Result<uint64_t> revokeKey(uint64_t keyId, uint64_t now);
+  // Coarse last-used times, flushed from memory; unknown keys are skipped.
+  void touchKey(uint64_t keyId, uint64_t at);
+  Result<PrincipalId> setPasswordHash(PrincipalId user, std::string_view hash);
+  Result<PrincipalId> setTotp(PrincipalId user, std::string_view sealedSecret);
+  Result<PrincipalId> removeTotp(PrincipalId user);
+  void recordTotpStep(PrincipalId user, uint64_t step);
+
+  Result<PrincipalId> setDescription(PrincipalId serviceAccount, std::string_view description);
+  void touchAccess(PrincipalId p, CompanyId c, uint64_t at);
+  // Appends an event; returns its sequence number.
+  uint64_t appendAudit(AuditRecord record);
+  // Deletes up to `max` events older than `before` (unix seconds); returns how many.
+  size_t pruneAudit(uint64_t before, size_t max);
+
+ private:
+  void putKey(const KeyRecord& key);
+  // The user's record, or a notFound refusal (also for a service account).
+  Result<PrincipalRecord> userOf(PrincipalId user) const;
+  Result<PermissionSet> resolvePermissions(const std::vector<std::string_view>& names) const;
+  uint64_t nextId(std::string_view counter);
+  Result<PrincipalId> createPrincipal(const PrincipalRecord& record);
+  void putPrincipal(const PrincipalRecord& record);
+  void putGrant(uint64_t key, const GrantRecord& grant);
+  void putRole(const RoleRecord& role);
+  void dropGrant(uint64_t key, const GrantRecord& grant);
+  void rematerialise(uint64_t key);
+  std::vector<uint64_t> holdersOf(RoleId role) const;
+
+  Txn& wtxn_;
+  const StoreOptions& options_;
+};
+
+}  // namespace gatehouse::store
