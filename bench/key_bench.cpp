@@ -85,8 +85,7 @@ void verifyKeys(benchmark::State& state, size_t keys, bool cached) {
     const std::string& key = f.keys[rng() % keys];
     accepted += f.service->credentials()
                     .checkKey(snap, cached ? &verified : nullptr, filter, key, "")
-                    .refusal ==
-                wire::CredentialRefusal::NONE;
+                    .refusal == wire::CredentialRefusal::NONE;
   }
   snap.end();
   if (accepted != state.iterations()) state.SkipWithError("a valid key was refused");

@@ -3,6 +3,7 @@
 // answers, limits and access classes.
 #define BOOST_TEST_MODULE protocol
 #include <capnp/any.h>
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -74,6 +75,19 @@ BOOST_FIXTURE_TEST_CASE(truncated_frame_then_eof_closes_only_that_connection, Fi
   c.sendBytes(std::string_view(frame).substr(0, frame.size() - 3));
   ::shutdown(c.fd(), SHUT_WR);
   BOOST_TEST(closedWithoutAnswer(c));
+  bystanderAnswers();
+}
+
+BOOST_FIXTURE_TEST_CASE(truncated_frame_then_eof_is_logged_as_a_framing_violation, Fixture) {
+  Client c = daemon.connect();
+  std::string frame = pingFrame(1);
+  c.sendBytes(std::string_view(frame).substr(0, frame.size() - 3));
+  ::shutdown(c.fd(), SHUT_WR);
+  BOOST_TEST(closedWithoutAnswer(c));
+  std::string log = daemon.log();
+  BOOST_TEST(log.find("event=framing_violation") != std::string::npos);
+  BOOST_TEST(log.find(fmt::format("connection closed after {} bytes of a frame",
+                                  frame.size() - 3)) != std::string::npos);
   bystanderAnswers();
 }
 

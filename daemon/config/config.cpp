@@ -267,14 +267,14 @@ std::string render(const Config& c) {
       c.server.nestingLimit, c.server.maxInFlight, c.server.maxConnections,
       c.server.maxPendingOutput, c.service.maxBatch, c.service.groupCommitMax,
       idList(c.access.adminUids), idList(c.access.adminGids), idList(c.access.checkUids),
-      idList(c.access.checkGids), c.access.others == protocol::AccessClass::check ? "check" : "none",
-      c.pepperFile.string(), c.service.credentials.password.opsLimit,
-      c.service.credentials.password.memLimit >> 20, c.service.credentials.passwordThreads,
-      c.service.credentials.maxKeysPerAccount, c.service.credentials.rate.threshold,
-      c.service.credentials.rate.window.count(), c.service.credentials.rate.backoff.count(),
-      c.service.credentials.rate.maxSubjects, c.service.credentials.totpIssuer,
-      c.service.credentials.lastUsedFlush.count(), c.service.credentials.verifiedKeyCache,
-      c.service.auditRetention.count() / 86400);
+      idList(c.access.checkGids),
+      c.access.others == protocol::AccessClass::check ? "check" : "none", c.pepperFile.string(),
+      c.service.credentials.password.opsLimit, c.service.credentials.password.memLimit >> 20,
+      c.service.credentials.passwordThreads, c.service.credentials.maxKeysPerAccount,
+      c.service.credentials.rate.threshold, c.service.credentials.rate.window.count(),
+      c.service.credentials.rate.backoff.count(), c.service.credentials.rate.maxSubjects,
+      c.service.credentials.totpIssuer, c.service.credentials.lastUsedFlush.count(),
+      c.service.credentials.verifiedKeyCache, c.service.auditRetention.count() / 86400);
 }
 
 }  // namespace gatehouse::config

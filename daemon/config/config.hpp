@@ -10,8 +10,8 @@
 #include <string>
 
 #include "common/log.hpp"
-#include "server/server.hpp"
 #include "protocol/access.hpp"
+#include "server/server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
 

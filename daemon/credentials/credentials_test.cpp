@@ -2,6 +2,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "credentials/pepper.hpp"
 #include "credentials/rate_limiter.hpp"
 #include "credentials/totp.hpp"
+#include "credentials/work_pool.hpp"
 #include "temp_dir.hpp"
 
 using namespace gatehouse::credentials;
@@ -257,4 +259,21 @@ BOOST_AUTO_TEST_CASE(tracked_subjects_stay_bounded) {
     limiter.recordFailure({"s:" + std::to_string(i)}, t + std::chrono::seconds(2 * i));
   }
   BOOST_TEST(limiter.trackedSubjects() <= 101u);
+}
+
+BOOST_AUTO_TEST_CASE(work_pool_reports_a_job_that_throws_and_keeps_running) {
+  WorkPool pool(1);
+  std::atomic<int> failures{0}, ran{0};
+  std::string reason;
+  BOOST_TEST(pool.submit([] { throw std::runtime_error("no memory for Argon2id"); },
+                         [&](std::string_view why) {
+                           reason = why;
+                           ++failures;
+                         }));
+  BOOST_TEST(pool.submit([&] { ++ran; }, [&](std::string_view) { ++failures; }));
+  pool.stop();  // runs what was queued, then joins
+  BOOST_TEST(failures.load() == 1);
+  BOOST_TEST(ran.load() == 1);
+  BOOST_TEST(reason == "no memory for Argon2id");
+  BOOST_TEST(!pool.submit([] {}, nullptr));  // stopped: not queued
 }

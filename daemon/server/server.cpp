@@ -35,7 +35,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   // On the writer thread: hand the answer to this session's own thread.
   void answer(std::string frame) override {
     asio::post(worker_.io, [self = shared_from_this(), frame = std::move(frame)]() mutable {
-      self->onAnswered(std::move(frame));
+      self->onAnswered(frame);
     });
   }
 
@@ -98,8 +98,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
           // framing violation (a shutdown cutting it short is not).
           if (peerClosed_) {
             logLine(Level::warning, "framing_violation",
-                    {{"error", fmt::format("connection closed after {} bytes of a frame",
-                                           pending.size())},
+                    {{"error",
+                      fmt::format("connection closed after {} bytes of a frame", pending.size())},
                      {"uid", std::to_string(peer_.uid)},
                      {"pid", std::to_string(peer_.pid)}});
           }
@@ -110,7 +110,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
         makeRoom(scan.bytes);
         break;
       }
-      handleFrame(kj::arrayPtr(in_.data() + consumed_ / sizeof(capnp::word),
+      handleFrame(kj::arrayPtr(reinterpret_cast<const capnp::word*>(in_.data()) +
+                                   consumed_ / sizeof(capnp::word),
                                scan.bytes / sizeof(capnp::word)));
       explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
       consumed_ += scan.bytes;
@@ -151,18 +152,20 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       }
     } catch (const kj::Exception& e) {
       protocol::appendError(id, wire::ErrorCode::MALFORMED,
-                           fmt::format("undecodable request: {}", e.getDescription().cStr()), out_);
+                            fmt::format("undecodable request: {}", e.getDescription().cStr()),
+                            out_);
     } catch (const std::exception& e) {
       logLine(Level::error, "request_failed", {{"error", e.what()}});
       protocol::appendError(id, wire::ErrorCode::FAILED,
-                           fmt::format("internal failure: {}", e.what()), out_);
+                            fmt::format("internal failure: {}", e.what()), out_);
     }
   }
 
-  void onAnswered(std::string frame) {
+  void onAnswered(std::string& frame) {
     if (--inFlight_ == 0) pendingWork_.reset();
     if (closed_) return;
     out_.append(frame);
+    explicit_bzero(frame.data(), frame.size());  // answers may carry new secrets
     processFrames();  // resumes frames held back by the in-flight limit
   }
 
@@ -206,7 +209,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   Server::Worker& worker_;
   stream_protocol::socket socket_;
   protocol::Peer peer_;
-  std::vector<capnp::word> in_;
+  std::vector<uint64_t> in_;  // whole words, so that a frame read into it is word-aligned
   size_t filled_ = 0;
   size_t consumed_ = 0;
   std::string out_;

@@ -101,7 +101,7 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
       auto key = w.key(req.getSaKeyRevoke());
       if (!key) {
         protocol::setError(response, ErrorCode::NOT_FOUND,
-                 fmt::format("key: no key with id {}", req.getSaKeyRevoke()));
+                           fmt::format("key: no key with id {}", req.getSaKeyRevoke()));
         return false;
       }
       if (!scope.owned(key->principal, response)) return false;

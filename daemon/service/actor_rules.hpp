@@ -45,26 +45,25 @@ class ActorScope {
   bool require(std::string_view permission, wire::Response::Builder response) const {
     if (actor_ == 0 || company_ == 0) {
       protocol::setError(response, ErrorCode::INVALID_ARGUMENT,
-               "actor and activeCompany must be set for this request");
+                         "actor and activeCompany must be set for this request");
       return false;
     }
     if (!g_.company(company_)) {
       protocol::setError(response, ErrorCode::NOT_FOUND,
-               fmt::format("activeCompany: no company with id {}", company_));
+                         fmt::format("activeCompany: no company with id {}", company_));
       return false;
     }
     auto actor = g_.principal(actor_);
     if (!actor || actor->state != store::PrincipalState::active) {
       protocol::setError(response, ErrorCode::FORBIDDEN,
-               fmt::format("actor {} is unknown or disabled", actor_));
+                         fmt::format("actor {} is unknown or disabled", actor_));
       return false;
     }
     if (!holds(permission)) {
-      protocol::setError(
-          response, ErrorCode::FORBIDDEN,
-          fmt::format("actor {} lacks a permission this request needs in company {}", actor_,
-                      company_),
-          {std::string(permission)});
+      protocol::setError(response, ErrorCode::FORBIDDEN,
+                         fmt::format("actor {} lacks a permission this request needs in company {}",
+                                     actor_, company_),
+                         {std::string(permission)});
       return false;
     }
     return true;
@@ -96,10 +95,11 @@ class ActorScope {
       }
     });
     if (missing.empty()) return true;
-    protocol::setError(response, ErrorCode::ESCALATION,
-                       fmt::format("actor {} cannot grant permissions it does not hold in company {}",
-                                   actor_, company_),
-                       missing);
+    protocol::setError(
+        response, ErrorCode::ESCALATION,
+        fmt::format("actor {} cannot grant permissions it does not hold in company {}", actor_,
+                    company_),
+        missing);
     return false;
   }
 
@@ -109,7 +109,7 @@ class ActorScope {
     auto p = g_.principal(id);
     if (p && p->kind == store::PrincipalKind::serviceAccount) return p;
     protocol::setError(response, ErrorCode::NOT_FOUND,
-             fmt::format("serviceAccount: no service account with id {}", id));
+                       fmt::format("serviceAccount: no service account with id {}", id));
     return std::nullopt;
   }
 
@@ -118,9 +118,10 @@ class ActorScope {
     auto p = account(id, response);
     if (!p) return std::nullopt;
     if (p->ownerCompany == company_) return p;
-    protocol::setError(response, ErrorCode::NOT_OWNER,
-             fmt::format("service account {} is owned by company {}; only its owner may do this",
-                         id, p->ownerCompany));
+    protocol::setError(
+        response, ErrorCode::NOT_OWNER,
+        fmt::format("service account {} is owned by company {}; only its owner may do this", id,
+                    p->ownerCompany));
     return std::nullopt;
   }
 
@@ -137,14 +138,15 @@ class ActorScope {
                                                wire::Response::Builder response) const {
     auto role = g_.role(id);
     if (!role) {
-      protocol::setError(response, ErrorCode::NOT_FOUND, fmt::format("role: no role with id {}", id));
+      protocol::setError(response, ErrorCode::NOT_FOUND,
+                         fmt::format("role: no role with id {}", id));
       return std::nullopt;
     }
     if (role->company != company_) {
       protocol::setError(response, ErrorCode::FORBIDDEN,
-               role->company == 0
-                   ? fmt::format("role {} is a system role, managed by the platform", id)
-                   : fmt::format("role {} belongs to company {}", id, role->company));
+                         role->company == 0
+                             ? fmt::format("role {} is a system role, managed by the platform", id)
+                             : fmt::format("role {} belongs to company {}", id, role->company));
       return std::nullopt;
     }
     return role;

@@ -95,8 +95,8 @@ void answerSaView(ServiceParts& parts, IoState& io, Request::Reader request,
                    g.grant(account->id, scope.company()).has_value();
     if (!visible) {
       protocol::setError(response, ErrorCode::NOT_FOUND,
-                         fmt::format("service account {} has no access to company {}",
-                                     account->id, scope.company()));
+                         fmt::format("service account {} has no access to company {}", account->id,
+                                     scope.company()));
       return;
     }
     rows.push_back(std::move(*account));

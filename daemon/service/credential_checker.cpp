@@ -91,13 +91,13 @@ CredentialChecker::KeyCheck CredentialChecker::checkKey(store::Snapshot& snapsho
   };
   // Names the key and its account; false when a deadline has passed (revocation at the end of a
   // rotation's grace, expiry).
-  auto withinDeadlines = [&](uint64_t keyId, const store::KeyRecord& record, uint64_t unix) {
+  auto withinDeadlines = [&](uint64_t keyId, const store::KeyRecord& record, uint64_t at) {
     out.keyId = keyId;
     out.principal = record.principal;
-    out.at = unix;
-    out.refusal = record.revoked(unix)   ? CredentialRefusal::KEY_REVOKED
-                  : record.expired(unix) ? CredentialRefusal::KEY_EXPIRED
-                                         : CredentialRefusal::NONE;
+    out.at = at;
+    out.refusal = record.revoked(at)   ? CredentialRefusal::KEY_REVOKED
+                  : record.expired(at) ? CredentialRefusal::KEY_EXPIRED
+                                       : CredentialRefusal::NONE;
     return out.refusal == CredentialRefusal::NONE;
   };
   if (limits && limited(sourceSubject(source))) return out;
@@ -111,12 +111,12 @@ CredentialChecker::KeyCheck CredentialChecker::checkKey(store::Snapshot& snapsho
       record.principal = hit->principal;
       record.expiresAt = hit->expiresAt;
       record.revokedAt = hit->revokedAt;
-      uint64_t unix = unixNow();
+      uint64_t nowUnix = unixNow();
       // Once a second per entry: times are coarse, and the entry's line is already at hand where
       // KeyUsage's own filter would cost another (measured: 0.2 µs at the ping-pong p50).
-      if (withinDeadlines(hit->keyId, record, unix) && hit->touchedAt != uint32_t(unix)) {
-        keyUsage_.touch(filter, hit->keyId, unix);
-        hit->touchedAt = static_cast<uint32_t>(unix);
+      if (withinDeadlines(hit->keyId, record, nowUnix) && hit->touchedAt != uint32_t(nowUnix)) {
+        keyUsage_.touch(filter, hit->keyId, nowUnix);
+        hit->touchedAt = static_cast<uint32_t>(nowUnix);
       }
       return out;
     }
@@ -141,23 +141,24 @@ CredentialChecker::KeyCheck CredentialChecker::checkKey(store::Snapshot& snapsho
                            Clock::now());
     return out;
   }
-  uint64_t unix = unixNow();
-  if (!withinDeadlines(key.id, *record, unix)) return out;
+  uint64_t nowUnix = unixNow();
+  if (!withinDeadlines(key.id, *record, nowUnix)) return out;
   if (snapshot.reader().principalState(record->principal) != store::PrincipalState::active) {
     out.refusal = CredentialRefusal::DISABLED;
     return out;
   }
-  keyUsage_.touch(filter, key.id, unix);
+  keyUsage_.touch(filter, key.id, nowUnix);
   if (tag) {
     verified->remember({*tag, snapshot.revision(), key.id, record->principal, record->expiresAt,
-                        record->revokedAt, static_cast<uint32_t>(unix)});
+                        record->revokedAt, static_cast<uint32_t>(nowUnix)});
   }
   return out;
 }
 
 const std::string& CredentialChecker::dummyHash() {
-  std::call_once(dummyOnce_,
-                 [&] { dummyHash_ = credentials::hashPassword("not a password", options_.password); });
+  std::call_once(dummyOnce_, [&] {
+    dummyHash_ = credentials::hashPassword("not a password", options_.password);
+  });
   return dummyHash_;
 }
 
@@ -283,8 +284,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
   return Disposition::queued;
 }
 
-bool CredentialChecker::claimTotpStep(store::PrincipalId user, uint64_t storedLast,
-                                      uint64_t step) {
+bool CredentialChecker::claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step) {
   std::lock_guard lock(totpMutex_);
   uint64_t& last = totpSteps_[user];
   last = std::max(last, storedLast);
@@ -408,7 +408,7 @@ Committer::Apply CredentialChecker::drainUsage() {
   auto access = accessUsage_.drain();
   if (times.empty() && access.empty()) return {};
   return [times = std::move(times), access = std::move(access)](store::Writer& w,
-                                                                 wire::Response::Builder) {
+                                                                wire::Response::Builder) {
     for (auto [keyId, at] : times) w.touchKey(keyId, at);
     for (auto [grant, at] : access) w.touchAccess(grant >> 32, grant & store::kMaxEntityId, at);
     return true;

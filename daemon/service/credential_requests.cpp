@@ -158,8 +158,7 @@ bool applyCredentialMutation(ServiceParts& parts, store::Writer& w, wire::Reques
     if (expiryRefused(expiresAt)) return false;
     auto retired = w.retireKeys(account, retireAt, now);
     if (setRefusal(response, store::refusalOf(retired))) return false;
-    return checker.issueKeyAnswer(w, account, expiresAt, std::get<uint32_t>(retired),
-                                      response);
+    return checker.issueKeyAnswer(w, account, expiresAt, std::get<uint32_t>(retired), response);
   };
   switch (req.which()) {
     case wire::Request::CREATE_KEY:

@@ -7,8 +7,8 @@
 // thread.
 #pragma once
 
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <utility>

@@ -70,10 +70,8 @@ std::string operationName(wire::Request::Reader request);
 // checks.cpp: the inline checks and read-only queries.
 void answerPing(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorize(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
-void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader,
-                          wire::Response::Builder);
-void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader,
-                           wire::Response::Builder);
+void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
+void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerLookup(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListCompanies(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListCatalog(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);

@@ -54,8 +54,8 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
   return Disposition::answered;
 }
 
-Disposition Service::answerInline(const RequestRow& row, IoState& io,
-                                  wire::Request::Reader request, std::string& out) {
+Disposition Service::answerInline(const RequestRow& row, IoState& io, wire::Request::Reader request,
+                                  std::string& out) {
   capnp::MallocMessageBuilder builder(io.scratch());
   auto response = builder.initRoot<wire::Response>();
   response.setId(request.getId());
@@ -79,8 +79,7 @@ Disposition Service::queueMutation(const RequestRow& row, const protocol::Peer& 
     return row.apply(parts_, w, copy->getRoot<wire::Request>().asReader(), response);
   };
   if (committer_.queue(std::move(pending))) return Disposition::queued;
-  protocol::appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down",
-                        out);
+  protocol::appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);
   return Disposition::answered;
 }
 

@@ -44,6 +44,7 @@ class PromiseSink : public AnswerSink, public std::enable_shared_from_this<Promi
   std::shared_ptr<AnswerSink> retain() override { return shared_from_this(); }
   void answer(std::string frame) override { promise_.set_value(std::move(frame)); }
   std::string wait() { return promise_.get_future().get(); }
+  std::future<std::string> future() { return promise_.get_future(); }
 
  private:
   std::promise<std::string> promise_;
@@ -261,7 +262,8 @@ BOOST_FIXTURE_TEST_CASE(check_access_with_a_valid_key_allocates_nothing_in_the_s
   counting = true;
   for (int i = 0; i < 1000; ++i) {
     out.clear();
-    allowed += service.handle(*reader, checker, request, out, *sink) == Disposition::answered ? 1 : 0;
+    allowed +=
+        service.handle(*reader, checker, request, out, *sink) == Disposition::answered ? 1 : 0;
     reader->release();
   }
   counting = false;
@@ -426,4 +428,104 @@ BOOST_AUTO_TEST_CASE(verified_keys_hold_two_per_set_and_evict_the_one_not_used_l
   off.remember(entry("key-a", 1, 5));
   BOOST_TEST(!off.enabled());
   BOOST_TEST(off.find(off.tag("key-a"), 5) == nullptr);
+}
+
+// A password job that throws on the pool (here: Argon2id refuses a memory limit beyond what it
+// supports) is answered `failed` exactly once, and the service still stops.
+BOOST_AUTO_TEST_CASE(a_password_job_that_throws_is_answered_failed_and_shutdown_finishes) {
+  TempDir dir;
+  auto db = store::Store::open(testOptions(dir.path()));
+  auto pepper = credentials::Pepper::fromBytes(std::string(32, 'k'));
+  uint64_t alice = 0;
+  db->commit([&](store::Writer& w) {
+    alice = ok(w.createUser("alice"));
+    return true;
+  });
+  ServiceOptions options;
+  options.credentials.password.memLimit = SIZE_MAX;  // crypto_pwhash_str_alg fails
+  Service service(*db, pepper, options);
+  auto io = service.newIoState();
+  Peer admin{0, 0, 1, AccessClass::admin};
+  auto send = [&](const std::function<void(wire::Request::Builder)>& fill,
+                  const std::shared_ptr<PromiseSink>& sink) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::Request>();
+    r.setId(5);
+    fill(r);
+    std::string out;
+    auto disposition = service.handle(*io, admin, r.asReader(), out, *sink);
+    io->release();
+    return disposition;
+  };
+  auto setPassword = std::make_shared<PromiseSink>();
+  auto checkPassword = std::make_shared<PromiseSink>();
+  BOOST_REQUIRE((send(
+                     [&](wire::Request::Builder r) {
+                       auto q = r.initSetPassword();
+                       q.setUser(alice);
+                       q.setPassword("a long enough password");
+                     },
+                     setPassword) == Disposition::queued));
+  BOOST_REQUIRE((send(
+                     [&](wire::Request::Builder r) {
+                       auto q = r.initCheckCredential();
+                       q.setUser("nobody");  // checked against the dummy hash, which fails
+                       q.setCredential("some password");
+                     },
+                     checkPassword) == Disposition::queued));
+  for (auto* sink : {&setPassword, &checkPassword}) {
+    auto answer = (*sink)->future();
+    BOOST_REQUIRE((answer.wait_for(std::chrono::seconds(30)) == std::future_status::ready));
+    Decoded d(answer.get());
+    BOOST_REQUIRE((d.get().which() == wire::Response::ERROR));
+    BOOST_TEST((d.get().getError().getCode() == wire::ErrorCode::FAILED));
+    BOOST_TEST(d.get().getId() == 5u);
+  }
+  service.stop();  // returns: nothing waits for an answer that never comes
+  BOOST_TEST(service.mutationsCommitted() == 0u);
+}
+
+// The actor path's saSetState refuses a state this build does not know, like setPrincipalState,
+// instead of reading it as `active`.
+BOOST_FIXTURE_TEST_CASE(sa_set_state_refuses_an_unknown_state, Fixture) {
+  uint64_t robot = 0;
+  db->commit([&](store::Writer& w) {
+    ok(w.definePermissions({"service_accounts.manage"}));
+    robot = ok(w.createServiceAccount("robot", acme, ""));
+    ok(w.setPrincipalState(robot, store::PrincipalState::disabled));
+    ok(w.setGrant(alice, acme, {"routers.read", "service_accounts.manage"}, {}));
+    return true;
+  });
+  auto setState = [&](wire::PrincipalState state, bool system) {
+    sink = std::make_shared<PromiseSink>();
+    handle(admin, [&](wire::Request::Builder r) {
+      if (system) {
+        auto q = r.initSetPrincipalState();
+        q.setPrincipal(robot);
+        q.setState(state);
+        return;
+      }
+      r.setActor(alice);
+      r.setActiveCompany(acme);
+      auto q = r.initSaSetState();
+      q.setPrincipal(robot);
+      q.setState(state);
+    });
+    return Decoded(sink->wait());
+  };
+  auto unknown = static_cast<wire::PrincipalState>(7);
+  for (bool system : {false, true}) {
+    Decoded refused = setState(unknown, system);
+    BOOST_REQUIRE((refused.get().which() == wire::Response::ERROR));
+    BOOST_TEST((refused.get().getError().getCode() == wire::ErrorCode::INVALID_ARGUMENT));
+    BOOST_TEST(std::string(refused.get().getError().getMessage().cStr()).find("state") !=
+               std::string::npos);
+  }
+  // Still disabled: nothing changed. A known state is applied.
+  store::Snapshot snap(*db);
+  snap.begin();
+  BOOST_TEST((snap.reader().principalState(robot) == store::PrincipalState::disabled));
+  snap.end();
+  Decoded enabled = setState(wire::PrincipalState::ACTIVE, false);
+  BOOST_TEST((enabled.get().which() == wire::Response::MUTATION));
 }

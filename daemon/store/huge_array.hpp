@@ -27,8 +27,9 @@ class HugeArray {
     void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     base_ = p;
-    auto aligned = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
-    data_ = reinterpret_cast<T*>(aligned);
+    auto address = reinterpret_cast<uintptr_t>(p);
+    size_t skip = ((address + kHugePage - 1) & ~(kHugePage - 1)) - address;
+    data_ = reinterpret_cast<T*>(static_cast<char*>(p) + skip);
     ::madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: fine if refused
   }
   HugeArray(HugeArray&& o) noexcept

@@ -15,7 +15,7 @@ BOOST_AUTO_TEST_CASE(company) {
 }
 
 BOOST_AUTO_TEST_CASE(principal) {
-  PrincipalRecord r{7, PrincipalKind::serviceAccount, PrincipalState::disabled, 3, "robot",
+  PrincipalRecord r{7,        PrincipalKind::serviceAccount, PrincipalState::disabled, 3, "robot",
                     "deploys"};
   PrincipalRecord back = decodePrincipal(7, encodePrincipal(r));
   BOOST_TEST(back.id == 7u);

@@ -1,10 +1,11 @@
+#include "store/writer.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "store/names.hpp"
 #include "store/records.hpp"
-#include "store/writer.hpp"
 
 namespace gatehouse::store {
 using records::roleNameKey;
@@ -305,7 +306,6 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   return p;
 }
 
-
 Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
                                            std::string_view description) {
   auto r = principal(serviceAccount);
@@ -325,6 +325,5 @@ Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
   putPrincipal(*r);
   return serviceAccount;
 }
-
 
 }  // namespace gatehouse::store

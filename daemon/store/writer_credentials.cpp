@@ -104,7 +104,8 @@ Result<PrincipalId> Writer::setPasswordHash(PrincipalId user, std::string_view h
 Result<PrincipalId> Writer::setTotp(PrincipalId user, std::string_view sealedSecret) {
   auto u = userOf(user);
   if (auto r = refusalOf(u)) return *r;
-  wtxn_.put(t_.totp, IntKey(user).bytes(), records::encodeTotp(TotpRecord{std::string(sealedSecret), 0}));
+  wtxn_.put(t_.totp, IntKey(user).bytes(),
+            records::encodeTotp(TotpRecord{std::string(sealedSecret), 0}));
   return user;
 }
 
@@ -123,7 +124,6 @@ void Writer::recordTotpStep(PrincipalId user, uint64_t step) {
   t->lastStep = step;
   wtxn_.put(t_.totp, IntKey(user).bytes(), records::encodeTotp(*t));
 }
-
 
 void Writer::touchAccess(PrincipalId p, CompanyId c, uint64_t at) {
   if (!grant(p, c) || accessUsed(p, c) >= at) return;
@@ -161,6 +161,5 @@ size_t Writer::pruneAudit(uint64_t before, size_t max) {
   }
   return old.size();
 }
-
 
 }  // namespace gatehouse::store
