@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "json.hpp"
+#include "output.hpp"
 
 namespace gatehouse::cli {
 
@@ -29,15 +29,15 @@ inline void setIds(capnp::List<uint64_t>::Builder list, const std::vector<uint64
   for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
 }
 
-inline JsonArray jsonStrings(capnp::List<capnp::Text>::Reader texts) {
-  JsonArray array;
-  for (auto text : texts) array.string(view(text));
+inline Json jsonStrings(capnp::List<capnp::Text>::Reader texts) {
+  Json array = Json::array();
+  for (auto text : texts) array.emplace_back(view(text));
   return array;
 }
 
-inline JsonArray jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
-  JsonArray array;
-  for (uint64_t n : numbers) array.number(n);
+inline Json jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
+  Json array = Json::array();
+  for (uint64_t n : numbers) array.emplace_back(n);
   return array;
 }
 
