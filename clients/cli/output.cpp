@@ -1,5 +1,6 @@
 #include "output.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <time.h>
 
@@ -50,8 +51,7 @@ std::string utcTime(uint64_t unixSeconds, std::string_view zero) {
       gmtime_r(&seconds, &parts) == nullptr) {
     return fmt::format("@{}", unixSeconds);
   }
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", parts.tm_year + 1900, parts.tm_mon + 1,
-                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", parts);
 }
 
 std::string denyReasonText(wire::DenyReason reason) {

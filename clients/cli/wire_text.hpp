@@ -4,10 +4,10 @@
 #pragma once
 
 #include <capnp/list.h>
+#include <fmt/format.h>
 
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "output.hpp"
@@ -41,26 +41,31 @@ inline Json jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
   return array;
 }
 
-// The elements (numbers, Cap'n Proto text or strings) separated by `separator`.
-template <typename List>
-std::string joined(List elements, std::string_view separator) {
-  std::string out;
-  bool first = true;
-  for (auto element : elements) {
-    if (!first) out += separator;
-    first = false;
-    if constexpr (std::is_arithmetic_v<decltype(element)>) {
-      out += std::to_string(element);
-    } else {
-      out += view(element);
-    }
-  }
-  return out;
+// The elements of a container (numbers or strings) separated by `separator`.
+template <typename Container>
+std::string joined(const Container& elements, std::string_view separator) {
+  return fmt::to_string(fmt::join(elements, separator));
+}
+
+// The same for Cap'n Proto lists, copied first: their iterators have no value_type, which
+// fmt::join needs.
+inline std::string joined(capnp::List<capnp::Text>::Reader texts, std::string_view separator) {
+  std::vector<std::string_view> views;
+  views.reserve(texts.size());
+  for (auto text : texts) views.push_back(view(text));
+  return joined(views, separator);
+}
+
+inline std::string joined(capnp::List<uint64_t>::Reader numbers, std::string_view separator) {
+  std::vector<uint64_t> values;
+  values.reserve(numbers.size());
+  for (uint64_t n : numbers) values.push_back(n);
+  return joined(values, separator);
 }
 
 // `joined` for people: "(none)" when there are no elements.
 template <typename List>
-std::string listText(List elements, std::string_view separator) {
+std::string listText(const List& elements, std::string_view separator) {
   if (elements.size() == 0) return "(none)";
   return joined(elements, separator);
 }
