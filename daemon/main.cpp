@@ -1,4 +1,6 @@
 // gatehoused: wires configuration -> store -> service -> server, and nothing else.
+// Exit status: 0 after a clean stop (and for --help, --version, --print-config), 1 when start-up
+// fails, 2 for a bad command line or configuration.
 #include <fmt/format.h>
 #include <signal.h>
 #include <sodium.h>
@@ -21,6 +23,13 @@
 
 using namespace gatehouse;
 
+namespace {
+
+constexpr int kExitStartupFailed = 1;
+constexpr int kExitBadConfiguration = 2;  // The command line or the configuration file.
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"gatehoused: the gatehouse authorization daemon"};
   std::string configPath;
@@ -29,7 +38,13 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--print-config", printConfig, "Print the effective configuration and exit");
   app.set_version_flag("--version", GATEHOUSE_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints the message and gives its own code per error (105, 109...); --help and
+    // --version are successes.
+    return app.exit(e) == 0 ? 0 : kExitBadConfiguration;
+  }
 
   config::Config cfg;
   try {
@@ -37,7 +52,7 @@ int main(int argc, char** argv) {
                                           : std::optional<std::filesystem::path>(configPath));
   } catch (const std::exception& e) {
     std::cerr << "gatehoused: configuration: " << e.what() << "\n";
-    return 2;
+    return kExitBadConfiguration;
   }
   if (printConfig) {
     std::cout << config::render(cfg);
@@ -46,7 +61,7 @@ int main(int argc, char** argv) {
   setLogLevel(cfg.logLevel);
   if (sodium_init() < 0) {
     logLine(Level::error, "startup_failed", {{"error", "sodium_init failed"}});
-    return 1;
+    return kExitStartupFailed;
   }
 
   auto started = std::chrono::steady_clock::now();
@@ -80,7 +95,7 @@ int main(int argc, char** argv) {
             {{"mutations_committed", std::to_string(service.mutationsCommitted())}});
   } catch (const std::exception& e) {
     logLine(Level::error, "startup_failed", {{"error", e.what()}});
-    return 1;
+    return kExitStartupFailed;
   }
   return 0;
 }

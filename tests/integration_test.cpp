@@ -143,6 +143,19 @@ BOOST_AUTO_TEST_CASE(unreachable_daemon_is_an_error_not_a_deny) {
   BOOST_TEST(contains(r.err, "none.sock"));
 }
 
+BOOST_AUTO_TEST_CASE(a_bad_daemon_command_line_exits_2) {
+  Run unknown = runProcess({GATEHOUSE_DAEMON_PATH, "--no-such-option"});
+  BOOST_TEST(unknown.status == 2);
+  BOOST_TEST(contains(unknown.err, "--no-such-option"));
+  TempDir dir;
+  Run missing =
+      runProcess({GATEHOUSE_DAEMON_PATH, "--config", (dir.path() / "none.toml").string()});
+  BOOST_TEST(missing.status == 2);
+  BOOST_TEST(contains(missing.err, "none.toml"));
+  BOOST_TEST(runProcess({GATEHOUSE_DAEMON_PATH, "--help"}).status == 0);
+  BOOST_TEST(runProcess({GATEHOUSE_DAEMON_PATH, "--version"}).status == 0);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_answers_what_was_read_and_every_answered_write_survives) {
   Daemon d;
   client::Client c = d.connect();

@@ -55,10 +55,10 @@ std::string actionsText(wire::SaActions::Reader actions) {
   return listText(words, ",");
 }
 
-JsonObject actionsJson(wire::SaActions::Reader actions) {
-  JsonObject json;
+Json actionsJson(wire::SaActions::Reader actions) {
+  Json json = Json::object();
   for (const ActionField& field : kActionFields) {
-    json.boolean(field.json, (actions.*field.allowed)());
+    json[std::string(field.json)] = (actions.*field.allowed)();
   }
   return json;
 }
@@ -80,26 +80,24 @@ std::string relationText(wire::Relation relation) {
   return relation == wire::Relation::OWNED ? "OWNED" : "EXTERNAL";
 }
 
-JsonObject rowJson(wire::SaRow::Reader row) {
-  JsonArray roles;
-  for (auto role : row.getRoles()) roles.raw(roleJson(role).str());
-  JsonArray keys;
-  for (auto key : row.getKeys()) keys.raw(keyJson(key).str());
-  JsonObject json;
-  json.number("id", row.getId())
-      .string("name", view(row.getName()))
-      .string("description", view(row.getDescription()))
-      .number("ownerCompany", row.getOwnerCompany())
-      .string("ownerCompanyName", view(row.getOwnerCompanyName()))
-      .string("relation", enumName(row.getRelation()))
-      .string("state", enumName(row.getState()))
-      .raw("permissions", jsonStrings(row.getPermissions()).str())
-      .raw("roles", roles.str())
-      .raw("keys", keys.str())
-      .number("lastUsedAt", row.getLastUsedAt())
-      .raw("actions", actionsJson(row.getActions()).str())
-      .boolean("hasAccess", row.getHasAccess());
-  return json;
+Json rowJson(wire::SaRow::Reader row) {
+  Json roles = Json::array();
+  for (auto role : row.getRoles()) roles.push_back(roleJson(role));
+  Json keys = Json::array();
+  for (auto key : row.getKeys()) keys.push_back(keyJson(key));
+  return {{"id", row.getId()},
+          {"name", view(row.getName())},
+          {"description", view(row.getDescription())},
+          {"ownerCompany", row.getOwnerCompany()},
+          {"ownerCompanyName", view(row.getOwnerCompanyName())},
+          {"relation", enumName(row.getRelation())},
+          {"state", enumName(row.getState())},
+          {"permissions", jsonStrings(row.getPermissions())},
+          {"roles", std::move(roles)},
+          {"keys", std::move(keys)},
+          {"lastUsedAt", row.getLastUsedAt()},
+          {"actions", actionsJson(row.getActions())},
+          {"hasAccess", row.getHasAccess()}};
 }
 
 int listServiceAccounts(Context& context, const NoArguments&) {
@@ -108,18 +106,17 @@ int listServiceAccounts(Context& context, const NoArguments&) {
   auto saView = answer.get().getSaView();
   std::vector<std::vector<std::string>> rows{
       {"ID", "NAME", "OWNED/EXTERNAL", "OWNER", "PERMISSIONS-HERE", "ACTIONS", "LAST-USED"}};
-  JsonArray accounts;
+  Json accounts = Json::array();
   for (auto row : saView.getRows()) {
     rows.push_back({std::to_string(row.getId()), std::string(view(row.getName())),
                     relationText(row.getRelation()), std::string(view(row.getOwnerCompanyName())),
                     permissionsHereText(row), actionsText(row.getActions()),
                     utcTime(row.getLastUsedAt())});
-    accounts.raw(rowJson(row).str());
+    accounts.push_back(rowJson(row));
   }
-  context.out.print(table(rows), JsonObject()
-                                     .raw("serviceAccounts", accounts.str())
-                                     .number("company", saView.getCompany())
-                                     .number("revision", saView.getRevision()));
+  context.out.print(table(rows), Json{{"serviceAccounts", std::move(accounts)},
+                                      {"company", saView.getCompany()},
+                                      {"revision", saView.getRevision()}});
   return kExitOk;
 }
 
@@ -166,7 +163,9 @@ int showServiceAccount(Context& context, const OneArgument& args) {
       showServiceAccountRow(context.session, context.session.principal(args.value));
   auto saView = answer.get().getSaView();
   auto row = saView.getRows()[0];
-  context.out.print(rowText(row), rowJson(row).number("revision", saView.getRevision()));
+  Json json = rowJson(row);
+  json["revision"] = saView.getRevision();
+  context.out.print(rowText(row), json);
   return kExitOk;
 }
 
@@ -254,7 +253,7 @@ int listAudit(Context& context, const AuditArguments& args) {
   auto page = answer.get().getAudit();
   std::vector<std::vector<std::string>> rows{
       {"SEQ", "TIME", "ACTOR", "COMPANY", "UID", "PID", "OPERATION", "TARGET", "OUTCOME"}};
-  JsonArray events;
+  Json events = Json::array();
   for (auto event : page.getEvents()) {
     rows.push_back({std::to_string(event.getSequence()), utcTime(event.getTime()),
                     event.getActor() == 0 ? "system" : std::to_string(event.getActor()),
@@ -262,20 +261,18 @@ int listAudit(Context& context, const AuditArguments& args) {
                     std::to_string(event.getPeerUid()), std::to_string(event.getPeerPid()),
                     std::string(view(event.getOperation())), std::string(view(event.getTarget())),
                     std::string(view(event.getOutcome()))});
-    events.raw(JsonObject()
-                   .number("sequence", event.getSequence())
-                   .number("time", event.getTime())
-                   .number("actor", event.getActor())
-                   .number("activeCompany", event.getActiveCompany())
-                   .number("peerUid", event.getPeerUid())
-                   .signedNumber("peerPid", event.getPeerPid())
-                   .string("operation", view(event.getOperation()))
-                   .string("target", view(event.getTarget()))
-                   .string("outcome", view(event.getOutcome()))
-                   .str());
+    events.push_back({{"sequence", event.getSequence()},
+                      {"time", event.getTime()},
+                      {"actor", event.getActor()},
+                      {"activeCompany", event.getActiveCompany()},
+                      {"peerUid", event.getPeerUid()},
+                      {"peerPid", event.getPeerPid()},
+                      {"operation", view(event.getOperation())},
+                      {"target", view(event.getTarget())},
+                      {"outcome", view(event.getOutcome())}});
   }
-  context.out.print(
-      table(rows), JsonObject().raw("events", events.str()).number("revision", page.getRevision()));
+  context.out.print(table(rows),
+                    Json{{"events", std::move(events)}, {"revision", page.getRevision()}});
   return kExitOk;
 }
 

@@ -44,10 +44,9 @@ int definePermissions(Context& context, const NamesArguments& args) {
                  args.names);
       });
   auto result = answer.get().getMutation();
-  context.out.print(
-      fmt::format("defined {} new permission{} (revision {})", result.getCount(),
-                  result.getCount() == 1 ? "" : "s", result.getRevision()),
-      JsonObject().number("count", result.getCount()).number("revision", result.getRevision()));
+  context.out.print(fmt::format("defined {} new permission{} (revision {})", result.getCount(),
+                                result.getCount() == 1 ? "" : "s", result.getRevision()),
+                    Json{{"count", result.getCount()}, {"revision", result.getRevision()}});
   return kExitOk;
 }
 
@@ -59,9 +58,8 @@ int listCatalog(Context& context, const NoArguments&) {
   for (unsigned bit = 0; bit < catalog.getNames().size(); ++bit) {
     rows.push_back({std::to_string(bit), std::string(view(catalog.getNames()[bit]))});
   }
-  context.out.print(table(rows), JsonObject()
-                                     .raw("permissions", jsonStrings(catalog.getNames()).str())
-                                     .number("revision", catalog.getRevision()));
+  context.out.print(table(rows), Json{{"permissions", jsonStrings(catalog.getNames())},
+                                      {"revision", catalog.getRevision()}});
   return kExitOk;
 }
 
@@ -135,14 +133,14 @@ int listRolesCommand(Context& context, const RoleArguments&) {
   client::Answer answer = listRoles(context.session, context.session.scope().company);
   auto list = answer.get().getRoles();
   std::vector<std::vector<std::string>> rows;
-  JsonArray roles;
+  Json roles = Json::array();
   for (auto role : list.getRoles()) {
     rows.push_back({std::to_string(role.getId()), scopeText(role.getCompany()),
                     std::string(view(role.getName())), listText(role.getPermissions(), ",")});
-    roles.raw(roleJson(role).str());
+    roles.push_back(roleJson(role));
   }
   context.out.print(table(rows),
-                    JsonObject().raw("roles", roles.str()).number("revision", list.getRevision()));
+                    Json{{"roles", std::move(roles)}, {"revision", list.getRevision()}});
   return kExitOk;
 }
 

@@ -25,10 +25,11 @@ struct Decision {
   uint64_t revision = 0;
 };
 
-JsonObject& addDecision(JsonObject& json, const Decision& d) {
-  return json.boolean("allowed", d.allowed)
-      .string("reason", enumName(d.reason))
-      .number("revision", d.revision);
+// Adds "allowed", "reason" and "revision" to the object `json`.
+void addDecision(Json& json, const Decision& d) {
+  json["allowed"] = d.allowed;
+  json["reason"] = enumName(d.reason);
+  json["revision"] = d.revision;
 }
 
 // "allow (revision 17)" or "deny: not granted (revision 17)".
@@ -52,8 +53,9 @@ int check(Context& context, const CheckArguments& args) {
       });
   auto reply = answer.get().getAuthorize();
   Decision decision{reply.getAllowed(), reply.getReason(), reply.getRevision()};
-  JsonObject json;
-  context.out.print(decisionText(decision), addDecision(json, decision));
+  Json json = Json::object();
+  addDecision(json, decision);
+  context.out.print(decisionText(decision), json);
   return decision.allowed ? kExitOk : kExitDenied;
 }
 
@@ -136,19 +138,19 @@ std::vector<Decision> authorizeAll(Session& session, const BatchInput& input) {
 int printBatch(Context& context, const BatchInput& input, const std::vector<Decision>& decisions) {
   bool allAllowed = true;
   std::vector<std::string> lines;
-  JsonArray results;
+  Json results = Json::array();
   for (size_t i = 0; i < decisions.size(); ++i) {
     allAllowed = allAllowed && decisions[i].allowed;
     lines.push_back(fmt::format("{} {} {}: {}", input.principals[i], input.companies[i],
                                 input.permissions[i], decisionText(decisions[i])));
-    JsonObject result;
-    result.string("principal", input.principals[i])
-        .string("company", input.companies[i])
-        .string("permission", input.permissions[i]);
-    results.raw(addDecision(result, decisions[i]).str());
+    Json result = {{"principal", input.principals[i]},
+                   {"company", input.companies[i]},
+                   {"permission", input.permissions[i]}};
+    addDecision(result, decisions[i]);
+    results.push_back(std::move(result));
   }
   context.out.print(joined(lines, "\n"),
-                    JsonObject().boolean("allAllowed", allAllowed).raw("results", results.str()));
+                    Json{{"allAllowed", allAllowed}, {"results", std::move(results)}});
   return allAllowed ? kExitOk : kExitDenied;
 }
 
@@ -163,11 +165,10 @@ int permissions(Context& context, const PrincipalInCompanyArguments& args) {
       wire::Response::PERMISSIONS,
       [&](wire::Request::Builder request) { ids.fill(request.initListPermissions()); });
   auto list = answer.get().getPermissions();
-  JsonObject json;
-  json.boolean("found", list.getFound())
-      .string("reason", enumName(list.getReason()))
-      .raw("permissions", jsonStrings(list.getNames()).str())
-      .number("revision", list.getRevision());
+  Json json = {{"found", list.getFound()},
+               {"reason", enumName(list.getReason())},
+               {"permissions", jsonStrings(list.getNames())},
+               {"revision", list.getRevision()}};
   if (!list.getFound()) {
     context.out.print(fmt::format("no permissions: {} (revision {})",
                                   denyReasonText(list.getReason()), list.getRevision()),
@@ -181,7 +182,7 @@ int permissions(Context& context, const PrincipalInCompanyArguments& args) {
 int ping(Context& context, const NoArguments&) {
   context.session.call(wire::Response::PONG,
                        [](wire::Request::Builder request) { request.setPing(); });
-  context.out.print("pong", JsonObject().boolean("pong", true));
+  context.out.print("pong", Json{{"pong", true}});
   return kExitOk;
 }
 

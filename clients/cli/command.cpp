@@ -149,7 +149,7 @@ int create(Context& context, std::string_view what, const client::Client::Fill& 
   auto result = answer.get().getMutation();
   context.out.print(
       fmt::format("created {} {} (revision {})", what, result.getId(), result.getRevision()),
-      JsonObject().number("id", result.getId()).number("revision", result.getRevision()));
+      Json{{"id", result.getId()}, {"revision", result.getRevision()}});
   return kExitOk;
 }
 
@@ -157,7 +157,7 @@ int change(Context& context, const client::Client::Fill& fill) {
   client::Answer answer = context.session.call(wire::Response::MUTATION, fill);
   auto result = answer.get().getMutation();
   context.out.print(fmt::format("ok (revision {})", result.getRevision()),
-                    JsonObject().number("revision", result.getRevision()));
+                    Json{{"revision", result.getRevision()}});
   return kExitOk;
 }
 
@@ -187,12 +187,11 @@ int issueKey(Context& context, const client::Client::Fill& fill,
   client::Answer answer = context.session.call(wire::Response::KEY_ISSUED, fill);
   auto issued = answer.get().getKeyIssued();
   std::string_view secret = oneLineSecret(issued.getSecret(), "the issued key");
-  context.out.print(secret, JsonObject()
-                                .string("keyId", keyIdJson(issued.getKeyId()))
-                                .string("secret", secret)
-                                .number("expiresAt", issued.getExpiresAt())
-                                .number("retired", issued.getRetired())
-                                .number("revision", issued.getRevision()));
+  context.out.print(secret, Json{{"keyId", keyIdJson(issued.getKeyId())},
+                                 {"secret", secret},
+                                 {"expiresAt", issued.getExpiresAt()},
+                                 {"retired", issued.getRetired()},
+                                 {"revision", issued.getRevision()}});
   std::string retired = retiredText ? "; " + retiredText(issued.getRetired()) : "";
   context.out.note(fmt::format("key {}, expires {}{} (revision {})", issued.getKeyId(),
                                utcTime(issued.getExpiresAt(), "never"), retired,
@@ -221,37 +220,28 @@ std::vector<std::string> keyRow(wire::KeyInfo::Reader key) {
           utcTime(key.getExpiresAt()), utcTime(key.getRevokedAt()), utcTime(key.getLastUsedAt())};
 }
 
-JsonObject keyJson(wire::KeyInfo::Reader key) {
-  JsonObject json;
-  json.string("id", keyIdJson(key.getId()))
-      .string("state", enumName(key.getState()))
-      .number("createdAt", key.getCreatedAt())
-      .number("expiresAt", key.getExpiresAt())
-      .number("revokedAt", key.getRevokedAt())
-      .number("lastUsedAt", key.getLastUsedAt());
-  return json;
+Json keyJson(wire::KeyInfo::Reader key) {
+  return {{"id", keyIdJson(key.getId())},    {"state", enumName(key.getState())},
+          {"createdAt", key.getCreatedAt()}, {"expiresAt", key.getExpiresAt()},
+          {"revokedAt", key.getRevokedAt()}, {"lastUsedAt", key.getLastUsedAt()}};
 }
 
-JsonObject roleJson(wire::RoleInfo::Reader role) {
-  JsonObject json;
-  json.number("id", role.getId())
-      .number("company", role.getCompany())
-      .string("name", view(role.getName()))
-      .raw("permissions", jsonStrings(role.getPermissions()).str());
-  return json;
+Json roleJson(wire::RoleInfo::Reader role) {
+  return {{"id", role.getId()},
+          {"company", role.getCompany()},
+          {"name", view(role.getName())},
+          {"permissions", jsonStrings(role.getPermissions())}};
 }
 
 int printCompanies(Context& context, wire::CompanyList::Reader list) {
   std::vector<std::vector<std::string>> rows;
-  JsonArray companies;
+  Json companies = Json::array();
   for (auto company : list.getCompanies()) {
     rows.push_back({std::to_string(company.getId()), std::string(view(company.getName()))});
-    companies.raw(
-        JsonObject().number("id", company.getId()).string("name", view(company.getName())).str());
+    companies.push_back({{"id", company.getId()}, {"name", view(company.getName())}});
   }
-  context.out.print(
-      table(rows),
-      JsonObject().raw("companies", companies.str()).number("revision", list.getRevision()));
+  context.out.print(table(rows),
+                    Json{{"companies", std::move(companies)}, {"revision", list.getRevision()}});
   return kExitOk;
 }
 

@@ -198,9 +198,9 @@ client::Answer showServiceAccountRow(Session& session, uint64_t account);
 // A key as a row of kKeyHeader, and as JSON (its id a string).
 extern const std::vector<std::string> kKeyHeader;
 std::vector<std::string> keyRow(wire::KeyInfo::Reader key);
-JsonObject keyJson(wire::KeyInfo::Reader key);
+Json keyJson(wire::KeyInfo::Reader key);
 // {"id":N,"company":N,"name":"...","permissions":[...]}
-JsonObject roleJson(wire::RoleInfo::Reader role);
+Json roleJson(wire::RoleInfo::Reader role);
 // Id and name, one company per line; {"companies":[{"id":N,"name":"..."}],"revision":N}.
 int printCompanies(Context& context, wire::CompanyList::Reader list);
 

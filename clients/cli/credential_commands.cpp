@@ -74,14 +74,13 @@ int login(Context& context, const LoginArguments& args) {
       });
   auto result = answer.get().getCredential();
   context.out.print(credentialText(result),
-                    JsonObject()
-                        .boolean("accepted", result.getAccepted())
-                        .string("refusal", enumName(result.getRefusal()))
-                        .number("principal", result.getPrincipal())
-                        .string("kind", enumName(result.getKind()))
-                        .string("keyId", keyIdJson(result.getKeyId()))
-                        .number("retryAfterSeconds", result.getRetryAfterSeconds())
-                        .number("revision", result.getRevision()));
+                    Json{{"accepted", result.getAccepted()},
+                         {"refusal", enumName(result.getRefusal())},
+                         {"principal", result.getPrincipal()},
+                         {"kind", enumName(result.getKind())},
+                         {"keyId", keyIdJson(result.getKeyId())},
+                         {"retryAfterSeconds", result.getRetryAfterSeconds()},
+                         {"revision", result.getRevision()}});
   return result.getAccepted() ? kExitOk : kExitDenied;
 }
 
@@ -108,14 +107,12 @@ int checkAccess(Context& context, const AccessArguments& args) {
         check.setSource(toText(args.source));
       });
   auto result = answer.get().getAccess();
-  context.out.print(accessText(result),
-                    JsonObject()
-                        .boolean("allowed", result.getAllowed())
-                        .string("credential", enumName(result.getCredential()))
-                        .string("reason", enumName(result.getReason()))
-                        .number("principal", result.getPrincipal())
-                        .number("retryAfterSeconds", result.getRetryAfterSeconds())
-                        .number("revision", result.getRevision()));
+  context.out.print(accessText(result), Json{{"allowed", result.getAllowed()},
+                                             {"credential", enumName(result.getCredential())},
+                                             {"reason", enumName(result.getReason())},
+                                             {"principal", result.getPrincipal()},
+                                             {"retryAfterSeconds", result.getRetryAfterSeconds()},
+                                             {"revision", result.getRevision()}});
   return result.getAllowed() ? kExitOk : kExitDenied;
 }
 
@@ -178,12 +175,12 @@ int rotateKey(Context& context, const IssueKeyArguments& args) {
 
 int printKeys(Context& context, capnp::List<wire::KeyInfo>::Reader keys, uint64_t revision) {
   std::vector<std::vector<std::string>> rows{kKeyHeader};
-  JsonArray json;
+  Json json = Json::array();
   for (auto key : keys) {
     rows.push_back(keyRow(key));
-    json.raw(keyJson(key).str());
+    json.push_back(keyJson(key));
   }
-  context.out.print(table(rows), JsonObject().raw("keys", json.str()).number("revision", revision));
+  context.out.print(table(rows), Json{{"keys", std::move(json)}, {"revision", revision}});
   return kExitOk;
 }
 
@@ -245,8 +242,7 @@ int enrollTotp(Context& context, const OneArgument& args) {
                            [&](wire::Request::Builder request) { request.setEnrollTotp(user); });
   auto enrolled = answer.get().getTotpEnrolled();
   std::string_view uri = oneLineSecret(enrolled.getUri(), "the otpauth URI");
-  context.out.print(uri,
-                    JsonObject().string("uri", uri).number("revision", enrolled.getRevision()));
+  context.out.print(uri, Json{{"uri", uri}, {"revision", enrolled.getRevision()}});
   context.out.note(fmt::format("TOTP enrolled (revision {})", enrolled.getRevision()));
   return kExitOk;
 }

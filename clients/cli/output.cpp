@@ -1,5 +1,6 @@
 #include "output.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <time.h>
 
@@ -9,10 +10,19 @@
 #include "wire_text.hpp"
 
 namespace gatehouse::cli {
+namespace {
 
-void Output::print(std::string_view text, const JsonObject& object) const {
+// Compact, each invalid UTF-8 sequence replaced by U+FFFD: the names and messages printed come
+// from the daemon and the command line, and need not be UTF-8.
+void printJson(const Json& value) {
+  fmt::print("{}\n", value.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+}  // namespace
+
+void Output::print(std::string_view text, const Json& object) const {
   if (json_) {
-    fmt::print("{}\n", object.str());
+    printJson(object);
     return;
   }
   if (!text.empty()) fmt::print("{}\n", text);
@@ -24,14 +34,9 @@ void Output::error(std::string_view code, std::string_view message,
       missing && !missing->empty() ? fmt::format(" (missing: {})", joined(*missing, ", ")) : "";
   fmt::print(stderr, "gatehouse: error: {}: {}{}\n", code, message, lacking);
   if (!json_) return;
-  JsonObject error;
-  error.string("code", code).string("message", message);
-  if (missing) {
-    JsonArray names;
-    for (const std::string& name : *missing) names.string(name);
-    error.raw("missing", names.str());
-  }
-  fmt::print("{}\n", JsonObject().raw("error", error.str()).str());
+  Json error = {{"code", code}, {"message", message}};
+  if (missing) error["missing"] = Json(*missing);
+  printJson({{"error", std::move(error)}});
 }
 
 void Output::note(std::string_view text) const {
@@ -46,8 +51,7 @@ std::string utcTime(uint64_t unixSeconds, std::string_view zero) {
       gmtime_r(&seconds, &parts) == nullptr) {
     return fmt::format("@{}", unixSeconds);
   }
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", parts.tm_year + 1900, parts.tm_mon + 1,
-                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", parts);
 }
 
 std::string denyReasonText(wire::DenyReason reason) {

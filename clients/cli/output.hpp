@@ -1,7 +1,8 @@
 // How a command's result reaches the user, and the words used for the schema's enums.
 //
 // Text mode prints lines for people. With --json, every command prints exactly one JSON object on
-// stdout (its result, or {"error":{...}}). Errors always go to stderr as
+// stdout (its result, or {"error":{...}}) on one line, members in the order the command adds them;
+// a sequence of bytes that is not valid UTF-8 becomes U+FFFD. Errors always go to stderr as
 // "gatehouse: error: <code>: <message>", where <code> is the schema's ErrorCode name or one of the
 // client-side codes below.
 #pragma once
@@ -9,15 +10,18 @@
 #include <capnp/dynamic.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gatehouse.capnp.h"
-#include "json.hpp"
 
 namespace gatehouse::cli {
+
+// A JSON value of --json output. Objects keep their members in insertion order.
+using Json = nlohmann::ordered_json;
 
 // Client-side error codes, next to the schema's ErrorCode names.
 constexpr std::string_view kConnectionError = "connection";  // cannot reach or talk to gatehoused
@@ -34,7 +38,7 @@ class Output {
   explicit Output(bool json) : json_(json) {}
 
   // Prints `text` (a line feed is added unless it is empty), or with --json the object.
-  void print(std::string_view text, const JsonObject& object) const;
+  void print(std::string_view text, const Json& object) const;
   // With `missing` (the permissions an actor lacks, for escalation and forbidden), the JSON error
   // carries "missing":["a","b"], and the text line ends with " (missing: a, b)" unless it is empty.
   void error(std::string_view code, std::string_view message,

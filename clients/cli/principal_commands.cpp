@@ -44,11 +44,10 @@ int createOwnedServiceAccount(Context& context, const ServiceAccountArguments& a
       });
   auto created = answer.get().getSaCreated();
   std::string_view secret = oneLineSecret(created.getSecret(), "the issued key");
-  context.out.print(secret, JsonObject()
-                                .number("id", created.getId())
-                                .string("keyId", keyIdJson(created.getKeyId()))
-                                .string("secret", secret)
-                                .number("revision", created.getRevision()));
+  context.out.print(secret, Json{{"id", created.getId()},
+                                 {"keyId", keyIdJson(created.getKeyId())},
+                                 {"secret", secret},
+                                 {"revision", created.getRevision()}});
   context.out.note(fmt::format("created service account {} with key {} (revision {})",
                                created.getId(), created.getKeyId(), created.getRevision()));
   return kExitOk;
@@ -106,19 +105,18 @@ std::unordered_map<uint64_t, std::string> roleNames(Session& session, uint64_t c
 void printGrant(Context& context, wire::GrantInfo::Reader grant,
                 const std::unordered_map<uint64_t, std::string>& roleNames) {
   std::vector<std::string> roleTexts;
-  JsonArray roles;
+  Json roles = Json::array();
   for (uint64_t role : grant.getRoles()) {
     auto found = roleNames.find(role);
     std::string_view name = found == roleNames.end() ? "?" : std::string_view(found->second);
     roleTexts.push_back(fmt::format("{} ({})", name, role));
-    roles.raw(JsonObject().number("id", role).string("name", name).str());
+    roles.push_back({{"id", role}, {"name", name}});
   }
   context.out.print(fmt::format("permissions: {}\nroles:       {}",
                                 listText(grant.getPermissions(), ", "), listText(roleTexts, ", ")),
-                    JsonObject()
-                        .raw("permissions", jsonStrings(grant.getPermissions()).str())
-                        .raw("roles", roles.str())
-                        .number("revision", grant.getRevision()));
+                    Json{{"permissions", jsonStrings(grant.getPermissions())},
+                         {"roles", std::move(roles)},
+                         {"revision", grant.getRevision()}});
 }
 
 int showGrant(Context& context, const PrincipalInCompanyArguments& args) {
@@ -158,17 +156,15 @@ std::string principalText(wire::PrincipalInfo::Reader info) {
   return joined(lines, "\n");
 }
 
-JsonObject principalJson(wire::PrincipalInfo::Reader info) {
-  JsonObject json;
-  json.number("id", info.getId())
-      .string("name", view(info.getName()))
-      .string("kind", enumName(info.getKind()))
-      .string("state", enumName(info.getState()))
-      .number("ownerCompany", info.getOwnerCompany())
-      .string("description", view(info.getDescription()))
-      .raw("companies", jsonNumbers(info.getCompanies()).str())
-      .number("revision", info.getRevision());
-  return json;
+Json principalJson(wire::PrincipalInfo::Reader info) {
+  return {{"id", info.getId()},
+          {"name", view(info.getName())},
+          {"kind", enumName(info.getKind())},
+          {"state", enumName(info.getState())},
+          {"ownerCompany", info.getOwnerCompany()},
+          {"description", view(info.getDescription())},
+          {"companies", jsonNumbers(info.getCompanies())},
+          {"revision", info.getRevision()}};
 }
 
 int showPrincipal(Context& context, const OneArgument& args) {

@@ -4,13 +4,13 @@
 #pragma once
 
 #include <capnp/list.h>
+#include <fmt/format.h>
 
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
-#include "json.hpp"
+#include "output.hpp"
 
 namespace gatehouse::cli {
 
@@ -29,38 +29,43 @@ inline void setIds(capnp::List<uint64_t>::Builder list, const std::vector<uint64
   for (unsigned i = 0; i < list.size(); ++i) list.set(i, ids[i]);
 }
 
-inline JsonArray jsonStrings(capnp::List<capnp::Text>::Reader texts) {
-  JsonArray array;
-  for (auto text : texts) array.string(view(text));
+inline Json jsonStrings(capnp::List<capnp::Text>::Reader texts) {
+  Json array = Json::array();
+  for (auto text : texts) array.emplace_back(view(text));
   return array;
 }
 
-inline JsonArray jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
-  JsonArray array;
-  for (uint64_t n : numbers) array.number(n);
+inline Json jsonNumbers(capnp::List<uint64_t>::Reader numbers) {
+  Json array = Json::array();
+  for (uint64_t n : numbers) array.emplace_back(n);
   return array;
 }
 
-// The elements (numbers, Cap'n Proto text or strings) separated by `separator`.
-template <typename List>
-std::string joined(List elements, std::string_view separator) {
-  std::string out;
-  bool first = true;
-  for (auto element : elements) {
-    if (!first) out += separator;
-    first = false;
-    if constexpr (std::is_arithmetic_v<decltype(element)>) {
-      out += std::to_string(element);
-    } else {
-      out += view(element);
-    }
-  }
-  return out;
+// The elements of a container (numbers or strings) separated by `separator`.
+template <typename Container>
+std::string joined(const Container& elements, std::string_view separator) {
+  return fmt::to_string(fmt::join(elements, separator));
+}
+
+// The same for Cap'n Proto lists, copied first: their iterators have no value_type, which
+// fmt::join needs.
+inline std::string joined(capnp::List<capnp::Text>::Reader texts, std::string_view separator) {
+  std::vector<std::string_view> views;
+  views.reserve(texts.size());
+  for (auto text : texts) views.push_back(view(text));
+  return joined(views, separator);
+}
+
+inline std::string joined(capnp::List<uint64_t>::Reader numbers, std::string_view separator) {
+  std::vector<uint64_t> values;
+  values.reserve(numbers.size());
+  for (uint64_t n : numbers) values.push_back(n);
+  return joined(values, separator);
 }
 
 // `joined` for people: "(none)" when there are no elements.
 template <typename List>
-std::string listText(List elements, std::string_view separator) {
+std::string listText(const List& elements, std::string_view separator) {
   if (elements.size() == 0) return "(none)";
   return joined(elements, separator);
 }

@@ -83,8 +83,16 @@ class Section {
   std::set<std::string> used_;
 };
 
-std::string idList(const std::vector<uint32_t>& ids) {
-  return fmt::format("[{}]", fmt::join(ids, ", "));
+// A value that parse() checked against a range within int64_t, as a TOML integer.
+template <typename T>
+int64_t integer(T value) {
+  return static_cast<int64_t>(value);
+}
+
+toml::array idArray(const std::vector<uint32_t>& ids) {
+  toml::array array;
+  for (uint32_t id : ids) array.push_back(int64_t{id});
+  return array;
 }
 
 }  // namespace
@@ -243,38 +251,51 @@ Config load(const std::optional<std::filesystem::path>& file) {
 }
 
 std::string render(const Config& c) {
-  return fmt::format(
-      "[daemon]\nsocket = \"{}\"\nsocket_mode = \"{:04o}\"\ndata_dir = \"{}\"\nio_threads = {}\n"
-      "log_level = \"{}\"\n\n"
-      "[store]\nmap_size_mib = {}\nmax_map_size_gib = {}\nmax_readers = {}\ndurable = {}\n"
-      "max_permissions = {}\n\n"
-      "[limits]\nmax_frame_bytes = {}\nmax_segments = {}\ntraversal_limit_words = {}\n"
-      "nesting_limit = {}\nmax_in_flight = {}\nmax_connections = {}\n"
-      "max_pending_output_bytes = {}\nmax_batch = {}\n\n"
-      "[writer]\ngroup_commit_max = {}\n\n"
-      "[access]\nadmin_uids = {}\nadmin_gids = {}\ncheck_uids = {}\ncheck_gids = {}\n"
-      "others = \"{}\"\n\n"
-      "[credentials]\npepper_file = \"{}\"\npassword_ops_limit = {}\npassword_mem_limit_mib = {}\n"
-      "password_threads = {}\nmax_keys_per_account = {}\nrate_limit_failures = {}\n"
-      "rate_limit_window_seconds = {}\nrate_limit_backoff_seconds = {}\n"
-      "rate_limit_max_subjects = {}\ntotp_issuer = \"{}\"\nlast_used_flush_seconds = {}\n"
-      "verified_key_cache_entries = {}\n\n"
-      "[audit]\nretention_days = {}\n",
-      c.server.socketPath.string(), c.server.socketMode, c.store.directory.string(),
-      c.server.ioThreads, levelName(c.logLevel), c.store.initialMapSize >> 20,
-      c.store.maxMapSize >> 30, c.store.maxReaders, c.store.durable, c.store.maxPermissions,
-      c.server.frame.maxFrameBytes, c.server.frame.maxSegments, c.server.traversalLimitWords,
-      c.server.nestingLimit, c.server.maxInFlight, c.server.maxConnections,
-      c.server.maxPendingOutput, c.service.maxBatch, c.service.groupCommitMax,
-      idList(c.access.adminUids), idList(c.access.adminGids), idList(c.access.checkUids),
-      idList(c.access.checkGids),
-      c.access.others == protocol::AccessClass::check ? "check" : "none", c.pepperFile.string(),
-      c.service.credentials.password.opsLimit, c.service.credentials.password.memLimit >> 20,
-      c.service.credentials.passwordThreads, c.service.credentials.maxKeysPerAccount,
-      c.service.credentials.rate.threshold, c.service.credentials.rate.window.count(),
-      c.service.credentials.rate.backoff.count(), c.service.credentials.rate.maxSubjects,
-      c.service.credentials.totpIssuer, c.service.credentials.lastUsedFlush.count(),
-      c.service.credentials.verifiedKeyCache, c.service.auditRetention.count() / 86400);
+  const auto& cc = c.service.credentials;
+  toml::table root{
+      {"daemon", toml::table{{"socket", c.server.socketPath.string()},
+                             {"socket_mode", fmt::format("{:04o}", c.server.socketMode)},
+                             {"data_dir", c.store.directory.string()},
+                             {"io_threads", integer(c.server.ioThreads)},
+                             {"log_level", levelName(c.logLevel)}}},
+      {"store", toml::table{{"map_size_mib", integer(c.store.initialMapSize >> 20)},
+                            {"max_map_size_gib", integer(c.store.maxMapSize >> 30)},
+                            {"max_readers", integer(c.store.maxReaders)},
+                            {"durable", c.store.durable},
+                            {"max_permissions", integer(c.store.maxPermissions)}}},
+      {"limits", toml::table{{"max_frame_bytes", integer(c.server.frame.maxFrameBytes)},
+                             {"max_segments", integer(c.server.frame.maxSegments)},
+                             {"traversal_limit_words", integer(c.server.traversalLimitWords)},
+                             {"nesting_limit", integer(c.server.nestingLimit)},
+                             {"max_in_flight", integer(c.server.maxInFlight)},
+                             {"max_connections", integer(c.server.maxConnections)},
+                             {"max_pending_output_bytes", integer(c.server.maxPendingOutput)},
+                             {"max_batch", integer(c.service.maxBatch)}}},
+      {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)}}},
+      {"access",
+       toml::table{{"admin_uids", idArray(c.access.adminUids)},
+                   {"admin_gids", idArray(c.access.adminGids)},
+                   {"check_uids", idArray(c.access.checkUids)},
+                   {"check_gids", idArray(c.access.checkGids)},
+                   {"others", c.access.others == protocol::AccessClass::check ? "check" : "none"}}},
+      {"credentials", toml::table{{"pepper_file", c.pepperFile.string()},
+                                  {"password_ops_limit", integer(cc.password.opsLimit)},
+                                  {"password_mem_limit_mib", integer(cc.password.memLimit >> 20)},
+                                  {"password_threads", integer(cc.passwordThreads)},
+                                  {"max_keys_per_account", integer(cc.maxKeysPerAccount)},
+                                  {"rate_limit_failures", integer(cc.rate.threshold)},
+                                  {"rate_limit_window_seconds", integer(cc.rate.window.count())},
+                                  {"rate_limit_backoff_seconds", integer(cc.rate.backoff.count())},
+                                  {"rate_limit_max_subjects", integer(cc.rate.maxSubjects)},
+                                  {"totp_issuer", cc.totpIssuer},
+                                  {"last_used_flush_seconds", integer(cc.lastUsedFlush.count())},
+                                  {"verified_key_cache_entries", integer(cc.verifiedKeyCache)}}},
+      {"audit", toml::table{{"retention_days", integer(c.service.auditRetention.count() / 86400)}}},
+  };
+  // Strings as basic strings ("0660", escaped), never literal or multi-line ones.
+  std::ostringstream out;
+  out << toml::toml_formatter(root, toml::format_flags::allow_unicode_strings) << "\n";
+  return out.str();
 }
 
 }  // namespace gatehouse::config

@@ -40,7 +40,8 @@ Config parse(std::string_view toml, std::string_view origin);
 // Reads and parses a file; with no file, returns the defaults.
 Config load(const std::optional<std::filesystem::path>& file);
 
-// The effective configuration as TOML (for --print-config).
+// The effective configuration as TOML (for --print-config), which parse() reads back to the same
+// configuration. toml++ prints the sections, and the keys in each, in alphabetical order.
 std::string render(const Config& config);
 
 }  // namespace gatehouse::config

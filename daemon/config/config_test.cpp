@@ -98,6 +98,16 @@ BOOST_AUTO_TEST_CASE(rendered_config_parses_back_to_the_same) {
   BOOST_TEST(config::render(again) == config::render(c));
 }
 
+BOOST_AUTO_TEST_CASE(rendered_strings_with_quotes_backslashes_and_newlines_parse_back) {
+  auto c = config::defaults();
+  c.pepperFile = "/etc/gh/\"quoted\" \\ back\nslash";
+  c.service.credentials.totpIssuer = "Acme \"Gate\"\\\n\tcaf\u00e9";
+  auto again = config::parse(config::render(c), "b.toml");
+  BOOST_TEST(again.pepperFile == c.pepperFile);
+  BOOST_TEST(again.service.credentials.totpIssuer == c.service.credentials.totpIssuer);
+  BOOST_TEST(config::render(again) == config::render(c));
+}
+
 BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
   auto c = config::parse(
       "[credentials]\npepper_file = \"/etc/gh/pepper\"\npassword_threads = 2\n"
