@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 
 #include "common/log.hpp"
@@ -28,9 +29,7 @@ namespace {
 constexpr int kExitStartupFailed = 1;
 constexpr int kExitBadConfiguration = 2;  // The command line or the configuration file.
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"gatehoused: the gatehouse authorization daemon"};
   std::string configPath;
   bool printConfig = false;
@@ -98,4 +97,15 @@ int main(int argc, char** argv) {
     return kExitStartupFailed;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (...) {  // run() reports its own failures; this is the last line of defence
+    std::fputs("gatehoused: unexpected failure\n", stderr);
+    return kExitStartupFailed;
+  }
 }

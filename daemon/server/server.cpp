@@ -110,9 +110,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
         makeRoom(scan.bytes);
         break;
       }
-      handleFrame(kj::arrayPtr(reinterpret_cast<const capnp::word*>(in_.data()) +
-                                   consumed_ / sizeof(capnp::word),
-                               scan.bytes / sizeof(capnp::word)));
+      handleFrame(kj::arrayPtr(
+          reinterpret_cast<const capnp::word*>(in_.data()) + consumed_ / sizeof(capnp::word),
+          scan.bytes / sizeof(capnp::word)));
       explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
       consumed_ += scan.bytes;
     }
@@ -166,7 +166,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (closed_) return;
     out_.append(frame);
     explicit_bzero(frame.data(), frame.size());  // answers may carry new secrets
-    processFrames();  // resumes frames held back by the in-flight limit
+    processFrames();                             // resumes frames held back by the in-flight limit
   }
 
   void flush() {
