@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,8 @@ struct RequestRow {
 
 // The row of `which`, or null for a kind this build does not know.
 const RequestRow* requestRow(wire::Request::Which which);
+// Every row, for tests.
+std::span<const RequestRow> requestRows();
 
 // The audit trail's name of the request's operation (its union member's name, e.g. "saGrant").
 std::string operationName(wire::Request::Reader request);

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE service
 #include "service/service.hpp"
 
+#include <capnp/schema.h>
 #include <capnp/serialize.h>
 
 #include <atomic>
@@ -528,4 +529,24 @@ BOOST_FIXTURE_TEST_CASE(sa_set_state_refuses_an_unknown_state, Fixture) {
   snap.end();
   Decoded enabled = setState(wire::PrincipalState::ACTIVE, false);
   BOOST_TEST((enabled.get().which() == wire::Response::MUTATION));
+}
+
+// The table: every request kind of the schema has exactly one row (one row per kind is checked at
+// compile time), and every row has the handler its route calls and, when it mutates, an audit
+// target.
+BOOST_AUTO_TEST_CASE(every_request_kind_has_a_complete_row) {
+  auto kinds = capnp::Schema::from<wire::Request>().getUnionFields();
+  BOOST_TEST(requestRows().size() == kinds.size());
+  for (auto field : kinds) {
+    auto which = static_cast<wire::Request::Which>(field.getProto().getDiscriminantValue());
+    const RequestRow* row = requestRow(which);
+    BOOST_REQUIRE_MESSAGE(row != nullptr, "no row for " << field.getProto().getName().cStr());
+    bool handled = (row->route == Route::snapshot && row->answer != nullptr) ||
+                   (row->route == Route::writer && row->apply != nullptr) ||
+                   (row->route == Route::pool && row->start != nullptr);
+    BOOST_TEST(handled, field.getProto().getName().cStr());
+    if (row->access == AccessClass::admin && row->route != Route::snapshot) {
+      BOOST_TEST(row->target != nullptr, field.getProto().getName().cStr());
+    }
+  }
 }
