@@ -1,7 +1,7 @@
-// The rules of service accounts across companies (DESIGN §1), against the real daemon: for every
-// rule the allowed case and each refusal, from the owner company and from an external one, with
-// the state checked afterwards; the Service Accounts view for both kinds of viewer; escalation
-// through direct grants and roles; the audit trail and its company scopes.
+// The rules of service accounts across companies (docs/service-accounts.md), against the real
+// daemon: for every rule the allowed case and each refusal, from the owner company and from an
+// external one, with the state checked afterwards; the Service Accounts view for both kinds of
+// viewer; escalation through direct grants and roles; the audit trail and its company scopes.
 #define BOOST_TEST_MODULE service_accounts
 #include <boost/test/unit_test.hpp>
 

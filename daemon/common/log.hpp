@@ -1,5 +1,5 @@
 // Structured logging to stderr (journald under systemd), one logfmt line per event:
-//   level=info event=listening socket=/run/gatehouse/gatehouse.sock
+//   level=info event=ready socket=/run/gatehouse/gatehouse.sock data_dir=/var/lib/gatehouse/data
 // Values are quoted when they contain spaces, quotes or '='. Never pass secrets.
 // Thread-safe: each line is written with one write(2).
 #pragma once

@@ -1,5 +1,5 @@
-// Maps a peer's uid/gid (from SO_PEERCRED) to an access class (DESIGN §5). The socket file's mode
-// and group are the first fence; this is the second. A value type, read-only after start.
+// Maps a peer's uid/gid (from SO_PEERCRED) to an access class (docs/protocol.md). The socket file's
+// mode and group are the first fence; this is the second. A value type, read-only after start.
 #pragma once
 
 #include <algorithm>

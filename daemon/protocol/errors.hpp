@@ -1,6 +1,7 @@
-// Error answers (DESIGN §2 "Wire protocol": errors are values). Every error answer the daemon
-// sends is built by `setError`; `appendError` and `errorFrame` wrap it for callers that have no
-// response builder of their own (the server's framing errors, answers from other threads).
+// Error answers (docs/protocol.md#errors: errors are values, not dropped connections). Every error
+// answer the daemon sends is built by `setError`; `appendError` and `errorFrame` wrap it for
+// callers that have no response builder of their own (the server's framing errors, answers from
+// other threads).
 #pragma once
 
 #include <cstdint>

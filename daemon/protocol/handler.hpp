@@ -14,8 +14,8 @@
 
 namespace gatehouse::protocol {
 
-// What a peer may ask for (DESIGN §5): `check` answers checks and read-only queries, `admin` also
-// mutates and acts in system context.
+// What a peer may ask for (docs/protocol.md): `check` answers checks and read-only queries, `admin`
+// also mutates and acts in system context.
 enum class AccessClass : uint8_t { none, check, admin };
 
 // Who is on the other end of a connection (from SO_PEERCRED), and what it may do.

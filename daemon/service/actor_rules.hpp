@@ -1,6 +1,7 @@
-// The actor rules (DESIGN §1): what an actor may do in its active company. Every actor-scoped
-// request names no company: its scope is the envelope's `activeCompany`. The checks run in this
-// order, and the first that fails answers: the actor and the company exist and the actor is active
+// The actor rules (docs/service-accounts.md): what an actor may do in its active company. Every
+// actor-scoped request names no company: its scope is the envelope's `activeCompany`. The checks
+// run in this order, and the first that fails answers: the actor and the company exist and the
+// actor is active
 // (`forbidden` / `notFound`); the actor holds the request's permission in the active company
 // (`forbidden`); the target exists (`notFound`); the active company owns the target when the rule
 // says "owner only" (`notOwner`); nothing granted exceeds what the actor holds there

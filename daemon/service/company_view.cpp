@@ -1,5 +1,5 @@
 // Reads by an actor in its active company (rules: service/actor_rules.hpp): the Service Accounts
-// view (DESIGN §1 rule 4), an owned account's companies, and the company's audit trail.
+// view (docs/service-accounts.md), an owned account's companies, and the company's audit trail.
 #include <fmt/format.h>
 
 #include "service/actor_rules.hpp"

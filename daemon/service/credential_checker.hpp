@@ -1,4 +1,4 @@
-// The credential checker (DESIGN §2 "Credential checks"): API keys checked inline on the IO thread
+// The credential checker (docs/credentials.md): API keys checked inline on the IO thread
 // (checksum, one lookup, one keyed BLAKE2b, a constant-time compare, or a hit in the thread's
 // verified-key cache), passwords and TOTP on the SCHED_IDLE pool (Argon2id), rate limits consulted
 // before any hashing, key issuance for the writer, and the last-used times of keys and access.

@@ -1,5 +1,5 @@
-// Validation of what callers may name things: permission names (DESIGN §1), entity names, and
-// well-formed UTF-8 — the one UTF-8 validator of the daemon, used by the store and the service.
+// Validation of what callers may name things: permission names (docs/protocol.md), entity names,
+// and well-formed UTF-8 — the one UTF-8 validator of the daemon, used by the store and the service.
 // Pure functions.
 #pragma once
 
