@@ -8,14 +8,6 @@ IoState::IoState(store::Store& store, const credentials::SecretBytes& keyTagKey,
       scratch_(new capnp::word[kScratchWords]()),
       verifiedKeys_(keyTagKey, verifiedKeys) {}
 
-store::Snapshot& IoState::snapshot() {
-  if (!open_) {
-    snapshot_.begin();
-    open_ = true;
-  }
-  return snapshot_;
-}
-
 void IoState::release() {
   if (!open_) return;
   snapshot_.end();

@@ -27,7 +27,13 @@ class IoState : public protocol::RequestHandler::ThreadState {
   void release() override;
 
   // The snapshot, begun at the newest revision if this thread holds none.
-  store::Snapshot& snapshot();
+  store::Snapshot& snapshot() {
+    if (!open_) {
+      snapshot_.begin();
+      open_ = true;
+    }
+    return snapshot_;
+  }
   VerifiedKeys& verifiedKeys() { return verifiedKeys_; }
   KeyUsage::Filter& keyUseFilter() { return keyUse_; }
   KeyUsage::Filter& accessUseFilter() { return accessUse_; }

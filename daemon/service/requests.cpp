@@ -30,8 +30,10 @@ void everywhere(const store::GraphReader& g, store::PrincipalId p,
 constexpr AccessClass kCheck = AccessClass::check;
 constexpr AccessClass kAdmin = AccessClass::admin;
 
+}  // namespace
+
 // The table. Check-class rows first, then system-context mutations, credentials, actor requests.
-constexpr RequestRow kRows[] = {
+constexpr RequestRow detail::kRows[] = {
     {Request::PING, kCheck, Route::snapshot, answerPing},
     {Request::AUTHORIZE, kCheck, Route::snapshot, answerAuthorize},
     {Request::AUTHORIZE_BATCH, kCheck, Route::snapshot, answerAuthorizeBatch},
@@ -157,6 +159,10 @@ constexpr RequestRow kRows[] = {
     {Request::AUDIT_LIST, kAdmin, Route::snapshot, answerAuditList},
 };
 
+namespace {
+
+using detail::kRows;
+
 constexpr size_t kIndexSize = [] {
   size_t most = 0;
   for (const RequestRow& row : kRows) most = std::max(most, static_cast<size_t>(row.which));
@@ -179,11 +185,8 @@ constexpr std::array<int, kIndexSize> kIndex = [] {
 
 }  // namespace
 
-const RequestRow* requestRow(wire::Request::Which which) {
-  auto slot = static_cast<size_t>(which);
-  if (slot >= kIndexSize || kIndex[slot] < 0) return nullptr;
-  return &kRows[kIndex[slot]];
-}
+const int* const detail::kRowIndex = kIndex.data();
+const size_t detail::kRowIndexSize = kIndexSize;
 
 std::span<const RequestRow> requestRows() { return kRows; }
 

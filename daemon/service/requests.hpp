@@ -60,8 +60,18 @@ struct RequestRow {
   ScopeFn scope = nullptr;    // null: the acting company only
 };
 
-// The row of `which`, or null for a kind this build does not know.
-const RequestRow* requestRow(wire::Request::Which which);
+namespace detail {
+extern const RequestRow kRows[];
+extern const int* const kRowIndex;  // kRows by `which`; -1 where there is none
+extern const size_t kRowIndexSize;
+}  // namespace detail
+
+// The row of `which`, or null for a kind this build does not know. Inline: every request asks.
+inline const RequestRow* requestRow(wire::Request::Which which) {
+  auto slot = static_cast<size_t>(which);
+  if (slot >= detail::kRowIndexSize || detail::kRowIndex[slot] < 0) return nullptr;
+  return &detail::kRows[detail::kRowIndex[slot]];
+}
 // Every row, for tests.
 std::span<const RequestRow> requestRows();
 
