@@ -7,6 +7,7 @@
 // reused by later runs. Run:
 //   build/bench/authorize_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 
 #include "graph.hpp"
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 
 using namespace gatehouse::store;
 using namespace gatehouse::bench;
@@ -128,6 +130,36 @@ void plainGet(benchmark::State& state, const std::vector<Lookup>& work) {
 void BM_Baseline_MdbGet16x64_Zipf(benchmark::State& state) { plainGet(state, graph().zipf); }
 void BM_Baseline_MdbGet16x64_Uniform(benchmark::State& state) { plainGet(state, graph().uniform); }
 
+// What the row cache's limit costs: the snapshot caches copies of effective sets up to 48 bytes
+// (permission bits below 384) and reads larger ones from the map on every check, since LMDB
+// promises a value only until its transaction ends. One grant, checked over and over, with its
+// highest bit below the limit (`small`) or at bit 999 (125 bytes).
+void authorizeOneRow(benchmark::State& state, bool large) {
+  gatehouse::testing::TempDir dir;
+  StoreOptions options;
+  options.directory = dir.path();
+  options.initialMapSize = size_t{64} << 20;
+  options.durable = false;
+  auto store = Store::open(options);
+  std::vector<std::string> names;
+  for (int i = 0; i < 1000; ++i) names.push_back(fmt::format("p{}", i));
+  uint64_t p = 0, c = 0;
+  store->commit([&](Writer& w) {
+    w.definePermissions({names.begin(), names.end()});
+    c = std::get<CompanyId>(w.createCompany("acme"));
+    p = std::get<PrincipalId>(w.createUser("alice"));
+    std::vector<std::string_view> held = {"p3", large ? "p999" : "p300"};
+    w.setGrant(p, c, held, {});
+    return true;
+  });
+  Snapshot snap(*store);
+  snap.begin();
+  for (auto _ : state) benchmark::DoNotOptimize(snap.authorize(p, c, "p3"));
+  snap.end();
+}
+void BM_Authorize_OneRow_Small(benchmark::State& state) { authorizeOneRow(state, false); }
+void BM_Authorize_OneRow_Large(benchmark::State& state) { authorizeOneRow(state, true); }
+
 }  // namespace
 
 BENCHMARK(BM_Baseline_MdbGet16x64_Zipf);
@@ -136,5 +168,7 @@ BENCHMARK(BM_Authorize_Zipf);
 BENCHMARK(BM_Authorize_Uniform);
 BENCHMARK(BM_Authorize_Zipf_SnapshotPerCheck);
 BENCHMARK(BM_Decide_Uncached_Zipf);
+BENCHMARK(BM_Authorize_OneRow_Small);
+BENCHMARK(BM_Authorize_OneRow_Large);
 
 BENCHMARK_MAIN();

@@ -4,6 +4,8 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -116,10 +118,10 @@ Config parse(std::string_view text, std::string_view origin) {
         fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
-  static const std::set<std::string> kSections = {"daemon", "store",       "limits", "writer",
-                                                  "access", "credentials", "audit"};
+  constexpr std::array<std::string_view, 7> kSections = {
+      "daemon", "store", "limits", "writer", "access", "credentials", "audit"};
   for (const auto& [key, value] : root) {
-    if (!kSections.contains(std::string(key.str()))) {
+    if (std::find(kSections.begin(), kSections.end(), key.str()) == kSections.end()) {
       throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
     }
     if (!value.is_table()) throw ConfigError(fmt::format("'{}' must be a table", key.str()));
