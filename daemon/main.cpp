@@ -4,10 +4,13 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "common/log.hpp"
@@ -28,6 +31,15 @@ namespace {
 
 constexpr int kExitStartupFailed = 1;
 constexpr int kExitBadConfiguration = 2;  // The command line or the configuration file.
+
+// No core file, and no ptrace or /proc/PID/mem access by processes of the same uid: the memory
+// holds the pepper, the TOTP sealing key and, for an instant, every secret issued.
+void keepMemoryPrivate() {
+  rlimit none{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    logLine(Level::warning, "core_dumps_not_disabled", {{"error", std::strerror(errno)}});
+  }
+}
 
 int run(int argc, char** argv) {
   CLI::App app{"gatehoused: the gatehouse authorization daemon"};
@@ -58,6 +70,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   setLogLevel(cfg.logLevel);
+  if (!cfg.coreDumps) keepMemoryPrivate();
   if (sodium_init() < 0) {
     logLine(Level::error, "startup_failed", {{"error", "sodium_init failed"}});
     return kExitStartupFailed;

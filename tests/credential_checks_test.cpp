@@ -3,6 +3,7 @@
 // pepper file's mode, checkAccess, and bad input.
 #define BOOST_TEST_MODULE credential_checks
 #include <liboath/oath.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <boost/test/unit_test.hpp>
@@ -10,6 +11,7 @@
 #include <ctime>
 #include <thread>
 
+#include "credentials/api_key.hpp"
 #include "credentials/totp.hpp"
 #include "daemon_fixture.hpp"
 
@@ -356,4 +358,26 @@ BOOST_AUTO_TEST_CASE(daemon_refuses_a_pepper_readable_by_others) {
   } catch (const std::runtime_error& e) {
     BOOST_TEST(std::string(e.what()).find("chmod 600") != std::string::npos, e.what());
   }
+}
+
+// Wrong secrets sent with an account's real key id limit the source that sent them, never the
+// account: its valid key keeps working from every other source (a key cannot be guessed).
+BOOST_FIXTURE_TEST_CASE(wrong_secrets_with_a_real_key_id_do_not_lock_out_the_account, World) {
+  std::string key = newKey();
+  credentials::ParsedKey parsed;
+  BOOST_REQUIRE(credentials::parseApiKey(key, parsed));
+  for (int i = 0; i < 20; ++i) {  // far past the threshold of 3
+    uint8_t secret[credentials::kKeySecretBytes];
+    randombytes_buf(secret, sizeof secret);
+    std::string forged = credentials::formatApiKey(parsed.id, secret);
+    auto refused = refusal(forged, wire::Channel::API, "", "", "203.0.113.9");
+    BOOST_TEST((refused == CredentialRefusal::BAD_CREDENTIAL ||
+                refused == CredentialRefusal::RATE_LIMITED));
+  }
+  BOOST_TEST((refusal(key, wire::Channel::API, "", "", "198.51.100.1") == CredentialRefusal::NONE));
+  BOOST_TEST((refusal(key) == CredentialRefusal::NONE));  // no source given
+  BOOST_TEST((access(key, acme, "routers.read")->getAccess().getAllowed()));
+  // The forging source itself is in back-off, even with the valid key.
+  BOOST_TEST(
+      (refusal(key, wire::Channel::API, "", "", "203.0.113.9") == CredentialRefusal::RATE_LIMITED));
 }

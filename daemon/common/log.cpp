@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
 
 namespace gatehouse {
 namespace {
@@ -53,7 +54,7 @@ std::optional<Level> parseLevel(std::string_view name) {
 
 void setLogLevel(Level level) { minimum.store(level); }
 
-void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields) {
+void logFields(Level level, std::string_view event, std::span<const LogField> fields) {
   if (level < minimum.load(std::memory_order_relaxed)) return;
   std::string line = "level=";
   line.append(levelName(level));
@@ -68,6 +69,24 @@ void logLine(Level level, std::string_view event, std::initializer_list<LogField
   line.push_back('\n');
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
   (void)ignored;
+}
+
+void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields) {
+  logFields(level, event, std::span<const LogField>(fields.begin(), fields.size()));
+}
+
+std::optional<uint64_t> LogThrottle::admit(Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (now - windowStart_ >= interval_) {
+    windowStart_ = now;
+    inWindow_ = 0;
+  }
+  if (inWindow_ >= burst_) {
+    ++dropped_;
+    return std::nullopt;
+  }
+  ++inWindow_;
+  return std::exchange(dropped_, 0);
 }
 
 }  // namespace gatehouse

@@ -4,8 +4,12 @@
 // Thread-safe: each line is written with one write(2).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <initializer_list>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -21,5 +25,27 @@ std::optional<Level> parseLevel(std::string_view name);
 // Lines below `level` are dropped. Set once by main before threads start.
 void setLogLevel(Level level);
 void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields = {});
+// The same, with fields gathered at run time.
+void logFields(Level level, std::string_view event, std::span<const LogField> fields);
+
+// Bounds how often one kind of line is logged, for events a peer can cause at will (framing
+// violations, refused connections, accept failures): at most `burst` lines per `interval`; the
+// lines dropped are counted and reported by the next line let through. Thread-safe.
+class LogThrottle {
+ public:
+  using Clock = std::chrono::steady_clock;
+  LogThrottle(unsigned burst, Clock::duration interval) : burst_(burst), interval_(interval) {}
+
+  // nullopt: drop this line. Otherwise log it, with the number of lines dropped before it.
+  std::optional<uint64_t> admit(Clock::time_point now = Clock::now());
+
+ private:
+  const unsigned burst_;
+  const Clock::duration interval_;
+  std::mutex mutex_;
+  Clock::time_point windowStart_{};
+  unsigned inWindow_ = 0;
+  uint64_t dropped_ = 0;
+};
 
 }  // namespace gatehouse

@@ -136,6 +136,7 @@ Config parse(std::string_view text, std::string_view origin) {
   daemon.string("socket_mode", mode);
   daemon.integer("io_threads", c.server.ioThreads, 0, 256);
   daemon.string("log_level", level);
+  daemon.boolean("core_dumps", c.coreDumps);
   daemon.finish();
   if (socket.empty()) throw daemon.error("socket", "must not be empty");
   if (data.empty()) throw daemon.error("data_dir", "must not be empty");
@@ -259,7 +260,8 @@ std::string render(const Config& c) {
                              {"socket_mode", fmt::format("{:04o}", c.server.socketMode)},
                              {"data_dir", c.store.directory.string()},
                              {"io_threads", integer(c.server.ioThreads)},
-                             {"log_level", levelName(c.logLevel)}}},
+                             {"log_level", levelName(c.logLevel)},
+                             {"core_dumps", c.coreDumps}}},
       {"store", toml::table{{"map_size_mib", integer(c.store.initialMapSize >> 20)},
                             {"max_map_size_gib", integer(c.store.maxMapSize >> 30)},
                             {"max_readers", integer(c.store.maxReaders)},

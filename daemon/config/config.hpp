@@ -29,6 +29,9 @@ struct Config {
   protocol::AccessPolicy access;
   std::filesystem::path pepperFile;
   Level logLevel = Level::info;
+  // false: the process is made non-dumpable (no core file, no ptrace or /proc/PID/mem by the same
+  // uid), since its memory holds the pepper and, briefly, issued secrets.
+  bool coreDumps = false;
 };
 
 // The embedded defaults.

@@ -277,3 +277,41 @@ BOOST_AUTO_TEST_CASE(work_pool_reports_a_job_that_throws_and_keeps_running) {
   BOOST_TEST(reason == "no memory for Argon2id");
   BOOST_TEST(!pool.submit([] {}, nullptr));  // stopped: not queued
 }
+
+// A flood of failures from many sources cannot push a user's count out of the table and so reset
+// it: principals and sources are counted apart, and eviction takes the least recent subject.
+BOOST_AUTO_TEST_CASE(a_flood_of_sources_does_not_reset_a_victims_count) {
+  RateLimits limits;
+  limits.threshold = 10;
+  limits.maxSubjects = 1000;
+  RateLimiter limiter(limits);
+  auto t = RateLimiter::Clock::now();
+  for (int i = 0; i < 9; ++i) limiter.recordFailure({"p:42", "s:attacker"}, t);
+  for (int i = 0; i < 100000; ++i) {  // unknown users from 100,000 addresses
+    limiter.recordFailure({"s:" + std::to_string(i)}, t);
+  }
+  BOOST_TEST(limiter.trackedSubjects() <= 2000u);
+  limiter.recordFailure({"p:42", "s:another"}, t);
+  BOOST_TEST(limiter.retryAfter({"p:42"}, t) > 0u);  // the tenth failure counts
+}
+
+// Within one table, the subject under attack (failed most recently) stays; a full table of
+// stale subjects makes room from the least recent end.
+BOOST_AUTO_TEST_CASE(eviction_takes_the_least_recently_failed_subject) {
+  RateLimits limits;
+  limits.threshold = 3;
+  limits.maxSubjects = 3;
+  RateLimiter limiter(limits);
+  auto t = RateLimiter::Clock::now();
+  limiter.recordFailure({"p:1"}, t);
+  limiter.recordFailure({"p:2"}, t);
+  limiter.recordFailure({"p:1"}, t);  // p:1 is now the most recent, p:2 the least
+  limiter.recordFailure({"p:3"}, t);
+  limiter.recordFailure({"p:4"}, t);  // full: p:2 goes
+  limiter.recordFailure({"p:1"}, t);  // third failure of p:1: limited
+  BOOST_TEST(limiter.retryAfter({"p:1"}, t) > 0u);
+  limiter.recordFailure({"p:2"}, t);
+  limiter.recordFailure({"p:2"}, t);
+  BOOST_TEST(limiter.retryAfter({"p:2"}, t) == 0u);  // its first failure was forgotten
+  BOOST_TEST(limiter.trackedSubjects() <= 3u);
+}

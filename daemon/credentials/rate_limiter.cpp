@@ -3,6 +3,12 @@
 #include <algorithm>
 
 namespace gatehouse::credentials {
+namespace {
+
+// How far from the least recent end eviction looks for a subject that is not limited.
+constexpr int kEvictionScan = 64;
+
+}  // namespace
 
 uint32_t RateLimiter::retryAfter(std::initializer_list<std::string_view> subjects,
                                  Clock::time_point now) {
@@ -11,21 +17,52 @@ uint32_t RateLimiter::retryAfter(std::initializer_list<std::string_view> subject
   Clock::duration longest{0};
   for (auto subject : subjects) {
     if (subject.empty()) continue;
-    auto it = entries_.find(std::string(subject));
-    if (it == entries_.end() || it->second.limitedUntil <= now) continue;
+    Table& table = tableOf(subject);
+    auto it = table.entries.find(std::string(subject));
+    if (it == table.entries.end() || it->second.limitedUntil <= now) continue;
     longest = std::max(longest, it->second.limitedUntil - now);
   }
   auto seconds = std::chrono::ceil<std::chrono::seconds>(longest).count();
   return static_cast<uint32_t>(seconds);
 }
 
+void RateLimiter::evictOne(Table& table, Clock::time_point now) {
+  // The least recent subject that is not limited; past the scan (a table full of limited
+  // subjects), the least recent one.
+  auto victim = std::prev(table.order.end());
+  auto it = victim;
+  for (int i = 0; i < kEvictionScan; ++i) {
+    if (table.entries.at(*it).limitedUntil <= now) {
+      victim = it;
+      break;
+    }
+    if (it == table.order.begin()) break;
+    --it;
+  }
+  table.entries.erase(*victim);
+  table.order.erase(victim);
+}
+
+RateLimiter::Entry& RateLimiter::failed(Table& table, std::string_view subject,
+                                        Clock::time_point now) {
+  auto it = table.entries.find(std::string(subject));
+  if (it != table.entries.end()) {
+    table.order.splice(table.order.begin(), table.order, it->second.recent);
+    return it->second;
+  }
+  if (table.entries.size() >= std::max<size_t>(limits_.maxSubjects, 1)) evictOne(table, now);
+  table.order.emplace_front(subject);
+  Entry& e = table.entries[table.order.front()];
+  e.recent = table.order.begin();
+  return e;
+}
+
 void RateLimiter::recordFailure(std::initializer_list<std::string_view> subjects,
                                 Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  if (entries_.size() >= limits_.maxSubjects) prune(now);
   for (auto subject : subjects) {
     if (subject.empty()) continue;
-    Entry& e = entries_[std::string(subject)];
+    Entry& e = failed(tableOf(subject), subject, now);
     if (e.failures == 0 || now - e.windowStart > limits_.window) {
       e.failures = 0;
       e.windowStart = now;
@@ -43,23 +80,16 @@ void RateLimiter::recordFailure(std::initializer_list<std::string_view> subjects
 
 void RateLimiter::clear(std::string_view subject) {
   std::lock_guard lock(mutex_);
-  auto it = entries_.find(std::string(subject));
-  if (it != entries_.end() && it->second.limitedUntil <= Clock::now()) entries_.erase(it);
+  Table& table = tableOf(subject);
+  auto it = table.entries.find(std::string(subject));
+  if (it == table.entries.end() || it->second.limitedUntil > Clock::now()) return;
+  table.order.erase(it->second.recent);
+  table.entries.erase(it);
 }
 
 size_t RateLimiter::trackedSubjects() {
   std::lock_guard lock(mutex_);
-  return entries_.size();
-}
-
-void RateLimiter::prune(Clock::time_point now) {
-  std::erase_if(entries_, [&](const auto& kv) {
-    return kv.second.limitedUntil <= now && now - kv.second.windowStart > limits_.window;
-  });
-  // Still full (an attack from many sources): drop unlimited subjects, keeping the limited ones.
-  if (entries_.size() >= limits_.maxSubjects) {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.second.limitedUntil <= now; });
-  }
+  return principals_.entries.size() + sources_.entries.size();
 }
 
 }  // namespace gatehouse::credentials

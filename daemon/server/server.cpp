@@ -2,6 +2,7 @@
 
 #include <capnp/serialize.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -85,10 +86,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
       protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
       if (scan.status == protocol::FrameStatus::bad) {
-        logLine(Level::warning, "framing_violation",
-                {{"error", scan.error},
-                 {"uid", std::to_string(peer_.uid)},
-                 {"pid", std::to_string(peer_.pid)}});
+        server_.warn(server_.framingLog_, "framing_violation",
+                     {{"error", scan.error},
+                      {"uid", std::to_string(peer_.uid)},
+                      {"pid", std::to_string(peer_.pid)}});
         close();
         break;
       }
@@ -97,11 +98,11 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
           // Nothing more will complete this frame. When the peer closed inside it, that is a
           // framing violation (a shutdown cutting it short is not).
           if (peerClosed_) {
-            logLine(Level::warning, "framing_violation",
-                    {{"error",
-                      fmt::format("connection closed after {} bytes of a frame", pending.size())},
-                     {"uid", std::to_string(peer_.uid)},
-                     {"pid", std::to_string(peer_.pid)}});
+            server_.warn(server_.framingLog_, "framing_violation",
+                         {{"error", fmt::format("connection closed after {} bytes of a frame",
+                                                pending.size())},
+                          {"uid", std::to_string(peer_.uid)},
+                          {"pid", std::to_string(peer_.pid)}});
           }
           explicit_bzero(inBytes() + consumed_, pending.size());
           consumed_ = filled_;
@@ -238,6 +239,26 @@ bool socketAnswers(const std::filesystem::path& path) {
   return answers;
 }
 
+// Raises the soft limit on open descriptors to the hard one, and says so loudly when the
+// configured connections cannot all fit (each connection is one descriptor; the store, the log
+// and the listener need a few more).
+void raiseDescriptorLimit(uint32_t maxConnections) {
+  constexpr rlim_t kReserved = 64;
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && maxConnections + kReserved > limit.rlim_cur) {
+    logLine(Level::warning, "descriptor_limit_too_low",
+            {{"max_connections", std::to_string(maxConnections)},
+             {"limit", std::to_string(limit.rlim_cur)},
+             {"advice", "raise LimitNOFILE= (or ulimit -n) or lower limits.max_connections"}});
+  }
+}
+
 protocol::Peer peerOf(stream_protocol::socket& socket, const protocol::AccessPolicy& policy) {
   ucred cred{};
   socklen_t len = sizeof cred;
@@ -285,6 +306,7 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options,
   }
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
 
+  raiseDescriptorLimit(options.maxConnections);
   std::unique_ptr<Server> server(new Server(options, handler, policy));
   unsigned threads = options.ioThreads != 0 ? options.ioThreads
                                             : std::max(1u, std::thread::hardware_concurrency());
@@ -294,6 +316,7 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options,
     server->workers_.push_back(std::move(worker));
   }
   auto& io = server->workers_[0]->io;
+  server->acceptRetry_ = std::make_unique<asio::steady_timer>(io);
   server->acceptor_ = std::make_unique<stream_protocol::acceptor>(io);
   asio::error_code aec;
   server->acceptor_->open(stream_protocol(), aec);
@@ -311,40 +334,63 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options,
 
 void Server::accept() {
   Worker& target = *workers_[nextWorker_++ % workers_.size()];
-  acceptor_->async_accept(target.io, [this, &target](asio::error_code ec,
-                                                     stream_protocol::socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || stopping_) return;
-      logLine(Level::warning, "accept_failed", {{"error", ec.message()}});
-      accept();
-      return;
-    }
-    accept();
-    protocol::Peer peer = peerOf(socket, policy_);
-    if (peer.access == protocol::AccessClass::none) {
-      logLine(Level::warning, "connection_refused",
-              {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
-      return;
-    }
-    if (connections_.load() >= options_.maxConnections) {
-      logLine(Level::warning, "connection_refused",
-              {{"uid", std::to_string(peer.uid)},
-               {"reason", fmt::format("max_connections ({}) reached", options_.maxConnections)}});
-      return;
-    }
-    connections_.fetch_add(1);
-    // The socket was created on the target's io_context: start the session there.
-    asio::post(target.io, [this, &target, peer, s = std::move(socket)]() mutable {
-      auto session = std::make_shared<Session>(*this, target, std::move(s), peer);
-      std::erase_if(target.sessions, [](const auto& w) { return w.expired(); });
-      target.sessions.push_back(session);
-      if (stopping_) {
-        session->shutdownRead();
-        return;
-      }
-      session->start();
-    });
+  acceptor_->async_accept(
+      target.io, [this, &target](asio::error_code ec, stream_protocol::socket socket) {
+        if (ec) {
+          if (ec == asio::error::operation_aborted || stopping_) return;
+          warn(acceptLog_, "accept_failed", {{"error", ec.message()}});
+          bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                           ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+          if (exhausted) {
+            acceptLater();  // existing connections are served meanwhile
+          } else {
+            accept();
+          }
+          return;
+        }
+        accept();
+        protocol::Peer peer = peerOf(socket, policy_);
+        if (peer.access == protocol::AccessClass::none) {
+          warn(refusedLog_, "connection_refused",
+               {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
+          return;
+        }
+        if (connections_.load() >= options_.maxConnections) {
+          warn(refusedLog_, "connection_refused",
+               {{"uid", std::to_string(peer.uid)},
+                {"reason", fmt::format("max_connections ({}) reached", options_.maxConnections)}});
+          return;
+        }
+        connections_.fetch_add(1);
+        // The socket was created on the target's io_context: start the session there.
+        asio::post(target.io, [this, &target, peer, s = std::move(socket)]() mutable {
+          auto session = std::make_shared<Session>(*this, target, std::move(s), peer);
+          std::erase_if(target.sessions, [](const auto& w) { return w.expired(); });
+          target.sessions.push_back(session);
+          if (stopping_) {
+            session->shutdownRead();
+            return;
+          }
+          session->start();
+        });
+      });
+}
+
+void Server::acceptLater() {
+  acceptRetry_->expires_after(std::chrono::milliseconds(100));
+  acceptRetry_->async_wait([this](asio::error_code ec) {
+    if (!ec && !stopping_) accept();
   });
+}
+
+void Server::warn(LogThrottle& throttle, std::string_view event,
+                  std::initializer_list<LogField> fields) {
+  auto dropped = throttle.admit();
+  if (!dropped) return;
+  std::vector<LogField> all(fields);
+  std::string count = std::to_string(*dropped);
+  if (*dropped > 0) all.emplace_back("suppressed", count);
+  logFields(Level::warning, event, all);
 }
 
 void Server::run(const std::function<void()>& onReady) {
@@ -377,6 +423,7 @@ void Server::stop() {
 void Server::onStop() {
   asio::error_code ignored;
   acceptor_->close(ignored);
+  acceptRetry_->cancel();
   if (signals_) signals_->cancel(ignored);
   for (auto& w : workers_) {
     Worker* worker = w.get();

@@ -20,6 +20,7 @@
 #include <asio/io_context.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.hpp"
 #include "protocol/access.hpp"
 #include "protocol/framing.hpp"
 #include "protocol/handler.hpp"
@@ -77,7 +79,11 @@ class Server {
   Server(const ServerOptions& options, protocol::RequestHandler& handler,
          const protocol::AccessPolicy& policy);
   void accept();
+  // After an accept failed for lack of descriptors or memory: try again later, not at once.
+  void acceptLater();
   void onStop();
+  // A warning any peer can cause at will, logged through `throttle`.
+  void warn(LogThrottle& throttle, std::string_view event, std::initializer_list<LogField> fields);
 
   ServerOptions options_;
   protocol::RequestHandler& handler_;
@@ -91,6 +97,10 @@ class Server {
   // Keep the IO contexts running while idle; released by onStop.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::unique_ptr<asio::steady_timer> acceptRetry_;
+  LogThrottle framingLog_{10, std::chrono::seconds(1)};
+  LogThrottle refusedLog_{10, std::chrono::seconds(1)};
+  LogThrottle acceptLog_{1, std::chrono::seconds(1)};
 };
 
 }  // namespace gatehouse::server

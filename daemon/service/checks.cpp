@@ -75,9 +75,16 @@ void answerListPermissions(ServiceParts&, IoState& io, wire::Request::Reader req
 void answerLookup(ServiceParts&, IoState& io, wire::Request::Reader request,
                   wire::Response::Builder response) {
   auto q = request.getLookup();
+  std::string_view name = view(q.getName());
+  size_t limit = q.getKind() == wire::EntityKind::PERMISSION ? store::kMaxPermissionName
+                                                             : store::kMaxEntityName;
+  if (name.empty() || name.size() > limit) {
+    protocol::setError(response, ErrorCode::INVALID_ARGUMENT,
+                       fmt::format("name: {} bytes, must be 1 to {}", name.size(), limit));
+    return;
+  }
   store::Snapshot& snap = io.snapshot();
   store::GraphReader g = snap.reader();
-  std::string_view name = view(q.getName());
   std::optional<uint64_t> id;
   switch (q.getKind()) {
     case wire::EntityKind::COMPANY:

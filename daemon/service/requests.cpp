@@ -46,7 +46,9 @@ constexpr RequestRow detail::kRows[] = {
     {Request::GET_GRANT, kCheck, Route::snapshot, answerGetGrant},
     {Request::CHECK_CREDENTIAL, kCheck, Route::pool, nullptr, nullptr, startCheckCredential},
     {Request::CHECK_ACCESS, kCheck, Route::snapshot, answerCheckAccess},
-    {Request::LIST_KEYS, kCheck, Route::snapshot, answerListKeys},
+
+    // Key ids and states are for those who manage keys: a check-class peer has no use for them.
+    {Request::LIST_KEYS, kAdmin, Route::snapshot, answerListKeys},
 
     {Request::CREATE_COMPANY, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
      [](Request::Reader r) { return named("company", r.getCreateCompany().getName()); }},

@@ -550,3 +550,17 @@ BOOST_AUTO_TEST_CASE(every_request_kind_has_a_complete_row) {
     }
   }
 }
+
+// A check-class peer may not list an account's keys: key ids would let it aim failures at the
+// account, and a controller checking access has no use for them.
+BOOST_FIXTURE_TEST_CASE(list_keys_is_admin_class, Fixture) {
+  bool answeredInline = false;
+  Decoded refused(handle(
+      checker, [](wire::Request::Builder r) { r.setListKeys(1); }, &answeredInline));
+  BOOST_TEST(answeredInline);
+  BOOST_REQUIRE((refused.get().which() == wire::Response::ERROR));
+  BOOST_TEST((refused.get().getError().getCode() == wire::ErrorCode::ACCESS_DENIED));
+  Decoded allowed(handle(admin, [](wire::Request::Builder r) { r.setListKeys(1); }));
+  BOOST_TEST((allowed.get().which() == wire::Response::ERROR));  // no such account, but asked
+  BOOST_TEST((allowed.get().getError().getCode() == wire::ErrorCode::NOT_FOUND));
+}

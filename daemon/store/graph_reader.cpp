@@ -10,6 +10,7 @@ std::optional<std::string_view> GraphReader::company(CompanyId id) const {
 }
 
 std::optional<CompanyId> GraphReader::companyByName(std::string_view name) const {
+  if (name.empty() || name.size() > kMaxEntityName) return std::nullopt;  // no such name
   auto v = txn_.get(t_.companyNames, name);
   if (!v) return std::nullopt;
   return readU64(*v);
@@ -28,6 +29,7 @@ std::optional<PrincipalState> GraphReader::principalState(PrincipalId id) const 
 }
 
 std::optional<PrincipalId> GraphReader::principalByName(std::string_view name) const {
+  if (name.empty() || name.size() > kMaxEntityName) return std::nullopt;  // no such name
   auto v = txn_.get(t_.principalNames, name);
   if (!v) return std::nullopt;
   return readU64(*v);
@@ -40,6 +42,7 @@ std::optional<RoleRecord> GraphReader::role(RoleId id) const {
 }
 
 std::optional<RoleId> GraphReader::roleByName(CompanyId scope, std::string_view name) const {
+  if (name.empty() || name.size() > kMaxEntityName) return std::nullopt;  // no such name
   auto v = txn_.get(t_.roleNames, records::roleNameKey(scope, name));
   if (!v) return std::nullopt;
   return readU64(*v);

@@ -1,8 +1,11 @@
 #include "store/store.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <bit>
+#include <cerrno>
 #include <system_error>
 #include <thread>
 
@@ -15,15 +18,39 @@ namespace {
 
 constexpr std::string_view kSchemaKey = "schema_version";
 
+// Creates the data directory (and its parents) when absent; the directory itself mode 0700,
+// whatever the umask.
+void createPrivateDirectory(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) return;
+  if (dir.has_parent_path()) std::filesystem::create_directories(dir.parent_path(), ec);
+  if (!ec && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    ec = std::error_code(errno, std::generic_category());
+  }
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("cannot create data directory {}: {}", dir.string(), ec.message()));
+  }
+}
+
+// Refuses a data directory or database file that others may write: anyone who can write it can
+// grant themselves anything.
+void refuseShared(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // not there yet: created 0700 / 0600
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0) return;
+  throw std::runtime_error(
+      fmt::format("{} is group- or world-writable (mode {:04o}); refusing to use it (chmod go-w)",
+                  path.string(), st.st_mode & 07777));
+}
+
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const StoreOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.directory, ec);
-  if (ec) {
-    throw std::runtime_error(fmt::format("cannot create data directory {}: {}",
-                                         options.directory.string(), ec.message()));
-  }
+  createPrivateDirectory(options.directory);
+  refuseShared(options.directory);
+  refuseShared(options.directory / "data.mdb");
+  refuseShared(options.directory / "lock.mdb");
   std::unique_ptr<Store> store(new Store(options));
   MDB_env* raw = nullptr;
   check(mdb_env_create(&raw), "mdb_env_create");
@@ -154,10 +181,24 @@ uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Write
       txn.commit();
       return revision;
     } catch (const MdbError& e) {
+      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
       if (e.code() != MDB_MAP_FULL) throw;
     }
     grow();
   }
+}
+
+void Store::explainDiskFull(const MdbError& e) const {
+  struct statvfs fs {};
+  if (::statvfs(options_.directory.c_str(), &fs) != 0) return;
+  uint64_t free = uint64_t{fs.f_bavail} * fs.f_frsize;
+  // A device error says "Input/output error" whatever its cause; when the disk is (nearly) full,
+  // say that instead, since it is what the operator can act on.
+  constexpr uint64_t kNearlyFull = uint64_t{16} << 20;
+  if (e.code() != ENOSPC && free >= kNearlyFull) return;
+  throw std::runtime_error(fmt::format(
+      "{}: the disk holding {} is full ({} bytes free); writes resume when space is freed",
+      e.what(), options_.directory.string(), free));
 }
 
 }  // namespace gatehouse::store

@@ -66,6 +66,9 @@ class Store {
   friend class Snapshot;
   explicit Store(const StoreOptions& options) : options_(options) {}
   void grow();
+  // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
+  // std::runtime_error naming the directory and the free space); returns otherwise.
+  void explainDiskFull(const MdbError& e) const;
   // The growth gate: a snapshot marks itself active before it reads; grow() waits for none.
   void enter(Snapshot& s);
   void addSnapshot(Snapshot& s);

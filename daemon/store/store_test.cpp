@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE store
 #include "store/store.hpp"
 
+#include <sys/stat.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include "store/test_support.hpp"
@@ -281,4 +283,32 @@ BOOST_AUTO_TEST_CASE(utf8_validation_at_every_offset) {
     }
   }
   BOOST_TEST(!isValidUtf8(std::string(16, 'a') + "\xe2\x82"));  // truncated at the end
+}
+
+// The data directory is created private whatever the umask, and a directory or database file that
+// others may write is refused with a message naming it.
+BOOST_AUTO_TEST_CASE(data_directory_is_private_and_a_shared_one_is_refused) {
+  TempDir dir;
+  auto fresh = dir.path() / "nested" / "data";
+  mode_t old = ::umask(0);
+  { auto db = Store::open(testOptions(fresh)); }
+  ::umask(old);
+  struct stat st {};
+  BOOST_REQUIRE(::stat(fresh.c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0700u);
+
+  ::chmod(fresh.c_str(), 0777);
+  try {
+    Store::open(testOptions(fresh));
+    BOOST_FAIL("a world-writable data directory was accepted");
+  } catch (const std::runtime_error& e) {
+    BOOST_TEST(std::string(e.what()).find("group- or world-writable (mode 0777)") !=
+               std::string::npos);
+    BOOST_TEST(std::string(e.what()).find(fresh.string()) != std::string::npos);
+  }
+  ::chmod(fresh.c_str(), 0700);
+  ::chmod((fresh / "data.mdb").c_str(), 0660);
+  BOOST_CHECK_THROW(Store::open(testOptions(fresh)), std::runtime_error);
+  ::chmod((fresh / "data.mdb").c_str(), 0640);  // group-readable is the operator's choice
+  BOOST_CHECK_NO_THROW(Store::open(testOptions(fresh)));
 }

@@ -1,0 +1,298 @@
+// What a hostile process on the host can do to the real daemon, each attack with the behaviour that
+// holds it off (docs/security.md): input that used to reach LMDB unvalidated, a descriptor limit
+// reached, framing violations by the hundred, and secrets left behind in the daemon's memory.
+#define BOOST_TEST_MODULE security
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "daemon_fixture.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::testing;
+using client::Client;
+
+namespace {
+
+size_t countLines(const std::string& log, std::string_view needle) {
+  size_t n = 0;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+// CPU seconds (user + system) the process has used.
+double cpuSeconds(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  unsigned long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stoul(field);
+    if (i == 15) stime = std::stoul(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A raw connection that only connects (the daemon may not even accept it).
+int rawConnect(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+// Item 7: an empty or over-long lookup name is refused as invalidArgument before it reaches
+// LMDB (it used to answer `failed: ... MDB_BAD_VALSIZE` and log an error line every time).
+BOOST_AUTO_TEST_CASE(bad_lookup_names_are_invalid_arguments_and_log_nothing) {
+  Daemon daemon;
+  Client c = daemon.connect();
+  for (auto kind : {wire::EntityKind::COMPANY, wire::EntityKind::PRINCIPAL,
+                    wire::EntityKind::ROLE, wire::EntityKind::PERMISSION}) {
+    for (std::string name : {std::string(), std::string(600, 'n')}) {
+      auto a = c.call([&](wire::Request::Builder r) {
+        auto q = r.initLookup();
+        q.setKind(kind);
+        q.setName(name);
+      });
+      BOOST_REQUIRE((a->which() == wire::Response::ERROR));
+      BOOST_TEST((a->getError().getCode() == wire::ErrorCode::INVALID_ARGUMENT));
+      BOOST_TEST(std::string(a->getError().getMessage().cStr()).find("name:") == 0u);
+    }
+  }
+  auto answers = c.callMany(1000, [](size_t, wire::Request::Builder r) {
+    r.initLookup().setKind(wire::EntityKind::PRINCIPAL);  // empty name
+  });
+  BOOST_TEST(answers.size() == 1000u);
+  auto found = c.call([](wire::Request::Builder r) {
+    auto q = r.initLookup();
+    q.setKind(wire::EntityKind::COMPANY);
+    q.setName("nobody-has-this-name");
+  });
+  BOOST_TEST(!found->getLookup().getFound());  // a well-formed unknown name: not found, no error
+  BOOST_TEST(countLines(daemon.log(), "level=error") == 0u);
+}
+
+// Item 2: out of descriptors, the daemon neither spins nor floods its log; it keeps serving the
+// connections it has and accepts again once descriptors are back.
+BOOST_AUTO_TEST_CASE(running_out_of_descriptors_backs_off_and_keeps_serving) {
+  Daemon daemon;
+  Client bystander = daemon.connect();
+  rlimit original{};
+  BOOST_REQUIRE(::prlimit(daemon.pid(), RLIMIT_NOFILE, nullptr, &original) == 0);
+  rlimit low{48, original.rlim_max};  // the soft limit only: raising a hard one needs a capability
+  BOOST_REQUIRE(::prlimit(daemon.pid(), RLIMIT_NOFILE, &low, nullptr) == 0);
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = rawConnect(daemon.socket());
+    if (fd >= 0) fds.push_back(fd);
+  }
+  double before = cpuSeconds(daemon.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  double used = cpuSeconds(daemon.pid()) - before;
+  BOOST_TEST(used < 0.5, "the daemon used " << used << " s of CPU in 2 s while out of descriptors");
+  BOOST_TEST(countLines(daemon.log(), "event=accept_failed") <= 4u);
+  auto pong = bystander.call([](wire::Request::Builder r) { r.setPing(); });
+  BOOST_TEST((pong->which() == wire::Response::PONG));
+
+  for (int fd : fds) ::close(fd);
+  BOOST_REQUIRE(::prlimit(daemon.pid(), RLIMIT_NOFILE, &original, nullptr) == 0);
+  Client later = daemon.connect();  // accepted once the retry finds descriptors again
+  BOOST_TEST((later.call([](wire::Request::Builder r) { r.setPing(); })->which() ==
+              wire::Response::PONG));
+}
+
+// Repeated warnings a peer can cause are rate-limited, with a count of what was left out.
+BOOST_AUTO_TEST_CASE(framing_violations_by_the_hundred_are_logged_a_few_times) {
+  Daemon daemon;
+  for (int i = 0; i < 200; ++i) {
+    Client c = daemon.connect();
+    uint32_t bad[2] = {0xFFFFFFFFu, 0};
+    c.sendBytes(std::string_view(reinterpret_cast<const char*>(bad), sizeof bad));
+    try {
+      c.receive();
+    } catch (const client::ClientError&) {
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the next window
+  {
+    Client c = daemon.connect();
+    uint32_t bad[2] = {0xFFFFFFFFu, 0};
+    c.sendBytes(std::string_view(reinterpret_cast<const char*>(bad), sizeof bad));
+    try {
+      c.receive();
+    } catch (const client::ClientError&) {
+    }
+  }
+  std::string log = daemon.log();
+  size_t lines = countLines(log, "event=framing_violation");
+  BOOST_TEST(lines >= 2u);
+  BOOST_TEST(lines <= 40u, lines << " framing_violation lines for 201 violations");
+  BOOST_TEST(log.find("suppressed=") != std::string::npos);
+  Client still = daemon.connect();
+  BOOST_TEST((still.call([](wire::Request::Builder r) { r.setPing(); })->which() ==
+              wire::Response::PONG));
+}
+
+namespace {
+
+// How many times `needle` occurs in the daemon's anonymous writable memory (heap, stacks, the
+// caches): where a secret could linger after it was issued.
+size_t occurrencesInMemory(pid_t pid, const std::string& needle) {
+  std::ifstream maps(fmt::format("/proc/{}/maps", pid));
+  int mem = ::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDONLY | O_CLOEXEC);
+  BOOST_REQUIRE(mem >= 0);
+  size_t found = 0;
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream in(line);
+    std::string range, perms, offset, device, inode, path;
+    in >> range >> perms >> offset >> device >> inode;
+    std::getline(in, path);
+    path.erase(0, path.find_first_not_of(' '));
+    bool anonymous = path.empty() || path == "[heap]" || path.starts_with("[stack");
+    if (perms.substr(0, 2) != "rw" || !anonymous) continue;
+    uint64_t start = std::stoull(range.substr(0, range.find('-')), nullptr, 16);
+    uint64_t end = std::stoull(range.substr(range.find('-') + 1), nullptr, 16);
+    std::string chunk(end - start, '\0');
+    ssize_t n = ::pread(mem, chunk.data(), chunk.size(), static_cast<off_t>(start));
+    if (n <= 0) continue;
+    chunk.resize(static_cast<size_t>(n));
+    for (size_t at = chunk.find(needle); at != std::string::npos; at = chunk.find(needle, at + 1)) {
+      ++found;
+    }
+  }
+  ::close(mem);
+  return found;
+}
+
+}  // namespace
+
+// Item 8: issued secrets do not stay in the daemon's memory once answered, and the daemon is not
+// dumpable (no core file, no /proc/PID/mem for processes of its uid).
+BOOST_AUTO_TEST_CASE(issued_secrets_do_not_stay_in_memory_and_the_process_is_not_dumpable) {
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("skipped: reading another process's memory needs root");
+    return;
+  }
+  Daemon daemon;
+  Client c = daemon.connect();
+  auto ok = [&](const Client::Fill& fill) {
+    auto a = c.call(fill);
+    client::checkOk(a);
+    return a;
+  };
+  uint64_t acme = ok([](wire::Request::Builder r) { r.initCreateCompany().setName("acme"); })
+                      ->getMutation()
+                      .getId();
+  uint64_t bot = ok([&](wire::Request::Builder r) {
+                   auto sa = r.initCreateServiceAccount();
+                   sa.setName("bot");
+                   sa.setOwnerCompany(acme);
+                 })->getMutation().getId();
+  uint64_t alice =
+      ok([](wire::Request::Builder r) { r.initCreateUser().setName("alice"); })->getMutation().getId();
+  std::vector<std::string> secrets;
+  for (int i = 0; i < 3; ++i) {
+    auto issued = ok([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
+    secrets.emplace_back(issued->getKeyIssued().getSecret().cStr());
+  }
+  auto enrolled = ok([&](wire::Request::Builder r) { r.setEnrollTotp(alice); });
+  std::string uri = enrolled->getTotpEnrolled().getUri().cStr();
+  size_t at = uri.find("secret=") + 7;
+  secrets.push_back(uri.substr(at, uri.find('&', at) - at));
+  c.call([](wire::Request::Builder r) { r.setPing(); });  // the answers above are all written
+
+  for (const std::string& secret : secrets) {
+    // The body of the secret: its prefix is common to every key.
+    std::string body = secret.substr(secret.size() - 24);
+    BOOST_TEST(occurrencesInMemory(daemon.pid(), body) == 0u, "found " << body);
+  }
+  // keepMemoryPrivate ran: the core limit is 0 (set just before PR_SET_DUMPABLE 0).
+  rlimit core{};
+  BOOST_REQUIRE(::prlimit(daemon.pid(), RLIMIT_CORE, nullptr, &core) == 0);
+  BOOST_TEST(core.rlim_cur == 0u);
+}
+
+// Item 10: a full disk is reported as a full disk (naming the directory and the free space), reads
+// keep being answered, nothing acknowledged is lost, and writes resume once space is freed.
+BOOST_AUTO_TEST_CASE(a_full_disk_is_named_and_writes_resume_when_space_returns) {
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("skipped: needs root to mount a small tmpfs");
+    return;
+  }
+  Daemon daemon("[store]\nmap_size_mib = 64\n");
+  daemon.stop();
+  auto data = daemon.dir() / "data";
+  std::filesystem::remove_all(data);
+  std::filesystem::create_directory(data);
+  BOOST_REQUIRE(runProcess({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
+                            data.string()})
+                    .status == 0);
+  struct Unmount {
+    std::filesystem::path path;
+    ~Unmount() { runProcess({"/usr/bin/umount", "-l", path.string()}); }
+  } unmount{data};
+  daemon.start();
+  Client c = daemon.connect();
+  // Leave about 256 KiB for the store, then write until the disk refuses.
+  auto filler = data / "filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    std::string block(64 << 10, 'f');
+    struct statvfs fs {};
+    while (::statvfs(data.c_str(), &fs) == 0 && uint64_t{fs.f_bavail} * fs.f_frsize > (256u << 10)) {
+      out.write(block.data(), static_cast<std::streamsize>(block.size()));
+      out.flush();
+    }
+  }
+  std::vector<std::string> acknowledged;
+  std::string refusal;
+  for (int round = 0; round < 200 && refusal.empty(); ++round) {
+    auto answers = c.callMany(50, [&](size_t i, wire::Request::Builder r) {
+      r.initCreateCompany().setName(fmt::format("{:0>120}-{}-{}", "c", round, i));
+    });
+    for (size_t i = 0; i < answers.size(); ++i) {
+      if (answers[i]->which() == wire::Response::MUTATION) {
+        acknowledged.push_back(fmt::format("{:0>120}-{}-{}", "c", round, i));
+      } else if (refusal.empty()) {
+        refusal = answers[i]->getError().getMessage().cStr();
+      }
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(!refusal.empty(), "the disk never filled up");
+  BOOST_TEST(refusal.find("is full") != std::string::npos, refusal);
+  BOOST_TEST(refusal.find(data.string()) != std::string::npos, refusal);
+  // Reads go on.
+  auto list = c.call([](wire::Request::Builder r) { r.setListCompanies(); });
+  BOOST_REQUIRE((list->which() == wire::Response::COMPANIES));
+  BOOST_TEST(list->getCompanies().getCompanies().size() == acknowledged.size());
+  // Space returns: writes resume, and everything acknowledged is there after a restart.
+  std::filesystem::remove(filler);
+  auto again = c.call([](wire::Request::Builder r) { r.initCreateCompany().setName("after"); });
+  BOOST_TEST((again->which() == wire::Response::MUTATION));
+  daemon.stop();
+  daemon.start();
+  Client fresh = daemon.connect();
+  auto after = fresh.call([](wire::Request::Builder r) { r.setListCompanies(); });
+  BOOST_TEST(after->getCompanies().getCompanies().size() == acknowledged.size() + 1);
+  daemon.stop();
+}
