@@ -180,7 +180,14 @@ Config parse(std::string_view text, std::string_view origin) {
   limits.integer("max_connections", c.server.maxConnections, 1, 1 << 20);
   limits.integer("max_pending_output_bytes", c.server.maxPendingOutput, 65536, int64_t{1} << 30);
   limits.integer("max_batch", c.service.maxBatch, 1, 65536);
+  limits.integer("max_connections_per_uid", c.server.maxConnectionsPerUid, 1, 1 << 20);
+  limits.integer("admin_reserved_connections", c.server.adminReservedConnections, 0, 1 << 20);
+  int64_t idle = c.server.idleTimeout.count(), frame = c.server.frameTimeout.count();
+  limits.integer("idle_timeout_seconds", idle, 0, 7 * 86400);
+  limits.integer("frame_timeout_seconds", frame, 0, 3600);
   limits.finish();
+  c.server.idleTimeout = std::chrono::seconds(idle);
+  c.server.frameTimeout = std::chrono::seconds(frame);
 
   Section writer(table("writer"), "writer");
   writer.integer("group_commit_max", c.service.groupCommitMax, 1, 65536);
@@ -211,6 +218,7 @@ Config parse(std::string_view text, std::string_view origin) {
   creds.integer("password_ops_limit", cc.password.opsLimit, 1, 64);
   creds.integer("password_mem_limit_mib", memMib, 8, 4096);
   creds.integer("password_threads", cc.passwordThreads, 1, 64);
+  creds.integer("password_queue_max", cc.passwordQueue, 1, 65536);
   creds.integer("max_keys_per_account", cc.maxKeysPerAccount, 1, 50);
   creds.integer("rate_limit_failures", cc.rate.threshold, 1, 1000000);
   creds.integer("rate_limit_window_seconds", window, 1, 86400);
@@ -267,14 +275,19 @@ std::string render(const Config& c) {
                             {"max_readers", integer(c.store.maxReaders)},
                             {"durable", c.store.durable},
                             {"max_permissions", integer(c.store.maxPermissions)}}},
-      {"limits", toml::table{{"max_frame_bytes", integer(c.server.frame.maxFrameBytes)},
-                             {"max_segments", integer(c.server.frame.maxSegments)},
-                             {"traversal_limit_words", integer(c.server.traversalLimitWords)},
-                             {"nesting_limit", integer(c.server.nestingLimit)},
-                             {"max_in_flight", integer(c.server.maxInFlight)},
-                             {"max_connections", integer(c.server.maxConnections)},
-                             {"max_pending_output_bytes", integer(c.server.maxPendingOutput)},
-                             {"max_batch", integer(c.service.maxBatch)}}},
+      {"limits",
+       toml::table{{"max_frame_bytes", integer(c.server.frame.maxFrameBytes)},
+                   {"max_segments", integer(c.server.frame.maxSegments)},
+                   {"traversal_limit_words", integer(c.server.traversalLimitWords)},
+                   {"nesting_limit", integer(c.server.nestingLimit)},
+                   {"max_in_flight", integer(c.server.maxInFlight)},
+                   {"max_connections", integer(c.server.maxConnections)},
+                   {"max_pending_output_bytes", integer(c.server.maxPendingOutput)},
+                   {"max_connections_per_uid", integer(c.server.maxConnectionsPerUid)},
+                   {"admin_reserved_connections", integer(c.server.adminReservedConnections)},
+                   {"idle_timeout_seconds", integer(c.server.idleTimeout.count())},
+                   {"frame_timeout_seconds", integer(c.server.frameTimeout.count())},
+                   {"max_batch", integer(c.service.maxBatch)}}},
       {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)}}},
       {"access",
        toml::table{{"admin_uids", idArray(c.access.adminUids)},
@@ -286,6 +299,7 @@ std::string render(const Config& c) {
                                   {"password_ops_limit", integer(cc.password.opsLimit)},
                                   {"password_mem_limit_mib", integer(cc.password.memLimit >> 20)},
                                   {"password_threads", integer(cc.passwordThreads)},
+                                  {"password_queue_max", integer(cc.passwordQueue)},
                                   {"max_keys_per_account", integer(cc.maxKeysPerAccount)},
                                   {"rate_limit_failures", integer(cc.rate.threshold)},
                                   {"rate_limit_window_seconds", integer(cc.rate.window.count())},

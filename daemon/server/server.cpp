@@ -26,10 +26,14 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
  public:
   Session(Server& server, Server::Worker& worker, stream_protocol::socket socket,
           protocol::Peer peer)
-      : server_(server), worker_(worker), socket_(std::move(socket)), peer_(peer) {
+      : server_(server),
+        worker_(worker),
+        socket_(std::move(socket)),
+        peer_(peer),
+        lastActivity_(worker.now) {
     in_.resize(kInitialWords);
   }
-  ~Session() override { server_.connections_.fetch_sub(1); }
+  ~Session() override { server_.releaseSlot(peer_); }
 
   std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
 
@@ -41,6 +45,33 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void start() { readMore(); }
+
+  // Why the sweep at `now` closes this connection (a frame begun too long ago, or nothing to do
+  // for too long), or null.
+  const char* expired(std::chrono::steady_clock::time_point now) const {
+    if (closed_) return nullptr;
+    const ServerOptions& o = server_.options_;
+    // Stamps come from the worker's clock, which the sweep advances once a second: they may be up
+    // to a second early, so a deadline is taken to have passed only a second after it.
+    constexpr std::chrono::seconds kGrain{1};
+    bool partial = partialSince_ != std::chrono::steady_clock::time_point{};
+    if (o.frameTimeout.count() > 0 && partial && now - partialSince_ > o.frameTimeout + kGrain) {
+      return "a frame begun was not completed within limits.frame_timeout_seconds";
+    }
+    bool idle = !partial && inFlight_ == 0 && out_.empty() && !writingActive_ && !eof_;
+    if (o.idleTimeout.count() > 0 && idle && now - lastActivity_ > o.idleTimeout + kGrain) {
+      return "idle for limits.idle_timeout_seconds";
+    }
+    return nullptr;
+  }
+
+  void expire(const char* reason) {
+    server_.warn(server_.expiredLog_, "connection_closed",
+                 {{"reason", reason},
+                  {"uid", std::to_string(peer_.uid)},
+                  {"pid", std::to_string(peer_.pid)}});
+    close();
+  }
 
   // Stop reading; answer what was read; then close.
   void shutdownRead() {
@@ -77,6 +108,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       peerClosed_ = true;
     } else {
       filled_ += n;
+      lastActivity_ = worker_.now;
     }
     processFrames();
   }
@@ -119,6 +151,11 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     }
     worker_.state->release();
     if (consumed_ == filled_) consumed_ = filled_ = 0;
+    if (filled_ == consumed_) {
+      partialSince_ = {};
+    } else if (partialSince_ == std::chrono::steady_clock::time_point{}) {
+      partialSince_ = worker_.now;  // the frame deadline runs from its first bytes
+    }
     flush();
     readMore();
     maybeFinish();
@@ -134,7 +171,11 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       consumed_ = 0;
     }
     if (needed > capacity()) {
-      in_.resize((needed + sizeof(capnp::word) - 1) / sizeof(capnp::word));
+      // Grow with what arrives — double once the buffer is full — never to a declared size up
+      // front: a peer that declares a large frame and stalls costs only what it sent.
+      if (filled_ < capacity()) return;
+      size_t next = std::min(needed, 2 * capacity());
+      in_.resize((next + sizeof(capnp::word) - 1) / sizeof(capnp::word));
     } else if (filled_ == 0 && in_.size() > kInitialWords) {
       in_.resize(kInitialWords);  // a large frame has passed: give the memory back
       in_.shrink_to_fit();
@@ -222,6 +263,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   bool writingActive_ = false;
   bool eof_ = false;
   bool peerClosed_ = false;
+  std::chrono::steady_clock::time_point lastActivity_;  // the worker's clock at the last read
+  std::chrono::steady_clock::time_point partialSince_;  // when the pending partial frame began
   bool closed_ = false;
 };
 
@@ -355,13 +398,7 @@ void Server::accept() {
                {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
           return;
         }
-        if (connections_.load() >= options_.maxConnections) {
-          warn(refusedLog_, "connection_refused",
-               {{"uid", std::to_string(peer.uid)},
-                {"reason", fmt::format("max_connections ({}) reached", options_.maxConnections)}});
-          return;
-        }
-        connections_.fetch_add(1);
+        if (!takeSlot(peer)) return;
         // The socket was created on the target's io_context: start the session there.
         asio::post(target.io, [this, &target, peer, s = std::move(socket)]() mutable {
           auto session = std::make_shared<Session>(*this, target, std::move(s), peer);
@@ -374,6 +411,53 @@ void Server::accept() {
           session->start();
         });
       });
+}
+
+bool Server::takeSlot(const protocol::Peer& peer) {
+  std::lock_guard lock(slotsMutex_);
+  size_t open = connections_.load();
+  bool admin = peer.access == protocol::AccessClass::admin;
+  size_t reserved = std::min(options_.adminReservedConnections, options_.maxConnections / 4);
+  std::string refusal;
+  if (open >= options_.maxConnections) {
+    refusal = fmt::format("max_connections ({}) reached", options_.maxConnections);
+  } else if (!admin && open >= options_.maxConnections - reserved) {
+    refusal = fmt::format("the last {} connections are reserved for the admin class", reserved);
+  } else if (!admin && perUid_[peer.uid] >= options_.maxConnectionsPerUid) {
+    refusal = fmt::format("uid {} holds {} connections (max_connections_per_uid)", peer.uid,
+                          perUid_[peer.uid]);
+  }
+  if (!refusal.empty()) {
+    if (!admin && perUid_[peer.uid] == 0) perUid_.erase(peer.uid);
+    warn(refusedLog_, "connection_refused",
+         {{"uid", std::to_string(peer.uid)}, {"reason", refusal}});
+    return false;
+  }
+  connections_.fetch_add(1);
+  if (!admin) ++perUid_[peer.uid];
+  return true;
+}
+
+void Server::releaseSlot(const protocol::Peer& peer) {
+  std::lock_guard lock(slotsMutex_);
+  connections_.fetch_sub(1);
+  if (peer.access == protocol::AccessClass::admin) return;
+  auto it = perUid_.find(peer.uid);
+  if (it != perUid_.end() && --it->second == 0) perUid_.erase(it);
+}
+
+void Server::sweep(Worker& worker) {
+  worker.now = std::chrono::steady_clock::now();
+  std::erase_if(worker.sessions, [](const auto& w) { return w.expired(); });
+  for (auto& weak : worker.sessions) {
+    auto session = weak.lock();
+    if (!session) continue;
+    if (const char* reason = session->expired(worker.now)) session->expire(reason);
+  }
+  worker.sweep->expires_after(std::chrono::seconds(1));
+  worker.sweep->async_wait([this, &worker](asio::error_code ec) {
+    if (!ec && !stopping_) sweep(worker);
+  });
 }
 
 void Server::acceptLater() {
@@ -401,6 +485,12 @@ void Server::run(const std::function<void()>& onReady) {
     logLine(Level::info, "signal", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
     stop();
   });
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    worker->now = std::chrono::steady_clock::now();
+    worker->sweep = std::make_unique<asio::steady_timer>(worker->io);
+    asio::post(worker->io, [this, worker] { sweep(*worker); });
+  }
   accept();
   if (onReady) onReady();
 
@@ -428,6 +518,7 @@ void Server::onStop() {
   for (auto& w : workers_) {
     Worker* worker = w.get();
     asio::post(worker->io, [worker] {
+      if (worker->sweep) worker->sweep->cancel();
       for (auto& weak : worker->sessions) {
         if (auto s = weak.lock()) s->shutdownRead();
       }

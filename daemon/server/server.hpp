@@ -6,9 +6,15 @@
 // one io_context for its whole life, so its handlers never run concurrently (no strands, no
 // locks). The acceptor runs on the first io_context and spreads connections round-robin.
 //
-// Back-pressure: when a connection has `maxInFlight` mutations waiting for the writer, or more
+// Back-pressure: when a connection has `maxInFlight` requests handed off its IO thread, or more
 // than `maxPendingOutput` bytes of answers its peer has not read, the server stops reading from
 // it until that drains. Nothing is dropped.
+//
+// Slots: at most `maxConnections`, of which the last `adminReservedConnections` only admin-class
+// peers may take, and at most `maxConnectionsPerUid` for any one uid below the admin class. Once a
+// second each IO thread closes its connections that were idle for `idleTimeout` or have held a
+// partial frame for `frameTimeout`. A connection's read buffer grows with the bytes that arrive,
+// never to a frame's declared size up front.
 //
 // Shutdown (`stop()`, also on SIGINT/SIGTERM): stop accepting, stop reading, answer every request
 // already read, flush, close. `run()` returns once every connection is closed.
@@ -22,12 +28,15 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.hpp"
@@ -46,6 +55,10 @@ struct ServerOptions {
   int nestingLimit = 16;
   uint32_t maxInFlight = 128;
   uint32_t maxConnections = 1024;
+  uint32_t maxConnectionsPerUid = 512;     // for peers below the admin class
+  uint32_t adminReservedConnections = 16;  // of maxConnections (at most a quarter), admin only
+  std::chrono::seconds idleTimeout{600};   // a connection with nothing to do is closed; 0: never
+  std::chrono::seconds frameTimeout{10};   // a frame begun must be complete within it; 0: never
   size_t maxPendingOutput = size_t{4} << 20;
 };
 
@@ -74,11 +87,18 @@ class Server {
     asio::io_context io{1};
     std::unique_ptr<protocol::RequestHandler::ThreadState> state;
     std::vector<std::weak_ptr<Session>> sessions;
+    std::unique_ptr<asio::steady_timer> sweep;  // closes idle and stalled connections
+    std::chrono::steady_clock::time_point now;  // as of the last sweep: sessions stamp with it
   };
 
   Server(const ServerOptions& options, protocol::RequestHandler& handler,
          const protocol::AccessPolicy& policy);
   void accept();
+  // Whether a new connection of `peer` may have a slot; takes it when so (released by
+  // releaseSlot), or logs why not.
+  bool takeSlot(const protocol::Peer& peer);
+  void releaseSlot(const protocol::Peer& peer);
+  void sweep(Worker& worker);
   // After an accept failed for lack of descriptors or memory: try again later, not at once.
   void acceptLater();
   void onStop();
@@ -93,6 +113,8 @@ class Server {
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   size_t nextWorker_ = 0;
   std::atomic<size_t> connections_{0};
+  std::mutex slotsMutex_;
+  std::unordered_map<uint32_t, uint32_t> perUid_;  // connections of uids below the admin class
   std::atomic<bool> stopping_{false};
   // Keep the IO contexts running while idle; released by onStop.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
@@ -101,6 +123,7 @@ class Server {
   LogThrottle framingLog_{10, std::chrono::seconds(1)};
   LogThrottle refusedLog_{10, std::chrono::seconds(1)};
   LogThrottle acceptLog_{1, std::chrono::seconds(1)};
+  LogThrottle expiredLog_{10, std::chrono::seconds(1)};
 };
 
 }  // namespace gatehouse::server

@@ -146,8 +146,12 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
     record.peerUid = batch[i].peer.uid;
     record.peerPid = batch[i].peer.pid;
     record.operation = operationName(req);
-    record.target = batch[i].row->target(req);
     record.outcome = outcomeOf(*responses[i]);
+    try {  // requests are checked before they are queued; this keeps one from failing the batch
+      record.target = batch[i].row->target(req);
+    } catch (const kj::Exception&) {
+      record.target = "(unreadable)";
+    }
     record.companies = std::move(scopes[i]);
     w.appendAudit(std::move(record));
   };
@@ -157,12 +161,12 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
     responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
     auto response = responses[i]->initRoot<wire::Response>();
     response.setId(batch[i].id);
-    if (batch[i].request && batch[i].row != nullptr) {
-      auto req = requestOf(i);
-      scopes[i] = {req.getActiveCompany()};
-      if (batch[i].row->scope != nullptr) batch[i].row->scope(w, req, scopes[i]);
-    }
     try {
+      if (batch[i].request && batch[i].row != nullptr) {
+        auto req = requestOf(i);
+        scopes[i] = {req.getActiveCompany()};
+        if (batch[i].row->scope != nullptr) batch[i].row->scope(w, req, scopes[i]);
+      }
       bool keep = batch[i].apply(w, response);
       kept += keep && batch[i].sink ? 1 : 0;
       return keep;

@@ -71,6 +71,7 @@ CredentialChecker::CredentialChecker(const credentials::Pepper& pepper,
       totpKey_(pepper.subkey(1, "gh-totp_")),
       keyTagKey_(crypto_shorthash_siphashx24_KEYBYTES),
       limiter_(options.rate),
+      admission_(options.passwordQueue),
       pool_(options.passwordThreads) {
   randombytes_buf(keyTagKey_.data(), keyTagKey_.size());
 }
@@ -176,6 +177,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
     std::string sourceKey;
     std::string principalKey;
     OnceSink answer{0, nullptr};
+    PoolAdmission::Ticket ticket;  // its place in the pool, given back when the job is done
     ~Job() {
       credentials::wipe(password);
       credentials::wipe(code);
@@ -207,6 +209,13 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
     protocol::appendFrame(builder, out);
     return Disposition::answered;
   }
+  std::string why;
+  auto ticket = admission_.admit(&sink, job->principalKey, why);
+  if (!ticket) {
+    protocol::appendError(job->id, wire::ErrorCode::OVERLOADED, why, out);
+    return Disposition::answered;
+  }
+  job->ticket = std::move(*ticket);
   job->password = std::string(view(q.getCredential()));
   job->code = std::string(view(q.getTotp()));
   job->answer = OnceSink(job->id, sink.retain());
@@ -309,6 +318,13 @@ Disposition CredentialChecker::setPassword(const protocol::Peer& peer, const Req
     protocol::appendError(id, wire::ErrorCode::INVALID_ARGUMENT, "password: not valid UTF-8", out);
     return Disposition::answered;
   }
+  std::string why;
+  auto admitted = admission_.admit(&sink, std::string(), why);
+  if (!admitted) {
+    protocol::appendError(id, wire::ErrorCode::OVERLOADED, why, out);
+    return Disposition::answered;
+  }
+  auto ticket = std::make_shared<PoolAdmission::Ticket>(std::move(*admitted));
   auto secret = std::make_shared<WipedString>(password);
   store::PrincipalId user = q.getUser();
   auto answer = std::make_shared<OnceSink>(id, sink.retain());
@@ -320,7 +336,7 @@ Disposition CredentialChecker::setPassword(const protocol::Peer& peer, const Req
   copy.setActiveCompany(request.getActiveCompany());
   copy.initSetPassword().setUser(user);
   auto retained = sink.retain();
-  auto work = [this, secret, user, id, answer, retained, audited, peer, &row] {
+  auto work = [this, secret, user, id, answer, retained, audited, peer, &row, ticket] {
     std::string hash = credentials::hashPassword(secret->text, options_.password);
     credentials::wipe(secret->text);
     Committer::Pending pending;

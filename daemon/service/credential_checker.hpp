@@ -26,6 +26,7 @@
 #include "service/io_state.hpp"
 #include "service/key_usage.hpp"
 #include "service/options.hpp"
+#include "service/pool_admission.hpp"
 
 namespace gatehouse::service {
 
@@ -99,6 +100,7 @@ class CredentialChecker {
   std::unordered_map<store::PrincipalId, uint64_t> totpSteps_;  // last accepted step per user
   std::once_flag dummyOnce_;
   std::string dummyHash_;
+  PoolAdmission admission_;
   credentials::WorkPool pool_;  // last: stopped (joined) first
 };
 

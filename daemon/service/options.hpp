@@ -16,6 +16,7 @@ struct CredentialOptions {
   credentials::RateLimits rate;
   uint32_t maxKeysPerAccount = 10;  // Live keys of one service account.
   unsigned passwordThreads = 1;     // The SCHED_IDLE pool that runs Argon2id.
+  size_t passwordQueue = 64;        // Password jobs queued or running (service/pool_admission.hpp).
   std::string totpIssuer = "gatehouse";
   std::chrono::seconds lastUsedFlush{60};  // How often key last-used times reach the store.
   size_t verifiedKeyCache = 4096;  // Entries per IO thread (service/verified_keys.hpp); 0: off.

@@ -192,6 +192,40 @@ const size_t detail::kRowIndexSize = kIndexSize;
 
 std::span<const RequestRow> requestRows() { return kRows; }
 
+namespace {
+
+// Reads every field, recursively; throws kj::Exception at the first one that cannot be read.
+void readAll(capnp::DynamicValue::Reader value) {
+  switch (value.getType()) {
+    case capnp::DynamicValue::STRUCT: {
+      auto s = value.as<capnp::DynamicStruct>();
+      for (auto field : s.getSchema().getFields()) {
+        if (s.has(field)) readAll(s.get(field));
+      }
+      break;
+    }
+    case capnp::DynamicValue::LIST:
+      for (auto element : value.as<capnp::DynamicList>()) readAll(element);
+      break;
+    case capnp::DynamicValue::TEXT:
+      value.as<capnp::Text>();  // checks the terminator
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> unreadable(Request::Reader request) {
+  try {
+    readAll(capnp::toDynamic(request));
+    return std::nullopt;
+  } catch (const kj::Exception& e) {
+    return std::string(e.getDescription().cStr());
+  }
+}
+
 std::string operationName(Request::Reader request) {
   KJ_IF_MAYBE (field, capnp::toDynamic(request).which()) {
     auto name = field->getProto().getName();

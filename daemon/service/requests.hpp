@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -77,6 +78,11 @@ std::span<const RequestRow> requestRows();
 
 // The audit trail's name of the request's operation (its union member's name, e.g. "saGrant").
 std::string operationName(wire::Request::Reader request);
+
+// Why the request cannot be read in full (a text without its terminator, a pointer out of
+// bounds...), or nullopt when every field of it can be. Run before a request is queued, so the
+// writer never meets a field it cannot read.
+std::optional<std::string> unreadable(wire::Request::Reader request);
 
 // ---- Handlers, by file ----
 

@@ -67,6 +67,12 @@ Disposition Service::answerInline(const RequestRow& row, IoState& io, wire::Requ
 Disposition Service::queueMutation(const RequestRow& row, const protocol::Peer& peer,
                                    wire::Request::Reader request, std::string& out,
                                    protocol::AnswerSink& sink) {
+  // Refused here, alone, rather than by the writer in the middle of others' group commit.
+  if (auto why = unreadable(request)) {
+    protocol::appendError(request.getId(), ErrorCode::MALFORMED,
+                          fmt::format("undecodable request: {}", *why), out);
+    return Disposition::answered;
+  }
   auto copy = std::make_shared<capnp::MallocMessageBuilder>();
   copy->setRoot(request);
   Committer::Pending pending;
