@@ -85,6 +85,10 @@ struct Request {
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
   activeCompany @50 :UInt64;  # The company the actor acts in.
+  pageSize @54 :UInt32;       # List requests (listCompanies, listCatalog, listRoles, saList): at
+                              # most this many items per answer; 0: 1,000; capped at 10,000.
+  pageToken @55 :UInt64;      # List requests: the `nextPageToken` of the previous page; 0: the
+                              # first page.
 }
 
 struct AuthorizeQuery {
@@ -318,6 +322,8 @@ struct LookupResult {
 struct CompanyList {
   revision @0 :UInt64;
   companies @1 :List(CompanyInfo);
+  more @2 :Bool;             # More companies follow: ask again with `pageToken = nextPageToken`.
+  nextPageToken @3 :UInt64;  # Opaque; 0 when this is the last page.
 }
 
 struct CompanyInfo {
@@ -327,12 +333,17 @@ struct CompanyInfo {
 
 struct Catalog {
   revision @0 :UInt64;
-  names @1 :List(Text);  # Index i holds the name of bit i.
+  names @1 :List(Text);  # Index i holds the name of bit firstBit + i.
+  more @2 :Bool;             # More names follow (see CompanyList).
+  nextPageToken @3 :UInt64;  # Opaque; 0 when this is the last page.
+  firstBit @4 :UInt32;       # The bit of names[0] (0 on the first page).
 }
 
 struct RoleList {
   revision @0 :UInt64;
   roles @1 :List(RoleInfo);
+  more @2 :Bool;             # More roles follow (see CompanyList).
+  nextPageToken @3 :UInt64;  # Opaque; 0 when this is the last page.
 }
 
 struct RoleInfo {
@@ -483,6 +494,8 @@ struct SaView {
   revision @0 :UInt64;
   company @1 :UInt64;
   rows @2 :List(SaRow);
+  more @3 :Bool;             # saList: more rows follow (see CompanyList).
+  nextPageToken @4 :UInt64;  # Opaque; 0 when this is the last page.
 }
 
 struct AuditEvent {

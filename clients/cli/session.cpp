@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "output.hpp"
+#include "pages.hpp"
 #include "wire_text.hpp"
 
 namespace gatehouse::cli {
@@ -16,6 +17,8 @@ namespace {
 // Requests written before their answers are read. Small enough that neither side's socket buffer
 // fills while the other is still writing.
 constexpr size_t kPipelineDepth = 64;
+// Items per page of a list request: the daemon's most.
+constexpr uint32_t kPageSize = 10000;
 
 client::Answer checked(wire::Response::Which expected, client::Answer answer) {
   auto response = answer.get();
@@ -88,10 +91,19 @@ void Session::stamp(wire::Request::Builder request) const {
 }
 
 client::Answer Session::call(wire::Response::Which expected, const client::Client::Fill& fill) {
-  return checked(expected, client().call([&](wire::Request::Builder request) {
-    fill(request);
-    stamp(request);
-  }));
+  // A list answered in pages is fetched to its end and merged (pages.hpp).
+  std::vector<client::Answer> pages;
+  uint64_t token = 0;
+  do {
+    pages.push_back(checked(expected, client().call([&](wire::Request::Builder request) {
+      fill(request);
+      stamp(request);
+      request.setPageSize(kPageSize);
+      request.setPageToken(token);
+    })));
+    token = nextPageToken(pages.back());
+  } while (token != 0);
+  return mergePages(pages);
 }
 
 std::vector<client::Answer> Session::callMany(wire::Response::Which expected, size_t count,

@@ -70,10 +70,15 @@ std::string otpauthUri(std::string_view issuer, std::string_view account,
   sodium_memzero(base32, length);
   std::free(base32);
   while (!encoded.empty() && encoded.back() == '=') encoded.pop_back();
-  std::string uri =
-      fmt::format("otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={}&period={}",
-                  uriEscape(issuer), uriEscape(account), encoded, uriEscape(issuer), kTotpDigits,
-                  kTotpStepSeconds);
+  // Built in one buffer reserved up front: no formatting buffer on the stack and no reallocation
+  // leaves a copy of the secret behind (the caller wipes the result).
+  std::string head =
+      fmt::format("otpauth://totp/{}:{}?secret=", uriEscape(issuer), uriEscape(account));
+  std::string tail = fmt::format("&issuer={}&algorithm=SHA1&digits={}&period={}", uriEscape(issuer),
+                                 kTotpDigits, kTotpStepSeconds);
+  std::string uri;
+  uri.reserve(head.size() + encoded.size() + tail.size());
+  uri.append(head).append(encoded).append(tail);
   wipe(encoded);
   return uri;
 }

@@ -4,6 +4,8 @@
 // The hot path is `answerAuthorize`: one snapshot lookup (store/snapshot.cpp) and three fields.
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "service/io_state.hpp"
 #include "service/requests.hpp"
 #include "service/wire_convert.hpp"
@@ -106,40 +108,68 @@ void answerLookup(ServiceParts&, IoState& io, wire::Request::Reader request,
   r.setId(id.value_or(0));
 }
 
-void answerListCompanies(ServiceParts&, IoState& io, wire::Request::Reader,
+void answerListCompanies(ServiceParts&, IoState& io, wire::Request::Reader request,
                          wire::Response::Builder response) {
   store::Snapshot& snap = io.snapshot();
-  std::vector<std::pair<uint64_t, std::string_view>> all;
-  snap.reader().forEachCompany(
-      [&](uint64_t id, std::string_view name) { all.emplace_back(id, name); });
+  Page page = Page::of(request);
+  auto companies = snap.reader().companiesFrom(page.token, page.size + 1);
+  bool more = companies.size() > page.size;
+  if (more) companies.pop_back();
   auto r = response.initCompanies();
   r.setRevision(snap.revision());
-  auto list = r.initCompanies(all.size());
-  for (unsigned i = 0; i < all.size(); ++i) {
-    list[i].setId(all[i].first);
-    copyText(list[i].initName(static_cast<unsigned>(all[i].second.size())), all[i].second);
+  r.setMore(more);
+  r.setNextPageToken(more ? companies.back().first + 1 : 0);
+  auto list = r.initCompanies(companies.size());
+  for (unsigned i = 0; i < companies.size(); ++i) {
+    list[i].setId(companies[i].first);
+    copyText(list[i].initName(static_cast<unsigned>(companies[i].second.size())),
+             companies[i].second);
   }
 }
 
-void answerListCatalog(ServiceParts&, IoState& io, wire::Request::Reader,
+void answerListCatalog(ServiceParts&, IoState& io, wire::Request::Reader request,
                        wire::Response::Builder response) {
   store::Snapshot& snap = io.snapshot();
-  std::vector<std::string_view> names;
-  snap.reader().forEachPermission([&](uint32_t, std::string_view name) { names.push_back(name); });
+  Page page = Page::of(request);
+  auto first = static_cast<store::PermissionBit>(std::min<uint64_t>(page.token, UINT32_MAX));
+  auto permissions = snap.reader().permissionsFrom(first, page.size + 1);
+  bool more = permissions.size() > page.size;
+  if (more) permissions.pop_back();
   auto r = response.initCatalog();
   r.setRevision(snap.revision());
-  setNames(r.initNames(names.size()), names);
+  r.setMore(more);
+  r.setNextPageToken(more ? uint64_t{permissions.back().first} + 1 : 0);
+  r.setFirstBit(permissions.empty() ? first : permissions.front().first);
+  auto names = r.initNames(permissions.size());
+  for (unsigned i = 0; i < permissions.size(); ++i) {
+    copyText(names.init(i, static_cast<unsigned>(permissions[i].second.size())),
+             permissions[i].second);
+  }
 }
 
 void answerListRoles(ServiceParts&, IoState& io, wire::Request::Reader request,
                      wire::Response::Builder response) {
   store::Snapshot& snap = io.snapshot();
   store::GraphReader g = snap.reader();
+  store::CompanyId company = request.getListRoles().getCompany();
+  Page page = Page::of(request);
+  // The system roles, then (for a company) the company's own: one more than a page, to know.
   std::vector<store::RoleRecord> roles;
-  g.forEachRole(request.getListRoles().getCompany(),
-                [&](const store::RoleRecord& r) { roles.push_back(r); });
+  if (!page.secondPart()) roles = g.rolesFrom(0, page.from(), page.size + 1);
+  if (company != 0 && roles.size() <= page.size) {
+    auto own =
+        g.rolesFrom(company, page.secondPart() ? page.from() : 0, page.size + 1 - roles.size());
+    std::move(own.begin(), own.end(), std::back_inserter(roles));
+  }
+  bool more = roles.size() > page.size;
+  if (more) roles.pop_back();
   auto r = response.initRoles();
   r.setRevision(snap.revision());
+  r.setMore(more);
+  if (more) {
+    const store::RoleRecord& last = roles.back();
+    r.setNextPageToken((last.company == 0 ? 0 : Page::kSecondPart) | (last.id + 1));
+  }
   auto list = r.initRoles(roles.size());
   for (unsigned i = 0; i < roles.size(); ++i) {
     list[i].setId(roles[i].id);

@@ -60,16 +60,27 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
   actions.setRemoveAccess(manage && grant.has_value());
 }
 
-// The accounts the company sees: those it owns, then the external ones granted access to it.
+// A page of the accounts the company sees: those it owns, then the external ones granted access
+// to it, each part by ascending id; one more than the page when there is more.
 std::vector<store::PrincipalRecord> accountsIn(const store::GraphReader& g,
-                                               store::CompanyId company) {
+                                               store::CompanyId company, const Page& page) {
   std::vector<store::PrincipalRecord> rows;
-  for (auto id : g.ownedAccounts(company)) {
+  auto add = [&](store::PrincipalId id, const char* index) {
     auto p = g.principal(id);
-    if (!p) throw store::CorruptRecord("owned_accounts");
+    if (!p) throw store::CorruptRecord(index);
     rows.push_back(std::move(*p));
+  };
+  if (!page.secondPart()) {
+    for (auto id : g.ownedAccounts(company)) {
+      if (id < page.from()) continue;
+      if (rows.size() > page.size) return rows;
+      add(id, "owned_accounts");
+    }
   }
+  uint64_t from = page.secondPart() ? page.from() : 0;
   for (auto id : g.principalsIn(company)) {
+    if (rows.size() > page.size) break;
+    if (id < from) continue;
     auto p = g.principal(id);
     if (!p) throw store::CorruptRecord("company_grants");
     if (p->kind == store::PrincipalKind::serviceAccount && p->ownerCompany != company) {
@@ -88,6 +99,8 @@ void answerSaView(ServiceParts& parts, IoState& io, Request::Reader request,
   ActorScope scope(g, request);
   if (!scope.require(kReadAccounts, response)) return;
   std::vector<store::PrincipalRecord> rows;
+  bool more = false;
+  uint64_t next = 0;
   if (request.which() == Request::SA_SHOW) {
     auto account = scope.account(request.getSaShow(), response);
     if (!account) return;
@@ -101,11 +114,20 @@ void answerSaView(ServiceParts& parts, IoState& io, Request::Reader request,
     }
     rows.push_back(std::move(*account));
   } else {
-    rows = accountsIn(g, scope.company());
+    Page page = Page::of(request);
+    rows = accountsIn(g, scope.company(), page);
+    more = rows.size() > page.size;
+    if (more) {
+      rows.pop_back();
+      bool owned = rows.back().ownerCompany == scope.company();
+      next = (owned ? 0 : Page::kSecondPart) | (rows.back().id + 1);
+    }
   }
   auto view = response.initSaView();
   view.setRevision(snap.revision());
   view.setCompany(scope.company());
+  view.setMore(more);
+  view.setNextPageToken(next);
   auto list = view.initRows(static_cast<unsigned>(rows.size()));
   bool manage = scope.holds(kManageAccounts);
   for (unsigned i = 0; i < rows.size(); ++i) {

@@ -25,8 +25,8 @@ std::optional<PoolAdmission::Ticket> PoolAdmission::admit(const void* connection
   }
   size_t theirs = user.empty() ? 0 : count(byUser_, user);
   if (!user.empty() && theirs >= perUser()) {
-    why = fmt::format("password checks: {} queued for this user, the limit is {}", theirs,
-                      perUser());
+    why =
+        fmt::format("password checks: {} queued for this user, the limit is {}", theirs, perUser());
     return std::nullopt;
   }
   ++queued_;

@@ -5,6 +5,7 @@
 
 #include <capnp/message.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <optional>
@@ -105,6 +106,24 @@ inline std::vector<std::string_view> namesOf(const store::GraphReader& g, std::s
   });
   return names;
 }
+
+// A list request's page (the envelope's pageSize and pageToken): how many items at most, and
+// the token to resume from. Tokens are opaque to clients; a list of two parts (system roles, then
+// the company's; owned accounts, then external ones) marks the second part with kSecondPart.
+struct Page {
+  static constexpr size_t kDefault = 1000;
+  static constexpr size_t kMax = 10000;
+  static constexpr uint64_t kSecondPart = uint64_t{1} << 63;
+  size_t size;
+  uint64_t token;
+
+  static Page of(wire::Request::Reader request) {
+    size_t size = request.getPageSize() == 0 ? kDefault : request.getPageSize();
+    return Page{std::min(size, kMax), request.getPageToken()};
+  }
+  bool secondPart() const { return (token & kSecondPart) != 0; }
+  uint64_t from() const { return token & ~kSecondPart; }
+};
 
 // Wall-clock time in unix seconds, as stored in key, audit and usage records.
 inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }

@@ -104,6 +104,43 @@ void GraphReader::forEachRole(CompanyId company,
   for (const auto& r : companyRoles) fn(r);
 }
 
+std::vector<std::pair<CompanyId, std::string_view>> GraphReader::companiesFrom(CompanyId first,
+                                                                               size_t limit) const {
+  std::vector<std::pair<CompanyId, std::string_view>> out;
+  Cursor cur(txn_, t_.companies);
+  std::string_view k = u64Bytes(first), v;
+  for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok && out.size() < limit;
+       ok = cur.move(MDB_NEXT, k, v)) {
+    out.emplace_back(readU64(k), records::decodeCompanyName(v));
+  }
+  return out;
+}
+
+std::vector<std::pair<PermissionBit, std::string_view>> GraphReader::permissionsFrom(
+    PermissionBit first, size_t limit) const {
+  std::vector<std::pair<PermissionBit, std::string_view>> out;
+  Cursor cur(txn_, t_.catalog);
+  uint64_t start = first;
+  std::string_view k = u64Bytes(start), v;
+  for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok && out.size() < limit;
+       ok = cur.move(MDB_NEXT, k, v)) {
+    out.emplace_back(static_cast<PermissionBit>(readU64(k)), v);
+  }
+  return out;
+}
+
+std::vector<RoleRecord> GraphReader::rolesFrom(CompanyId scope, RoleId first, size_t limit) const {
+  std::vector<RoleRecord> out;
+  Cursor cur(txn_, t_.roles);
+  std::string_view k = u64Bytes(first), v;
+  for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok && out.size() < limit;
+       ok = cur.move(MDB_NEXT, k, v)) {
+    RoleRecord r = records::decodeRole(readU64(k), v);
+    if (r.company == scope) out.push_back(std::move(r));
+  }
+  return out;
+}
+
 std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
   std::vector<CompanyId> out;
   if (p == 0 || p > kMaxEntityId) return out;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/lmdb.hpp"
@@ -41,6 +42,14 @@ class GraphReader {
   void forEachPermission(const std::function<void(PermissionBit, std::string_view)>& fn) const;
   // System roles, then (when company != 0) the company's roles.
   void forEachRole(CompanyId company, const std::function<void(const RoleRecord&)>& fn) const;
+  // Pages of the lists, ascending from the first id (bit) given, at most `limit` items; views
+  // valid while the transaction is.
+  std::vector<std::pair<CompanyId, std::string_view>> companiesFrom(CompanyId first,
+                                                                    size_t limit) const;
+  std::vector<std::pair<PermissionBit, std::string_view>> permissionsFrom(PermissionBit first,
+                                                                          size_t limit) const;
+  // Roles of exactly `scope` (0: the system roles) with ids from `first`.
+  std::vector<RoleRecord> rolesFrom(CompanyId scope, RoleId first, size_t limit) const;
   // The companies where the principal holds a grant, ascending.
   std::vector<CompanyId> companiesOf(PrincipalId p) const;
 
