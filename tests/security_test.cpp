@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(running_out_of_descriptors_backs_off_and_keeps_serving) {
 // Repeated warnings a peer can cause are rate-limited, with a count of what was left out.
 BOOST_AUTO_TEST_CASE(framing_violations_by_the_hundred_are_logged_a_few_times) {
   Daemon daemon;
-  for (int i = 0; i < 200; ++i) {
+  auto violate = [&] {  // a segment count of 2^32: the daemon closes the connection
     Client c = daemon.connect();
     uint32_t bad[2] = {0xFFFFFFFFu, 0};
     c.sendBytes(std::string_view(reinterpret_cast<const char*>(bad), sizeof bad));
@@ -136,17 +136,10 @@ BOOST_AUTO_TEST_CASE(framing_violations_by_the_hundred_are_logged_a_few_times) {
       c.receive();
     } catch (const client::ClientError&) {
     }
-  }
+  };
+  for (int i = 0; i < 200; ++i) violate();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the next window
-  {
-    Client c = daemon.connect();
-    uint32_t bad[2] = {0xFFFFFFFFu, 0};
-    c.sendBytes(std::string_view(reinterpret_cast<const char*>(bad), sizeof bad));
-    try {
-      c.receive();
-    } catch (const client::ClientError&) {
-    }
-  }
+  violate();
   std::string log = daemon.log();
   size_t lines = countLines(log, "event=framing_violation");
   BOOST_TEST(lines >= 2u);
@@ -451,7 +444,9 @@ BOOST_AUTO_TEST_CASE(declared_frames_do_not_reserve_memory) {
   first.call([](wire::Request::Builder r) { r.setPing(); });  // the daemon has read them all
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   size_t grown = rssKib(daemon.pid()) - std::min(before, rssKib(daemon.pid()));
-  BOOST_TEST(grown < 64u * 1024, "RSS grew by " << grown << " KiB for 200 stalled frames");
+  // 200 x 1 MiB declared grew it by 205,060 KiB before; 200 x 64 KiB buffers (and a sanitizer's
+  // shadow of them) stay far below.
+  BOOST_TEST(grown < 128u * 1024, "RSS grew by " << grown << " KiB for 200 stalled frames");
 }
 
 // Item 3: one uid below the admin class cannot take every connection: it is held to

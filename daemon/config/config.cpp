@@ -183,7 +183,7 @@ Config parse(std::string_view text, std::string_view origin) {
   limits.integer("max_connections_per_uid", c.server.maxConnectionsPerUid, 1, 1 << 20);
   limits.integer("admin_reserved_connections", c.server.adminReservedConnections, 0, 1 << 20);
   int64_t idle = c.server.idleTimeout.count(), frame = c.server.frameTimeout.count();
-  limits.integer("idle_timeout_seconds", idle, 0, 7 * 86400);
+  limits.integer("idle_timeout_seconds", idle, 0, int64_t{7} * 86400);
   limits.integer("frame_timeout_seconds", frame, 0, 3600);
   limits.finish();
   c.server.idleTimeout = std::chrono::seconds(idle);

@@ -195,7 +195,7 @@ std::span<const RequestRow> requestRows() { return kRows; }
 namespace {
 
 // Reads every field, recursively; throws kj::Exception at the first one that cannot be read.
-void readAll(capnp::DynamicValue::Reader value) {
+void readAll(const capnp::DynamicValue::Reader& value) {
   switch (value.getType()) {
     case capnp::DynamicValue::STRUCT: {
       auto s = value.as<capnp::DynamicStruct>();
