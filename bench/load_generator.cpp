@@ -129,9 +129,7 @@ std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
     } else {
       fill(r.initAuthorize(), lookups[i % lookups.size()]);
     }
-    auto flat = capnp::messageToFlatArray(m);
-    frames.emplace_back(reinterpret_cast<const char*>(flat.asBytes().begin()),
-                        flat.asBytes().size());
+    protocol::appendFrame(m, frames.emplace_back());
   }
   return frames;
 }
