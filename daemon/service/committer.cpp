@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/framing.hpp"
@@ -132,7 +134,7 @@ void Committer::loop() {
 void Committer::applyBatch(std::deque<Pending>& batch) {
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> responses(batch.size());
   std::vector<std::vector<store::CompanyId>> scopes(batch.size());
-  uint64_t kept = 0;
+  std::vector<char> kept(batch.size(), 0);  // a kept change of a request (bookkeeping not counted)
   auto requestOf = [&](size_t i) { return batch[i].request->getRoot<wire::Request>().asReader(); };
   auto audit = [&](size_t i, store::Writer& w, bool keptChange) {
     if (!batch[i].request || batch[i].row == nullptr) return;  // bookkeeping is not audited
@@ -156,7 +158,6 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
     w.appendAudit(std::move(record));
   };
   auto apply = [&](size_t i, store::Writer& w) {
-    if (i == 0) kept = 0;  // the batch may be applied again after the map grew
     if (responses[i]) wipeMessage(*responses[i]);
     responses[i] = std::make_unique<capnp::MallocMessageBuilder>(512);
     auto response = responses[i]->initRoot<wire::Response>();
@@ -168,7 +169,7 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
         if (batch[i].row->scope != nullptr) batch[i].row->scope(w, req, scopes[i]);
       }
       bool keep = batch[i].apply(w, response);
-      kept += keep && batch[i].sink ? 1 : 0;
+      kept[i] = keep && batch[i].sink ? 1 : 0;
       return keep;
     } catch (const store::MdbError& e) {
       if (e.code() == MDB_MAP_FULL) throw;
@@ -179,12 +180,24 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
       logLine(Level::error, "mutation_failed", {{"error", e.what()}});
       responses[i] = failedResponse(batch[i].id, fmt::format("internal failure: {}", e.what()));
       return false;
+    } catch (const kj::Exception& e) {  // requests are checked before they are queued
+      logLine(Level::error, "mutation_failed", {{"error", e.getDescription().cStr()}});
+      responses[i] = failedResponse(batch[i].id, "internal failure: unreadable request");
+      return false;
     }
   };
+  // Reached when the request's nested transaction could not be begun or committed, or its audit
+  // could not be written: the request left no trace; the rest of the batch goes on.
+  auto failed = [&](size_t i, const std::exception& e) {
+    kept[i] = 0;
+    logLine(Level::error, "mutation_failed", {{"error", e.what()}});
+    if (responses[i]) wipeMessage(*responses[i]);
+    responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
+  };
   try {
-    store_.commitBatch(batch.size(), apply, audit);
+    store_.commitBatch(batch.size(), apply, audit, failed);
     std::lock_guard lock(mutex_);
-    committed_ += kept;
+    committed_ += static_cast<uint64_t>(std::count(kept.begin(), kept.end(), 1));
   } catch (const std::exception& e) {
     logLine(Level::error, "commit_failed",
             {{"error", e.what()}, {"batch", std::to_string(batch.size())}});

@@ -2,9 +2,12 @@
 //
 // Queued work is taken in groups of up to `groupCommitMax`, applied in one durable write
 // transaction, each item in its own nested transaction (a refusal leaves no trace), and each
-// request's audit event is appended in the same transaction (kept even when the change was
-// refused). Every queued request is answered exactly once, after the commit is durable: with its
-// own answer, `failed` when its apply threw, or `failed` for the whole group when the commit did.
+// request's audit event is appended in the same nested transaction (kept even when the change
+// was refused). Every queued request is answered exactly once, after the commit is durable: with
+// its own answer; `failed` when its apply threw (audited as failed) or its nested transaction or
+// audit could not be written (it left no trace) — the rest of the group goes on either way; or
+// `failed` for the whole group when the group's own transaction could not be begun, committed or
+// synced (daemon/service/fault_injection_test.cpp makes each LMDB call fail in turn).
 // Periodically, and once when stopping, the writer also applies the `Housekeeping` work (key
 // last-used times) and prunes audit events past their retention.
 //

@@ -160,22 +160,21 @@ void Store::grow() {
   }
 }
 
-uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply,
-                            const AfterApply& after) {
+uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApply& after,
+                            const ItemFailed& failed) {
   for (;;) {
     try {
       Txn txn = Txn::begin(env_.get(), 0);
-      Writer outer(txn, tables_, options_);
       for (size_t i = 0; i < count; ++i) {
-        Txn nested = Txn::begin(env_.get(), 0, txn.get());
-        Writer writer(nested, tables_, options_);
-        bool kept = apply(i, writer);
-        if (kept) {
-          nested.commit();
-        } else {
-          nested.abort();
+        try {
+          applyItem(txn, i, apply, after);
+        } catch (const MdbError& e) {
+          if (e.code() == MDB_MAP_FULL || !failed) throw;
+          failed(i, e);
+        } catch (const std::exception& e) {
+          if (!failed) throw;
+          failed(i, e);
         }
-        if (after) after(i, outer, kept);
       }
       uint64_t revision = txn.id();
       txn.commit();
@@ -186,6 +185,25 @@ uint64_t Store::commitBatch(size_t count, const std::function<bool(size_t, Write
     }
     grow();
   }
+}
+
+void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after) {
+  Txn item = Txn::begin(env_.get(), 0, batch.get());
+  bool kept = false;
+  {
+    Writer writer(item, tables_, options_);
+    kept = apply(i, writer);
+  }
+  if (!kept) {
+    item.abort();
+    if (!after) return;
+    item = Txn::begin(env_.get(), 0, batch.get());
+  }
+  if (after) {
+    Writer writer(item, tables_, options_);
+    after(i, writer, kept);
+  }
+  item.commit();
 }
 
 void Store::explainDiskFull(const MdbError& e) const {

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,15 +43,20 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Applies apply(i, writer) for i in [0, count), each in a nested transaction that is kept when
-  // it returns true and rolled back when it returns false; then, outside the nested transaction
-  // (so it stays even when the change was rolled back), after(i, writer, kept) — the audit trail.
+  // Applies apply(i, writer) for i in [0, count), each item in its own nested transaction: kept
+  // when apply returns true, rolled back when it returns false. Then after(i, writer, kept) — the
+  // audit trail — writes into the item's transaction (a fresh one when the change was rolled
+  // back, so the audit stays), and the item's change and its audit stand or fall together. When
+  // anything of item i throws (its apply, its audit, its nested begin or commit), item i leaves no
+  // trace, failed(i, error) is called and the batch goes on: one item never spoils the others.
   // Then commits durably. On MDB_MAP_FULL the batch is rolled back, the map grown, and every item
-  // applied again (so both must be repeatable). Returns the committed revision. Other failures
-  // throw; nothing is committed.
+  // applied again (so all three must be repeatable). Returns the committed revision. A failure of
+  // the batch's own transaction (its begin, commit or sync) throws; nothing is committed.
+  using ApplyItem = std::function<bool(size_t, Writer&)>;
   using AfterApply = std::function<void(size_t, Writer&, bool kept)>;
-  uint64_t commitBatch(size_t count, const std::function<bool(size_t, Writer&)>& apply,
-                       const AfterApply& after = {});
+  using ItemFailed = std::function<void(size_t, const std::exception&)>;
+  uint64_t commitBatch(size_t count, const ApplyItem& apply, const AfterApply& after = {},
+                       const ItemFailed& failed = {});
 
   // Convenience for one mutation; returns the committed revision.
   uint64_t commit(const std::function<bool(Writer&)>& apply) {
@@ -66,6 +72,8 @@ class Store {
   friend class Snapshot;
   explicit Store(const StoreOptions& options) : options_(options) {}
   void grow();
+  // One item of commitBatch in a transaction nested in `batch`; throws what the item threw.
+  void applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after);
   // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
   // std::runtime_error naming the directory and the free space); returns otherwise.
   void explainDiskFull(const MdbError& e) const;
