@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <string_view>
 
 namespace gatehouse::testing {
 namespace {
@@ -28,6 +29,22 @@ std::vector<char*> cArgs(const std::vector<std::string>& argv) {
   return args;
 }
 
+// The inherited environment with `extra` added; built before fork (the child of a threaded test
+// may not allocate).
+std::vector<std::string> childEnvironment(const std::vector<std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    std::string_view name = entry.substr(0, entry.find('=') + 1);  // "NAME="; "" drops it
+    if (name.empty()) continue;
+    bool replaced = false;
+    for (const auto& x : extra) replaced = replaced || x.starts_with(name);
+    if (!replaced) env.emplace_back(entry);
+  }
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
 int waitFor(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -37,7 +54,8 @@ int waitFor(pid_t pid) {
 
 }  // namespace
 
-Run runProcess(const std::vector<std::string>& argv, const std::string& input) {
+Run runProcess(const std::vector<std::string>& argv, const std::string& input,
+               const std::vector<std::string>& environment) {
   char inPath[] = "/tmp/gh-in-XXXXXX", outPath[] = "/tmp/gh-out-XXXXXX",
        errPath[] = "/tmp/gh-err-XXXXXX";
   int in = ::mkstemp(inPath), out = ::mkstemp(outPath), err = ::mkstemp(errPath);
@@ -46,12 +64,14 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input) {
   }
   ::lseek(in, 0, SEEK_SET);
   auto args = cArgs(argv);
+  auto envStrings = childEnvironment(environment);
+  auto env = cArgs(envStrings);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), env.data());
     ::_exit(127);
   }
   Run run;
@@ -65,7 +85,9 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input) {
   return run;
 }
 
-Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml) {
+Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
+               std::vector<std::string> environment)
+    : environment_(std::move(environment)) {
   std::ofstream config(dir_.path() / "gatehoused.toml");
   config << "[daemon]\nsocket = \"" << socket() << "\"\ndata_dir = \""
          << (dir_.path() / "data").string() << "\"\nio_threads = 2\n";
@@ -85,12 +107,14 @@ void Daemon::start() {
   std::vector<std::string> argv = {GATEHOUSE_DAEMON_PATH, "--config",
                                    (dir_.path() / "gatehoused.toml").string()};
   auto args = cArgs(argv);
+  auto envStrings = childEnvironment(environment_);
+  auto env = cArgs(envStrings);
   pid_ = ::fork();
   if (pid_ == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test leaves no daemon behind
     int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(log, 2);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), env.data());
     ::_exit(127);
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -24,15 +24,19 @@ struct Run {
   std::string err;
 };
 
-// Runs `argv` with `input` on standard input; captures both outputs.
-Run runProcess(const std::vector<std::string>& argv, const std::string& input = "");
+// Runs `argv` with `input` on standard input; captures both outputs. `environment` ("NAME=value")
+// is added to the inherited environment, replacing a variable of the same name.
+Run runProcess(const std::vector<std::string>& argv, const std::string& input = "",
+               const std::vector<std::string>& environment = {});
 
 class Daemon {
  public:
   // `extraToml` is appended to a config that sets the socket and data directory (it may open
   // other sections); `credentialsToml` goes into the [credentials] section, which also sets the
-  // pepper file inside the temporary directory.
-  explicit Daemon(const std::string& extraToml = "", const std::string& credentialsToml = "");
+  // pepper file inside the temporary directory. `environment` ("NAME=value") is added to the
+  // inherited environment of every start, replacing a variable of the same name.
+  explicit Daemon(const std::string& extraToml = "", const std::string& credentialsToml = "",
+                  std::vector<std::string> environment = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -55,6 +59,7 @@ class Daemon {
 
  private:
   TempDir dir_;
+  std::vector<std::string> environment_;
   pid_t pid_ = -1;
 };
 
