@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "common/log.hpp"
 #include "config/config.hpp"
@@ -20,6 +21,8 @@
 #include "server/server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
+#include "supervisor.hpp"
+#include "systemd/systemd.hpp"
 
 #ifndef GATEHOUSE_VERSION
 #define GATEHOUSE_VERSION "0.0.0"
@@ -34,6 +37,18 @@ constexpr int kExitBadConfiguration = 2;  // The command line or the configurati
 
 // No core file, and no ptrace or /proc/PID/mem access by processes of the same uid: the memory
 // holds the pepper, the TOTP sealing key and, for an instant, every secret issued.
+// The pepper's file: under systemd, `LoadCredential=pepper:...` hands it to the service as
+// $CREDENTIALS_DIRECTORY/pepper (kept outside the state directory, so that a backup of it does not
+// carry the pepper); that file is used when present, credentials.pepper_file otherwise.
+std::filesystem::path pepperPath(const config::Config& cfg) {
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY")) {
+    std::filesystem::path credential = std::filesystem::path(dir) / "pepper";
+    std::error_code ec;
+    if (std::filesystem::exists(credential, ec)) return credential;
+  }
+  return cfg.pepperFile;
+}
+
 void keepMemoryPrivate() {
   rlimit none{0, 0};
   if (::setrlimit(RLIMIT_CORE, &none) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
@@ -79,23 +94,38 @@ int run(int argc, char** argv) {
   auto started = std::chrono::steady_clock::now();
   try {
     credentials::initTotp();
-    auto pepper = credentials::Pepper::loadOrCreate(cfg.pepperFile);
+    auto pepperFile = pepperPath(cfg);
+    auto pepper = credentials::Pepper::loadOrCreate(pepperFile);
     auto store = store::Store::open(cfg.store);
     if (store->staleReadersCleared() > 0) {
       logLine(Level::warning, "stale_readers_cleared",
               {{"count", std::to_string(store->staleReadersCleared())}});
     }
     service::Service service(*store, pepper, cfg.service);
+    cfg.server.listenFd = systemd::listeningSocket();
     auto server = server::Server::create(cfg.server, service, cfg.access);
-    server->run([&] {
-      auto ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
-      logLine(Level::info, "ready",
-              {{"socket", cfg.server.socketPath.string()},
-               {"data_dir", cfg.store.directory.string()},
-               {"map_size_mib", std::to_string(store->mapSize() >> 20)},
-               {"startup_ms", fmt::format("{:.2f}", ms.count())}});
-    });
+    Supervisor::Readings readings{
+        [&] { return server->connections(); }, [&] { return store->revision(); },
+        [&](Supervisor::Duration within) { return server->responsive(within); },
+        [&] { return service.writerBacklogAge(); }};
+    std::optional<Supervisor> supervisor;
+    server->run(
+        [&] {
+          auto ms =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+          logLine(Level::info, "ready",
+                  {{"socket", cfg.server.listenFd >= 0 ? systemd::socketPath(cfg.server.listenFd)
+                                                       : cfg.server.socketPath.string()},
+                   {"socket_activated", cfg.server.listenFd >= 0 ? "true" : "false"},
+                   {"data_dir", cfg.store.directory.string()},
+                   {"pepper", pepperFile.string()},
+                   {"map_size_mib", std::to_string(store->mapSize() >> 20)},
+                   {"startup_ms", fmt::format("{:.2f}", ms.count())}});
+          supervisor.emplace(readings, systemd::watchdogInterval());
+          systemd::notify("READY=1\nSTATUS=" + supervisor->status());
+        },
+        [] { systemd::notify("STOPPING=1"); });
+    supervisor.reset();
     // Shutting down: a second SIGTERM/SIGINT must not cut the final commit and close short.
     sigset_t stopSignals;
     sigemptyset(&stopSignals);

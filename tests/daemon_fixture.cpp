@@ -86,8 +86,8 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input,
 }
 
 Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
-               std::vector<std::string> environment)
-    : environment_(std::move(environment)) {
+               std::vector<std::string> environment, Launcher launcher)
+    : environment_(std::move(environment)), launcher_(std::move(launcher)) {
   std::ofstream config(dir_.path() / "gatehoused.toml");
   config << "[daemon]\nsocket = \"" << socket() << "\"\ndata_dir = \""
          << (dir_.path() / "data").string() << "\"\nio_threads = 2\n";
@@ -104,8 +104,10 @@ Daemon::~Daemon() {
 
 void Daemon::start() {
   std::string logPath = (dir_.path() / "daemon.log").string();
-  std::vector<std::string> argv = {GATEHOUSE_DAEMON_PATH, "--config",
-                                   (dir_.path() / "gatehoused.toml").string()};
+  std::vector<std::string> argv;
+  if (launcher_) argv = launcher_(socket());
+  argv.insert(argv.end(),
+              {GATEHOUSE_DAEMON_PATH, "--config", (dir_.path() / "gatehoused.toml").string()});
   auto args = cArgs(argv);
   auto envStrings = childEnvironment(environment_);
   auto env = cArgs(envStrings);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,8 +36,12 @@ class Daemon {
   // other sections); `credentialsToml` goes into the [credentials] section, which also sets the
   // pepper file inside the temporary directory. `environment` ("NAME=value") is added to the
   // inherited environment of every start, replacing a variable of the same name.
+  // `launcher`, given the socket's path, returns what comes before the daemon's own command line
+  // (e.g. systemd-socket-activate and its options); the pid is then the launcher's, which must
+  // exec the daemon in its place.
+  using Launcher = std::function<std::vector<std::string>(const std::string& socket)>;
   explicit Daemon(const std::string& extraToml = "", const std::string& credentialsToml = "",
-                  std::vector<std::string> environment = {});
+                  std::vector<std::string> environment = {}, Launcher launcher = {});
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
@@ -60,6 +65,7 @@ class Daemon {
  private:
   TempDir dir_;
   std::vector<std::string> environment_;
+  Launcher launcher_;
   pid_t pid_ = -1;
 };
 

@@ -330,6 +330,7 @@ Server::~Server() = default;
 std::unique_ptr<Server> Server::create(const ServerOptions& options,
                                        protocol::RequestHandler& handler,
                                        const protocol::AccessPolicy& policy) {
+  if (options.listenFd >= 0) return adopt(options, handler, policy);
   const auto& path = options.socketPath;
   if (path.native().size() >= sizeof(sockaddr_un::sun_path)) {
     throw std::runtime_error(fmt::format("socket path {} is longer than {} bytes", path.string(),
@@ -349,6 +350,24 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options,
   }
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
 
+  auto server = construct(options, handler, policy);
+  asio::error_code aec;
+  server->acceptor_->open(stream_protocol(), aec);
+  if (!aec) server->acceptor_->bind(stream_protocol::endpoint(path.string()), aec);
+  if (aec) {
+    throw std::runtime_error(fmt::format("bind({}): {}", path.string(), aec.message()));
+  }
+  if (::chmod(path.c_str(), options.socketMode) != 0) {
+    throw std::runtime_error(fmt::format("chmod({}): {}", path.string(), std::strerror(errno)));
+  }
+  server->acceptor_->listen(asio::socket_base::max_listen_connections, aec);
+  if (aec) throw std::runtime_error(fmt::format("listen({}): {}", path.string(), aec.message()));
+  return server;
+}
+
+std::unique_ptr<Server> Server::construct(const ServerOptions& options,
+                                          protocol::RequestHandler& handler,
+                                          const protocol::AccessPolicy& policy) {
   raiseDescriptorLimit(options.maxConnections);
   std::unique_ptr<Server> server(new Server(options, handler, policy));
   unsigned threads = options.ioThreads != 0 ? options.ioThreads
@@ -361,17 +380,19 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options,
   auto& io = server->workers_[0]->io;
   server->acceptRetry_ = std::make_unique<asio::steady_timer>(io);
   server->acceptor_ = std::make_unique<stream_protocol::acceptor>(io);
-  asio::error_code aec;
-  server->acceptor_->open(stream_protocol(), aec);
-  if (!aec) server->acceptor_->bind(stream_protocol::endpoint(path.string()), aec);
-  if (aec) {
-    throw std::runtime_error(fmt::format("bind({}): {}", path.string(), aec.message()));
+  return server;
+}
+
+std::unique_ptr<Server> Server::adopt(const ServerOptions& options,
+                                      protocol::RequestHandler& handler,
+                                      const protocol::AccessPolicy& policy) {
+  auto server = construct(options, handler, policy);
+  asio::error_code ec;
+  server->acceptor_->assign(stream_protocol(), options.listenFd, ec);
+  if (ec) {
+    throw std::runtime_error(
+        fmt::format("the inherited socket (fd {}): {}", options.listenFd, ec.message()));
   }
-  if (::chmod(path.c_str(), options.socketMode) != 0) {
-    throw std::runtime_error(fmt::format("chmod({}): {}", path.string(), std::strerror(errno)));
-  }
-  server->acceptor_->listen(asio::socket_base::max_listen_connections, aec);
-  if (aec) throw std::runtime_error(fmt::format("listen({}): {}", path.string(), aec.message()));
   return server;
 }
 
@@ -448,6 +469,7 @@ void Server::releaseSlot(const protocol::Peer& peer) {
 
 void Server::sweep(Worker& worker) {
   worker.now = std::chrono::steady_clock::now();
+  worker.beat.store(worker.now.time_since_epoch().count(), std::memory_order_relaxed);
   std::erase_if(worker.sessions, [](const auto& w) { return w.expired(); });
   for (auto& weak : worker.sessions) {
     auto session = weak.lock();
@@ -477,7 +499,8 @@ void Server::warn(LogThrottle& throttle, std::string_view event,
   logFields(Level::warning, event, all);
 }
 
-void Server::run(const std::function<void()>& onReady) {
+void Server::run(const std::function<void()>& onReady, const std::function<void()>& onStopping) {
+  onStopping_ = onStopping;
   for (auto& w : workers_) guards_.emplace_back(w->io.get_executor());
   signals_ = std::make_unique<asio::signal_set>(workers_[0]->io, SIGINT, SIGTERM);
   signals_->async_wait([this](asio::error_code ec, int signal) {
@@ -488,6 +511,7 @@ void Server::run(const std::function<void()>& onReady) {
   for (auto& w : workers_) {
     Worker* worker = w.get();
     worker->now = std::chrono::steady_clock::now();
+    worker->beat.store(worker->now.time_since_epoch().count(), std::memory_order_relaxed);
     worker->sweep = std::make_unique<asio::steady_timer>(worker->io);
     asio::post(worker->io, [this, worker] { sweep(*worker); });
   }
@@ -501,8 +525,18 @@ void Server::run(const std::function<void()>& onReady) {
   workers_[0]->io.run();
   for (auto& t : threads) t.join();
   // signals_ stays alive (so SIGTERM/SIGINT stay caught) until the server is destroyed.
-  std::error_code ec;
-  std::filesystem::remove(options_.socketPath, ec);
+  if (options_.listenFd < 0) {  // an inherited socket's path belongs to systemd
+    std::error_code ec;
+    std::filesystem::remove(options_.socketPath, ec);
+  }
+}
+
+bool Server::responsive(std::chrono::steady_clock::duration within) const {
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  for (const auto& w : workers_) {
+    if (now - w->beat.load(std::memory_order_relaxed) > within.count()) return false;
+  }
+  return true;
 }
 
 void Server::stop() {
@@ -511,6 +545,7 @@ void Server::stop() {
 }
 
 void Server::onStop() {
+  if (onStopping_) onStopping_();
   asio::error_code ignored;
   acceptor_->close(ignored);
   acceptRetry_->cancel();

@@ -18,6 +18,9 @@
 //
 // Shutdown (`stop()`, also on SIGINT/SIGTERM): stop accepting, stop reading, answer every request
 // already read, flush, close. `run()` returns once every connection is closed.
+//
+// Socket activation: with `listenFd` set, the server serves on that listening socket (systemd
+// made it and owns its path) instead of binding `socketPath`, and leaves the path alone.
 #pragma once
 
 #include <capnp/message.h>
@@ -60,6 +63,7 @@ struct ServerOptions {
   std::chrono::seconds idleTimeout{600};   // a connection with nothing to do is closed; 0: never
   std::chrono::seconds frameTimeout{10};   // a frame begun must be complete within it; 0: never
   size_t maxPendingOutput = size_t{4} << 20;
+  int listenFd = -1;  // an inherited listening socket (socket activation); -1: bind socketPath
 };
 
 class Session;
@@ -76,10 +80,15 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // Serves until stop() (or SIGINT/SIGTERM) and every connection has closed. `onReady` runs once
-  // the socket accepts connections.
-  void run(const std::function<void()>& onReady = {});
+  // the socket accepts connections; `onStopping` once, when stopping begins (on an IO thread).
+  void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {});
   // Thread-safe; may be called from any thread, any number of times.
   void stop();
+
+  // Thread-safe readings for the supervisor (main.cpp): connections open now, and whether every
+  // IO thread has run its once-a-second sweep within `within` (a wedged IO thread has not).
+  size_t connections() const { return connections_.load(); }
+  bool responsive(std::chrono::steady_clock::duration within) const;
 
  private:
   friend class Session;
@@ -89,10 +98,19 @@ class Server {
     std::vector<std::weak_ptr<Session>> sessions;
     std::unique_ptr<asio::steady_timer> sweep;  // closes idle and stalled connections
     std::chrono::steady_clock::time_point now;  // as of the last sweep: sessions stamp with it
+    std::atomic<int64_t> beat{0};               // `now` in steady-clock ticks, for responsive()
   };
 
   Server(const ServerOptions& options, protocol::RequestHandler& handler,
          const protocol::AccessPolicy& policy);
+  // The server with its workers and an unopened acceptor.
+  static std::unique_ptr<Server> construct(const ServerOptions& options,
+                                           protocol::RequestHandler& handler,
+                                           const protocol::AccessPolicy& policy);
+  // create() for an inherited listening socket (options.listenFd).
+  static std::unique_ptr<Server> adopt(const ServerOptions& options,
+                                       protocol::RequestHandler& handler,
+                                       const protocol::AccessPolicy& policy);
   void accept();
   // Whether a new connection of `peer` may have a slot; takes it when so (released by
   // releaseSlot), or logs why not.
@@ -119,6 +137,7 @@ class Server {
   // Keep the IO contexts running while idle; released by onStop.
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::unique_ptr<asio::signal_set> signals_;
+  std::function<void()> onStopping_;
   std::unique_ptr<asio::steady_timer> acceptRetry_;
   LogThrottle framingLog_{10, std::chrono::seconds(1)};
   LogThrottle refusedLog_{10, std::chrono::seconds(1)};

@@ -59,9 +59,18 @@ void Committer::start() {
 bool Committer::queue(Pending&& pending) {
   std::lock_guard lock(mutex_);
   if (stopping_ && pending.sink) return false;  // internal bookkeeping is still taken
+  pending.queued = std::chrono::steady_clock::now();
   queue_.push_back(std::move(pending));
   wake_.notify_one();
   return true;
+}
+
+std::chrono::steady_clock::duration Committer::backlogAge() const {
+  std::lock_guard lock(mutex_);
+  auto oldest = applyingSince_;
+  if (!oldest && !queue_.empty()) oldest = queue_.front().queued;
+  return oldest ? std::chrono::steady_clock::now() - *oldest
+                : std::chrono::steady_clock::duration::zero();
 }
 
 void Committer::stop() {
@@ -93,6 +102,7 @@ void Committer::flush(bool prune) {
     if (pruned > 0) logLine(Level::info, "audit_pruned", {{"events", std::to_string(pruned)}});
     return true;
   };
+  pending.queued = std::chrono::steady_clock::now();
   std::lock_guard lock(mutex_);
   queue_.push_back(std::move(pending));
 }
@@ -121,6 +131,7 @@ void Committer::loop() {
         if (stopping_ && finalFlush) return;  // everything answered, usage flushed
         continue;
       }
+      applyingSince_ = queue_.front().queued;
       while (!queue_.empty() && batch.size() < options_.groupCommitMax) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -128,6 +139,8 @@ void Committer::loop() {
     }
     applyBatch(batch);
     batch.clear();
+    std::lock_guard lock(mutex_);
+    applyingSince_.reset();
   }
 }
 

@@ -17,12 +17,14 @@
 
 #include <capnp/message.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "gatehouse.capnp.h"
@@ -50,6 +52,7 @@ class Committer {
     std::shared_ptr<capnp::MallocMessageBuilder> request;
     const RequestRow* row = nullptr;
     protocol::Peer peer;
+    std::chrono::steady_clock::time_point queued{};  // set by queue()
   };
 
   Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping);
@@ -63,6 +66,10 @@ class Committer {
   void stop();
 
   uint64_t mutationsCommitted() const;
+  // How long the oldest unanswered mutation has waited since it was queued — in the queue or in
+  // the batch being applied; zero when there is none. A writer that makes no progress (a commit
+  // that never returns) lets it grow without bound. Thread-safe.
+  std::chrono::steady_clock::duration backlogAge() const;
 
  private:
   void loop();
@@ -77,6 +84,8 @@ class Committer {
   std::deque<Pending> queue_;
   bool stopping_ = false;
   uint64_t committed_ = 0;
+  // When the oldest item of the batch being applied was queued; empty between batches.
+  std::optional<std::chrono::steady_clock::time_point> applyingSince_;
   std::thread thread_;
 };
 

@@ -49,6 +49,8 @@ class Service : public protocol::RequestHandler {
   void stop();
 
   uint64_t mutationsCommitted() const { return committer_.mutationsCommitted(); }
+  // See Committer::backlogAge: how long the oldest unanswered mutation has waited.
+  std::chrono::steady_clock::duration writerBacklogAge() const { return committer_.backlogAge(); }
   CredentialChecker& credentials() { return credentials_; }
 
  private:

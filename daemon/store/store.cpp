@@ -122,6 +122,12 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
 
 Store::~Store() = default;
 
+uint64_t Store::revision() const {
+  MDB_envinfo info;
+  check(mdb_env_info(env_.get(), &info), "mdb_env_info");
+  return info.me_last_txnid;
+}
+
 void Store::addSnapshot(Snapshot& s) {
   std::lock_guard lock(snapshotsMutex_);
   snapshots_.push_back(&s);

@@ -64,6 +64,8 @@ class Store {
   }
 
   size_t mapSize() const { return mapSize_.load(); }
+  // The last committed revision (LMDB transaction id); thread-safe.
+  uint64_t revision() const;
   int staleReadersCleared() const { return staleReadersCleared_; }
   MDB_env* env() const { return env_.get(); }
   const Tables& tables() const { return tables_; }
