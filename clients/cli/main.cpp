@@ -44,10 +44,19 @@ int run(const Action& action, const ActorOptions& options, Context& context) {
 
 int main(int argc, char** argv) {
   CLI::App app{"gatehouse: query and provision the gatehouse authorization daemon", "gatehouse"};
-  std::string socketPath = gatehouse::client::Client::kDefaultSocket;
+  std::string socketPath;
+  double timeoutSeconds = 10;
   bool json = false;
-  app.add_option("--socket", socketPath, "The daemon's Unix socket")
-      ->envname("GATEHOUSE_SOCKET")
+  app.add_option("--socket", socketPath,
+                 fmt::format("The daemon's Unix socket. Default: {} when it exists (a checkout "
+                             "where ./scripts/run serves), otherwise {} (gatehoused.socket)",
+                             gatehouse::client::Client::kCheckoutSocket,
+                             gatehouse::client::Client::kSystemSocket))
+      ->envname("GATEHOUSE_SOCKET");
+  app.add_option("--timeout", timeoutSeconds,
+                 "Seconds to wait for each answer before giving up (0: wait for ever)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object per command on stdout");
   ActorOptions actorOptions;
@@ -76,7 +85,9 @@ int main(int argc, char** argv) {
   }
 
   Output out(json);
-  Session session(socketPath);
+  if (socketPath.empty()) socketPath = gatehouse::client::Client::defaultSocket();
+  Session session(socketPath,
+                  std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
   Context context{session, out};
   return run(chosen, actorOptions, context);
 }

@@ -80,7 +80,7 @@ std::optional<uint64_t> parseId(std::string_view argument) {
 }
 
 client::Client& Session::client() {
-  if (!client_) client_.emplace(client::Client::connect(socketPath_));
+  if (!client_) client_.emplace(client::Client::connect(socketPath_, timeout_));
   return *client_;
 }
 

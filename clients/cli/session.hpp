@@ -55,7 +55,9 @@ class Session {
  public:
   using ManyFill = std::function<void(size_t, wire::Request::Builder)>;
 
-  explicit Session(std::string socketPath) : socketPath_(std::move(socketPath)) {}
+  // `timeout`: how long to wait for each answer (zero: for ever).
+  Session(std::string socketPath, std::chrono::milliseconds timeout)
+      : socketPath_(std::move(socketPath)), timeout_(timeout) {}
 
   // Set once, before the command runs.
   void setScope(Scope scope) { scope_ = scope; }
@@ -95,6 +97,7 @@ class Session {
                                               uint64_t scope);
 
   std::string socketPath_;
+  std::chrono::milliseconds timeout_;
   std::optional<client::Client> client_;
   Scope scope_;
 };

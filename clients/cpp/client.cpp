@@ -2,11 +2,14 @@
 
 #include <errno.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <utility>
 
@@ -25,7 +28,29 @@ capnp::ReaderOptions answerOptions() {
   return options;
 }
 
+// Why connect() failed, in words a user can act on.
+std::string connectFailure(const std::string& socketPath, int err) {
+  if (err == EACCES) {
+    struct stat st {};
+    if (::stat(socketPath.c_str(), &st) == 0) {
+      std::string name = std::to_string(st.st_gid);
+      if (const struct group* g = ::getgrgid(st.st_gid)) name = g->gr_name;
+      return fmt::format(
+          "cannot connect to {}: permission denied; the socket admits members of group '{}': "
+          "add this user to it (usermod -aG {} USER) and log in again",
+          socketPath, name, name);
+    }
+  }
+  return fmt::format("cannot connect to {}: {} (is gatehoused running?)", socketPath,
+                     std::strerror(err));
+}
+
 }  // namespace
+
+std::string Client::defaultSocket() {
+  std::error_code ec;
+  return std::filesystem::exists(kCheckoutSocket, ec) ? kCheckoutSocket : kSystemSocket;
+}
 
 Answer::Answer(kj::Array<capnp::word> words)
     : words_(kj::mv(words)),
@@ -38,7 +63,7 @@ void checkOk(const Answer& answer) {
   throw RequestError(error.getCode(), error.getMessage().cStr());
 }
 
-Client Client::connect(const std::string& socketPath) {
+Client Client::connect(const std::string& socketPath, std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   if (socketPath.size() >= sizeof addr.sun_path) {
     throw ClientError(fmt::format("socket path {} is too long", socketPath));
@@ -50,14 +75,20 @@ Client Client::connect(const std::string& socketPath) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
     ::close(fd);
-    throw ClientError(fmt::format("cannot connect to {}: {} (is gatehoused running?)", socketPath,
-                                  std::strerror(err)));
+    throw ClientError(connectFailure(socketPath, err));
   }
-  return Client(fd);
+  if (timeout.count() > 0) {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  return Client(fd, timeout);
 }
 
 Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
+      timeout_(other.timeout_),
       nextId_(other.nextId_),
       buffer_(std::move(other.buffer_)),
       start_(other.start_) {}
@@ -66,6 +97,7 @@ Client& Client::operator=(Client&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
+    timeout_ = other.timeout_;
     nextId_ = other.nextId_;
     buffer_ = std::move(other.buffer_);
     start_ = other.start_;
@@ -82,6 +114,7 @@ void Client::sendBytes(std::string_view bytes) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) timedOut("could not send a request");
       throw ClientError(fmt::format("send: {}", std::strerror(errno)));
     }
     bytes.remove_prefix(static_cast<size_t>(n));
@@ -103,10 +136,16 @@ void Client::fill(size_t needed) {
     char chunk[65536];
     ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) timedOut("no answer");
     if (n < 0) throw ClientError(fmt::format("recv: {}", std::strerror(errno)));
     if (n == 0) throw ClientError("the daemon closed the connection");
     buffer_.append(chunk, static_cast<size_t>(n));
   }
+}
+
+void Client::timedOut(std::string_view what) const {
+  throw ClientError(
+      fmt::format("{} within {} ms: the daemon is overloaded or stuck", what, timeout_.count()));
 }
 
 Answer Client::receive() {

@@ -5,13 +5,15 @@
 // order; the client matches ids). A Client is a resource (move-only) and is not thread-safe: use
 // one per thread.
 //
-// Errors: a refused connection, a closed socket or an undecodable answer throw `ClientError`.
-// Answers that carry an `error` are returned as they are; `checkOk` turns them into exceptions.
+// Errors: a refused connection, a closed socket, an undecodable answer or (with a timeout) an
+// answer that does not come in time throw `ClientError`. Answers that carry an `error` are returned
+// as they are; `checkOk` turns them into exceptions.
 #pragma once
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,10 +59,19 @@ void checkOk(const Answer& answer);
 
 class Client {
  public:
-  static constexpr const char* kDefaultSocket = "./var/gatehouse.sock";
+  // Where gatehoused listens on a production host (gatehoused.socket), and in a checkout where
+  // ./scripts/run serves.
+  static constexpr const char* kSystemSocket = "/run/gatehouse/gatehouse.sock";
+  static constexpr const char* kCheckoutSocket = "./var/gatehouse.sock";
+  // kCheckoutSocket when it exists in the working directory, kSystemSocket otherwise.
+  static std::string defaultSocket();
 
-  // Connects; throws ClientError naming the path on failure.
-  static Client connect(const std::string& socketPath);
+  // Connects; throws ClientError naming the path on failure (and, when the socket exists but may
+  // not be opened, the group to join). With a non-zero `timeout`, a send or an answer that takes
+  // longer throws ClientError; zero waits for ever. After a timeout the connection is out of step
+  // (the answer may still come): drop the client.
+  static Client connect(const std::string& socketPath,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   Client(Client&& other) noexcept;
   Client& operator=(Client&& other) noexcept;
@@ -82,10 +93,12 @@ class Client {
   int fd() const { return fd_; }
 
  private:
-  explicit Client(int fd) : fd_(fd) {}
+  Client(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   void fill(size_t needed);
+  [[noreturn]] void timedOut(std::string_view what) const;
 
   int fd_ = -1;
+  std::chrono::milliseconds timeout_{0};
   uint64_t nextId_ = 1;
   std::string buffer_;
   size_t start_ = 0;
