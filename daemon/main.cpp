@@ -85,6 +85,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   setLogLevel(cfg.logLevel);
+  detectJournal();
   if (!cfg.coreDumps) keepMemoryPrivate();
   if (sodium_init() < 0) {
     logLine(Level::error, "startup_failed", {{"error", "sodium_init failed"}});

@@ -1,6 +1,11 @@
 // Structured logging to stderr (journald under systemd), one logfmt line per event:
 //   level=info event=ready socket=/run/gatehouse/gatehouse.sock data_dir=/var/lib/gatehouse/data
-// Values are quoted when they contain spaces, quotes or '='. Never pass secrets.
+// Values are quoted when they contain spaces, quotes, '=' or control characters; inside quotes
+// '"' and '\' are escaped with '\', newline, tab and carriage return as \n \t \r, any other
+// control character as \xHH — so a value a peer chose can never forge a line or a field.
+// When stderr is the journal (JOURNAL_STREAM names it), each line starts with its syslog priority
+// ("<3>" error, "<4>" warning, "<6>" info, "<7>" debug), which journald strips and records, so
+// `journalctl -p warning` works. Never pass secrets.
 // Thread-safe: each line is written with one write(2).
 #pragma once
 
@@ -10,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -24,6 +30,12 @@ std::optional<Level> parseLevel(std::string_view name);
 
 // Lines below `level` are dropped. Set once by main before threads start.
 void setLogLevel(Level level);
+// Whether stderr is the journal, from JOURNAL_STREAM ("DEVICE:INODE" of the stream journald
+// connected) against stderr's own; decides the priority prefixes. Called once by main before
+// threads start (and by tests after redirecting stderr); off until then.
+void detectJournal();
+// The line `logFields` would write (without the priority prefix), for tests.
+std::string formatLine(Level level, std::string_view event, std::span<const LogField> fields);
 void logLine(Level level, std::string_view event, std::initializer_list<LogField> fields = {});
 // The same, with fields gathered at run time.
 void logFields(Level level, std::string_view event, std::span<const LogField> fields);
