@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
     std::cout << config::render(cfg);
     return 0;
   }
+  cfg.service.version = GATEHOUSE_VERSION;
   setLogLevel(cfg.logLevel);
   detectJournal();
   if (!cfg.coreDumps) keepMemoryPrivate();

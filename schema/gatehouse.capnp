@@ -81,6 +81,9 @@ struct Request {
     saKeyCreate @51 :CreateKey;        # service_accounts.manage, owner only.
     saKeyRevoke @52 :UInt64;           # service_accounts.manage, owner only (key id).
     saKeyRotate @53 :RotateKey;        # service_accounts.manage, owner only.
+
+    # --- Added later (check class) ---
+    hello @56 :Void;  # The daemon's version and the writer's health; answered with `hello`.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
@@ -255,6 +258,7 @@ struct Response {
     saView @19 :SaView;            # saList, saShow
     saCompanies @20 :CompanyList;
     audit @21 :AuditPage;
+    hello @22 :Hello;
   }
 }
 
@@ -513,4 +517,11 @@ struct AuditEvent {
 struct AuditPage {
   revision @0 :UInt64;
   events @1 :List(AuditEvent);  # Newest first.
+}
+
+struct Hello {
+  version @0 :Text;            # gatehoused's version, e.g. "0.9.0".
+  revision @1 :UInt64;         # The store revision the answer was read at.
+  uptimeSeconds @2 :UInt64;    # Since the daemon started.
+  writerBacklogMs @3 :UInt64;  # How long the oldest unanswered mutation has waited; 0: none.
 }

@@ -54,6 +54,12 @@ int waitFor(pid_t pid) {
 
 }  // namespace
 
+std::string preloadAsanOptions() {
+  const char* inherited = std::getenv("ASAN_OPTIONS");
+  std::string asan = inherited != nullptr && *inherited != '\0' ? std::string(inherited) + ":" : "";
+  return "ASAN_OPTIONS=" + asan + "verify_asan_link_order=0";
+}
+
 Run runProcess(const std::vector<std::string>& argv, const std::string& input,
                const std::vector<std::string>& environment) {
   char inPath[] = "/tmp/gh-in-XXXXXX", outPath[] = "/tmp/gh-out-XXXXXX",

@@ -30,6 +30,12 @@ struct Run {
 Run runProcess(const std::vector<std::string>& argv, const std::string& input = "",
                const std::vector<std::string>& environment = {});
 
+// "ASAN_OPTIONS=..." for a child that preloads a library (LD_PRELOAD) ahead of the ASan runtime,
+// which otherwise refuses to start: the inherited options plus verify_asan_link_order=0. The check
+// guards against a preloaded library that bypasses ASan's interceptors; the test libraries forward
+// every call they interpose to the next definition, which is ASan's.
+std::string preloadAsanOptions();
+
 class Daemon {
  public:
   // `extraToml` is appended to a config that sets the socket and data directory (it may open

@@ -101,27 +101,28 @@ size_t count(const std::vector<std::string>& messages, const std::string& text) 
   return n;
 }
 
-// The sanitizer settings of this test, passed through systemd-socket-activate (which gives its
-// child only the variables named with -E) and extended for a preloaded library.
-std::vector<std::string> sanitizerVariables(bool preloading) {
+// The sanitizer settings of this test, for a child that gets only the variables it is given
+// (systemd-socket-activate passes on only those named with -E).
+std::vector<std::string> sanitizerVariables() {
   std::vector<std::string> vars;
   for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
     const char* value = std::getenv(name);
-    std::string v = value != nullptr ? value : "";
-    // The ASan runtime refuses to start when a preloaded library comes before it.
-    if (preloading && std::string(name) == "ASAN_OPTIONS") {
-      v += v.empty() ? "verify_asan_link_order=0" : ":verify_asan_link_order=0";
-    }
-    if (!v.empty()) vars.push_back(std::string(name) + "=" + v);
+    if (value != nullptr && *value != '\0') vars.push_back(std::string(name) + "=" + value);
   }
   return vars;
+}
+
+// The environment of a daemon run under libgatehouse_stall.so, stalled while `stall` exists.
+std::vector<std::string> stallEnvironment(const std::string& stall) {
+  return {std::string("LD_PRELOAD=") + GATEHOUSE_STALL_LIBRARY, "GATEHOUSE_STALL_FILE=" + stall,
+          preloadAsanOptions()};
 }
 
 std::vector<std::string> activationLauncher(const std::string& socket,
                                             const std::vector<std::string>& extraListen = {}) {
   std::vector<std::string> argv = {kSocketActivate, "-l", socket};
   for (const auto& l : extraListen) argv.insert(argv.end(), {"-l", l});
-  for (const auto& v : sanitizerVariables(false)) argv.insert(argv.end(), {"-E", v});
+  for (const auto& v : sanitizerVariables()) argv.insert(argv.end(), {"-E", v});
   return argv;
 }
 
@@ -155,10 +156,8 @@ BOOST_AUTO_TEST_CASE(watchdog_pings_stop_while_the_writer_is_stalled) {
   NotifySocket manager;
   TempDir scratch;
   std::string stall = (scratch.path() / "stall").string();
-  std::vector<std::string> env = {manager.variable(), "WATCHDOG_USEC=1000000",
-                                  std::string("LD_PRELOAD=") + GATEHOUSE_STALL_LIBRARY,
-                                  "GATEHOUSE_STALL_FILE=" + stall};
-  for (auto& v : sanitizerVariables(true)) env.push_back(v);
+  std::vector<std::string> env = stallEnvironment(stall);
+  env.insert(env.end(), {manager.variable(), "WATCHDOG_USEC=1000000"});
   Daemon daemon("", "", env);
   BOOST_REQUIRE(manager.await("READY=1", std::chrono::seconds(10)).has_value());
   // Healthy: a ping every half interval.
@@ -303,4 +302,39 @@ BOOST_AUTO_TEST_CASE(the_pepper_comes_from_the_credentials_directory_when_there)
   // Without the credential, the configured file (created on first start).
   Daemon plain;
   BOOST_TEST(std::filesystem::exists(plain.dir() / "pepper"));
+}
+
+// `gatehouse health`, the probe for monitoring (and ExecStartPost=): exit 0 while the writer keeps
+// up, 1 once a mutation has waited longer than --max-backlog (here: a stalled sync), 0 again after.
+// `gatehouse ping` names the daemon's version.
+BOOST_AUTO_TEST_CASE(health_follows_the_writer_and_ping_names_the_version) {
+  TempDir scratch;
+  std::string stall = (scratch.path() / "stall").string();
+  Daemon daemon("", "", stallEnvironment(stall));
+  Run ping = daemon.cli({"ping"});
+  BOOST_TEST(ping.status == 0, ping.err);
+  BOOST_TEST(ping.out.starts_with("pong from gatehoused " GATEHOUSE_VERSION " at revision "),
+             ping.out);
+  Run healthy = daemon.cli({"health"});
+  BOOST_TEST(healthy.status == 0, healthy.err);
+  BOOST_TEST(healthy.out.starts_with("healthy: gatehoused " GATEHOUSE_VERSION ", revision "),
+             healthy.out);
+
+  std::ofstream(stall).put('x');
+  Client writer = daemon.connect();
+  std::thread mutation([&] {
+    writer.call([](wire::Request::Builder r) { r.initCreateCompany().setName("stalled"); });
+  });
+  std::this_thread::sleep_for(milliseconds(700));
+  Run stuck = daemon.cli({"--json", "health", "--max-backlog", "0.5"});
+  BOOST_TEST(stuck.status == 1, stuck.out + stuck.err);
+  BOOST_TEST(stuck.out.starts_with("{\"healthy\":false,"), stuck.out);
+  Run patient = daemon.cli({"health", "--max-backlog", "60"});
+  BOOST_TEST(patient.status == 0, patient.out + patient.err);
+
+  std::filesystem::remove(stall);
+  mutation.join();
+  BOOST_TEST(daemon.cli({"health", "--max-backlog", "0.5"}).status == 0);
+  daemon.stop();
+  BOOST_TEST(daemon.cli({"health"}).status == 2);  // no answer at all
 }

@@ -1,8 +1,9 @@
-// The check path: check, check-batch, permissions, ping.
+// The check path: check, check-batch, permissions, ping, health.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "command.hpp"
 #include "wire_text.hpp"
@@ -179,11 +180,58 @@ int permissions(Context& context, const PrincipalInCompanyArguments& args) {
   return kExitOk;
 }
 
+// The daemon's `hello`, or nullopt from a daemon older than that request (which answers
+// unknownRequest).
+std::optional<client::Answer> hello(Context& context) {
+  try {
+    return context.session.call(wire::Response::HELLO,
+                                [](wire::Request::Builder request) { request.setHello(); });
+  } catch (const CommandError& e) {
+    if (e.code() != "unknownRequest") throw;
+    return std::nullopt;
+  }
+}
+
 int ping(Context& context, const NoArguments&) {
-  context.session.call(wire::Response::PONG,
-                       [](wire::Request::Builder request) { request.setPing(); });
-  context.out.print("pong", Json{{"pong", true}});
+  auto answer = hello(context);
+  if (!answer) {  // an older daemon: the plain ping
+    context.session.call(wire::Response::PONG,
+                         [](wire::Request::Builder request) { request.setPing(); });
+    context.out.print("pong", Json{{"pong", true}});
+    return kExitOk;
+  }
+  auto h = (*answer)->getHello();
+  context.out.print(
+      fmt::format("pong from gatehoused {} at revision {}", h.getVersion().cStr(), h.getRevision()),
+      Json{{"pong", true},
+           {"version", h.getVersion().cStr()},
+           {"revision", h.getRevision()},
+           {"uptimeSeconds", h.getUptimeSeconds()}});
   return kExitOk;
+}
+
+struct HealthArguments {
+  double maxBacklog = 10;
+};
+
+int health(Context& context, const HealthArguments& args) {
+  auto answer = hello(context);
+  if (!answer) throw CommandError("unknownRequest", "this gatehoused is too old to report health");
+  auto h = (*answer)->getHello();
+  auto limitMs = static_cast<uint64_t>(args.maxBacklog * 1000);
+  bool healthy = h.getWriterBacklogMs() <= limitMs;
+  std::string text =
+      healthy ? fmt::format("healthy: gatehoused {}, revision {}, up {} s, writer backlog {} ms",
+                            h.getVersion().cStr(), h.getRevision(), h.getUptimeSeconds(),
+                            h.getWriterBacklogMs())
+              : fmt::format("unhealthy: a mutation has waited {} ms for the writer (limit {} ms)",
+                            h.getWriterBacklogMs(), limitMs);
+  context.out.print(text, Json{{"healthy", healthy},
+                               {"version", h.getVersion().cStr()},
+                               {"revision", h.getRevision()},
+                               {"uptimeSeconds", h.getUptimeSeconds()},
+                               {"writerBacklogMs", h.getWriterBacklogMs()}});
+  return healthy ? kExitOk : kExitDenied;
 }
 
 }  // namespace
@@ -204,7 +252,20 @@ void addCheckCommands(CLI::App& app, Action& chosen) {
       permissions);
   addPrincipalInCompany(*permissionsCommand.app, permissionsCommand.args);
 
-  addCommand<NoArguments>(app, "ping", "Check that the daemon answers", chosen, ping);
+  addCommand<NoArguments>(app, "ping", "Check that the daemon answers; print its version", chosen,
+                          ping);
+
+  auto healthCommand = addCommand<HealthArguments>(
+      app, "health",
+      "Exit 0 when the daemon answers and its writer keeps up, 1 when a mutation has waited "
+      "longer than --max-backlog, 2 when it does not answer",
+      chosen, health);
+  healthCommand.app
+      ->add_option("--max-backlog", healthCommand.args.maxBacklog,
+                   "Seconds a mutation may wait for the writer before the daemon counts as stuck")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
 }
 
 }  // namespace gatehouse::cli

@@ -6,6 +6,7 @@
 
 #include <iterator>
 
+#include "service/committer.hpp"
 #include "service/io_state.hpp"
 #include "service/requests.hpp"
 #include "service/wire_convert.hpp"
@@ -16,6 +17,19 @@ using wire::ErrorCode;
 
 void answerPing(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder response) {
   response.setPong();
+}
+
+void answerHello(ServiceParts& parts, IoState& io, wire::Request::Reader,
+                 wire::Response::Builder response) {
+  using std::chrono::duration_cast;
+  auto hello = response.initHello();
+  hello.setVersion(parts.options.version);
+  hello.setRevision(io.snapshot().revision());
+  hello.setUptimeSeconds(static_cast<uint64_t>(
+      duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - parts.started)
+          .count()));
+  hello.setWriterBacklogMs(static_cast<uint64_t>(
+      duration_cast<std::chrono::milliseconds>(parts.committer.backlogAge()).count()));
 }
 
 void answerAuthorize(ServiceParts&, IoState& io, wire::Request::Reader request,

@@ -23,8 +23,9 @@ struct CredentialOptions {
 };
 
 struct ServiceOptions {
-  uint32_t maxBatch = 1024;       // Items in one authorizeBatch.
-  uint32_t groupCommitMax = 256;  // Mutations in one write transaction.
+  std::string version = "unknown";  // gatehoused's, answered to `hello`.
+  uint32_t maxBatch = 1024;         // Items in one authorizeBatch.
+  uint32_t groupCommitMax = 256;    // Mutations in one write transaction.
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
 };

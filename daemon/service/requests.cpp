@@ -35,6 +35,7 @@ constexpr AccessClass kAdmin = AccessClass::admin;
 // The table. Check-class rows first, then system-context mutations, credentials, actor requests.
 constexpr RequestRow detail::kRows[] = {
     {Request::PING, kCheck, Route::snapshot, answerPing},
+    {Request::HELLO, kCheck, Route::snapshot, answerHello},
     {Request::AUTHORIZE, kCheck, Route::snapshot, answerAuthorize},
     {Request::AUTHORIZE_BATCH, kCheck, Route::snapshot, answerAuthorizeBatch},
     {Request::LIST_PERMISSIONS, kCheck, Route::snapshot, answerListPermissions},

@@ -11,6 +11,7 @@
 //             which answers through the sink (directly, or by queueing to the writer)
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -33,6 +34,7 @@ struct ServiceParts {
   const ServiceOptions& options;
   CredentialChecker& credentials;
   Committer& committer;
+  std::chrono::steady_clock::time_point started;
 };
 
 enum class Route : uint8_t { snapshot, writer, pool };
@@ -88,6 +90,7 @@ std::optional<std::string> unreadable(wire::Request::Reader request);
 
 // checks.cpp: the inline checks and read-only queries.
 void answerPing(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
+void answerHello(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorize(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);

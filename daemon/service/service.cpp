@@ -17,7 +17,7 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
       options_(options),
       committer_(store, options_, [this] { return credentials_.drainUsage(); }),
       credentials_(pepper, options_.credentials, committer_),
-      parts_{options_, credentials_, committer_} {
+      parts_{options_, credentials_, committer_, std::chrono::steady_clock::now()} {
   committer_.start();  // every member is constructed: the writer may call back into them
 }
 
