@@ -35,8 +35,6 @@ namespace {
 constexpr int kExitStartupFailed = 1;
 constexpr int kExitBadConfiguration = 2;  // The command line or the configuration file.
 
-// No core file, and no ptrace or /proc/PID/mem access by processes of the same uid: the memory
-// holds the pepper, the TOTP sealing key and, for an instant, every secret issued.
 // The pepper's file: under systemd, `LoadCredential=pepper:...` hands it to the service as
 // $CREDENTIALS_DIRECTORY/pepper (kept outside the state directory, so that a backup of it does not
 // carry the pepper); that file is used when present, credentials.pepper_file otherwise.
@@ -49,6 +47,8 @@ std::filesystem::path pepperPath(const config::Config& cfg) {
   return cfg.pepperFile;
 }
 
+// No core file, and no ptrace or /proc/PID/mem access by processes of the same uid: the memory
+// holds the pepper, the TOTP sealing key and, for an instant, every secret issued.
 void keepMemoryPrivate() {
   rlimit none{0, 0};
   if (::setrlimit(RLIMIT_CORE, &none) != 0 || ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
@@ -123,8 +123,10 @@ int run(int argc, char** argv) {
                    {"pepper", pepperFile.string()},
                    {"map_size_mib", std::to_string(store->mapSize() >> 20)},
                    {"startup_ms", fmt::format("{:.2f}", ms.count())}});
-          supervisor.emplace(readings, systemd::watchdogInterval());
-          systemd::notify("READY=1\nSTATUS=" + supervisor->status());
+          if (systemd::managed()) {
+            supervisor.emplace(readings, systemd::watchdogInterval());
+            systemd::notify("READY=1\nSTATUS=" + supervisor->status());
+          }
         },
         [] { systemd::notify("STOPPING=1"); });
     supervisor.reset();

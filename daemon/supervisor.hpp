@@ -1,8 +1,8 @@
-// The daemon's keeper, on a thread of its own while the server runs: it keeps the service
-// manager's STATUS= current (connections, revision) and, when the watchdog is on, sends
-// WATCHDOG=1 only while every IO thread and the writer make progress — so that systemd restarts a
-// daemon whose writer is wedged (a commit that never returns) or whose IO thread is stuck, instead
-// of letting it hang with its socket open.
+// The daemon's keeper under systemd (NOTIFY_SOCKET set), on a thread of its own while the server
+// runs: it keeps the service manager's STATUS= current (connections, revision) and, when the
+// watchdog is on, sends WATCHDOG=1 only while every IO thread and the writer make progress — so
+// that systemd restarts a daemon whose writer is wedged (a commit that never returns) or whose IO
+// thread is stuck, instead of letting it hang with its socket open.
 //
 // Healthy means: every IO thread ran its once-a-second sweep within max(3 s, interval / 2), and no
 // mutation has waited longer than max(1 s, interval / 2) to be committed (queued or in the batch

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "service/service.hpp"
+#include "service/test_support.hpp"
 #include "store/records.hpp"
 #include "store/test_support.hpp"
 
@@ -330,16 +331,6 @@ std::vector<Round> workload() {
   return rounds;
 }
 
-class Sink : public protocol::AnswerSink, public std::enable_shared_from_this<Sink> {
- public:
-  std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
-  void answer(std::string frame) override { promise_.set_value(std::move(frame)); }
-  std::future<std::string> future() { return promise_.get_future(); }
-
- private:
-  std::promise<std::string> promise_;
-};
-
 // An answer as compared between runs: its kind, and for an error its code and message.
 struct Answer {
   wire::Response::Which which = wire::Response::PONG;
@@ -497,7 +488,7 @@ Outcome run(long failAt, const std::set<size_t>& skip = {}) {
         auto request = message.initRoot<wire::Request>();
         request.setId(index);
         fill(request);
-        auto sink = std::make_shared<Sink>();
+        auto sink = std::make_shared<service::testing::PromiseSink>();
         std::string out;
         auto future = sink->future();
         if (service.handle(*io, admin, request.asReader(), out, *sink) ==

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "credentials/api_key.hpp"
+#include "service/test_support.hpp"
 #include "store/test_support.hpp"
 
 // Counts the C++ heap allocations made by this thread while `counting` is set (the service's own
@@ -37,19 +38,9 @@ using namespace gatehouse;
 using namespace gatehouse::service;
 using namespace gatehouse::protocol;
 using namespace gatehouse::store::testing;
+using gatehouse::service::testing::PromiseSink;
 
 namespace {
-
-class PromiseSink : public AnswerSink, public std::enable_shared_from_this<PromiseSink> {
- public:
-  std::shared_ptr<AnswerSink> retain() override { return shared_from_this(); }
-  void answer(std::string frame) override { promise_.set_value(std::move(frame)); }
-  std::string wait() { return promise_.get_future().get(); }
-  std::future<std::string> future() { return promise_.get_future(); }
-
- private:
-  std::promise<std::string> promise_;
-};
 
 // A decoded copy of the first framed response in `bytes`.
 struct Decoded {

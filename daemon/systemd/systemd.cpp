@@ -6,11 +6,14 @@
 #include <systemd/sd-daemon.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 namespace gatehouse::systemd {
+
+bool managed() { return std::getenv("NOTIFY_SOCKET") != nullptr; }
 
 bool notify(std::string_view state) {
   std::string text(state);

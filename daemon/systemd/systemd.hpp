@@ -10,6 +10,9 @@
 
 namespace gatehouse::systemd {
 
+// Whether a service manager listens for notifications (NOTIFY_SOCKET is set).
+bool managed();
+
 // Sends `state` ("READY=1", "STATUS=...", "WATCHDOG=1", "STOPPING=1", several separated by
 // newlines) to the service manager when NOTIFY_SOCKET names one; false when it could not be sent.
 bool notify(std::string_view state);

@@ -15,22 +15,13 @@
 #include "credentials/pepper.hpp"
 #include "protocol/framing.hpp"
 #include "service/service.hpp"
+#include "service/test_support.hpp"
 #include "store/store.hpp"
 #include "temp_dir.hpp"
 
 namespace {
 
 using namespace gatehouse;
-
-class Sink : public protocol::AnswerSink, public std::enable_shared_from_this<Sink> {
- public:
-  std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
-  void answer(std::string frame) override { promise_.set_value(std::move(frame)); }
-  std::future<std::string> future() { return promise_.get_future(); }
-
- private:
-  std::promise<std::string> promise_;
-};
 
 // The daemon's parts, made once per fuzzing process.
 struct Harness {
@@ -79,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(words.begin(), rest.data(), scan.bytes);
     rest.remove_prefix(scan.bytes);
     std::string out;
-    auto sink = std::make_shared<Sink>();
+    auto sink = std::make_shared<service::testing::PromiseSink>();
     auto answer = sink->future();
     try {
       capnp::FlatArrayMessageReader message(words, h.reader);

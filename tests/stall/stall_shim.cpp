@@ -11,10 +11,12 @@
 
 namespace {
 
+// At most a minute: a test that died with its stall file in place must not leave a daemon that can
+// never finish its commit (and so never stop).
 void waitWhileStalled() {
   const char* path = std::getenv("GATEHOUSE_STALL_FILE");
   if (path == nullptr) return;
-  while (::access(path, F_OK) == 0) ::usleep(10000);
+  for (int waited = 0; waited < 6000 && ::access(path, F_OK) == 0; ++waited) ::usleep(10000);
 }
 
 template <typename Fn>
