@@ -51,12 +51,17 @@ BOOST_AUTO_TEST_CASE(everything_lands_where_a_package_puts_it) {
        {"sbin/gatehoused", "bin/gatehouse", "lib/systemd/system/gatehoused.service",
         "lib/systemd/system/gatehoused.socket", "lib/sysusers.d/gatehouse.conf",
         "include/gatehouse/client.hpp", "include/gatehouse/gatehouse.capnp.h",
-        "share/gatehouse/gatehouse.capnp", "share/doc/gatehouse/operations.md"}) {
+        "share/gatehouse/gatehouse.capnp", "share/doc/gatehouse/operations.md",
+        "share/man/man8/gatehoused.8", "share/man/man1/gatehouse.1"}) {
     BOOST_TEST(fs::exists(i.prefix / file), file);
   }
   BOOST_TEST(!find(i.prefix, "gatehoused.toml").empty());
   BOOST_TEST(!find(i.prefix, "gatehouseConfig.cmake").empty());
   BOOST_TEST(!find(i.prefix, "gatehouse.pc").empty());
+  BOOST_TEST(readFile(i.prefix / "share/man/man8/gatehoused.8").find(".TH GATEHOUSED \"8\"") !=
+             std::string::npos);
+  BOOST_TEST(readFile(i.prefix / "share/man/man1/gatehouse.1").find("\\-\\-timeout") !=
+             std::string::npos);
   Run version = runProcess({(i.prefix / "sbin/gatehoused").string(), "--version"});
   BOOST_TEST(version.status == 0);
   BOOST_TEST(version.out.find(GATEHOUSE_VERSION) != std::string::npos, version.out);

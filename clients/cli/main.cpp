@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
                  "With --as: the company the actor acts in (name or id). Alone: the role "
                  "commands' company")
       ->type_name("COMPANY");
+  app.set_version_flag("--version", GATEHOUSE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // Global options are accepted after the subcommand too.
   app.failure_message(usageFailure);
