@@ -101,9 +101,9 @@ toml::array idArray(const std::vector<uint32_t>& ids) {
 
 Config defaults() {
   Config c;
-  c.server.socketPath = "./var/gatehouse.sock";
-  c.store.directory = "./var/data";
-  c.pepperFile = "./var/pepper";
+  c.server.socketPath = "/run/gatehouse/gatehouse.sock";
+  c.store.directory = "/var/lib/gatehouse/data";
+  c.pepperFile = "/etc/gatehouse/pepper";
   c.access.selfUid = static_cast<uint32_t>(::geteuid());
   return c;
 }

@@ -1,5 +1,6 @@
-// The daemon's configuration: a TOML file given with --config, over embedded defaults that serve
-// a development checkout (socket and data under ./var). Every key has a default; an unknown key,
+// The daemon's configuration: a TOML file given with --config, over embedded defaults that are a
+// production host's paths (socket /run/gatehouse, data /var/lib/gatehouse, pepper /etc/gatehouse;
+// scripts/run passes its own file for ./var). Every key has a default; an unknown key,
 // a value of the wrong type or out of range is refused with the key's full name. See
 // docs/configuration.md for every key.
 #pragma once

@@ -23,8 +23,9 @@ void refused(std::string_view toml, std::string_view needle) {
 
 BOOST_AUTO_TEST_CASE(empty_file_gives_the_embedded_defaults) {
   auto c = config::parse("", "test.toml");
-  BOOST_TEST(c.server.socketPath == "./var/gatehouse.sock");
-  BOOST_TEST(c.store.directory == "./var/data");
+  BOOST_TEST(c.server.socketPath == "/run/gatehouse/gatehouse.sock");
+  BOOST_TEST(c.store.directory == "/var/lib/gatehouse/data");
+  BOOST_TEST(c.pepperFile == "/etc/gatehouse/pepper");
   BOOST_TEST(c.server.frame.maxFrameBytes == 1u << 20);
   BOOST_TEST(c.server.maxInFlight == 128u);
   BOOST_TEST(c.store.durable);
@@ -118,7 +119,7 @@ BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
   BOOST_TEST(c.service.credentials.rate.threshold == 5u);
   BOOST_TEST(c.service.credentials.rate.backoff.count() == 60);
   BOOST_TEST(c.service.credentials.password.memLimit == size_t{32} << 20);
-  refused("[credentials]\npepper_file = \"./var/data/pepper\"\n", "outside daemon.data_dir");
+  refused("[credentials]\npepper_file = \"/var/lib/gatehouse/data/pepper\"\n", "outside daemon.data_dir");
   refused("[credentials]\npasword_threads = 1\n", "credentials.pasword_threads");
   refused("[credentials]\nmax_keys_per_account = 0\n", "credentials.max_keys_per_account");
   refused("[credentials]\nverified_key_cache_entries = 2000000\n",
