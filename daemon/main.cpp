@@ -2,6 +2,7 @@
 // Exit status: 0 after a clean stop (and for --help, --version, --print-config), 1 when start-up
 // fails, 2 for a bad command line or configuration.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/prctl.h>
@@ -20,6 +21,7 @@
 #include "credentials/totp.hpp"
 #include "server/server.hpp"
 #include "service/service.hpp"
+#include "store/restore.hpp"
 #include "store/store.hpp"
 #include "supervisor.hpp"
 #include "systemd/systemd.hpp"
@@ -56,6 +58,60 @@ void keepMemoryPrivate() {
   }
 }
 
+// SIGHUP: reads the configuration file again and applies what can change while serving (see
+// config::appliesLive); a file that does not parse changes nothing. Runs on the accepting IO
+// thread.
+void reload(const std::string& configPath, config::Config& running, server::Server& server,
+            service::Service& service) {
+  systemd::notify("RELOADING=1");
+  config::Config next;
+  try {
+    next = config::load(configPath.empty() ? std::nullopt
+                                           : std::optional<std::filesystem::path>(configPath));
+  } catch (const std::exception& e) {
+    logLine(Level::error, "reload_refused",
+            {{"error", e.what()}, {"effect", "nothing changed; the running configuration stays"}});
+    systemd::notify("READY=1");
+    return;
+  }
+  std::vector<std::string> live, later;
+  for (const auto& key : config::changedKeys(running, next)) {
+    (config::appliesLive(key) ? live : later).push_back(key);
+  }
+  Level before = running.logLevel;
+  config::copyLive(running, next);
+  server.reload(running.server, running.access);
+  service.reload(running.service);
+  // The outcome is logged at the more verbose of the two log levels, so that a reload to a
+  // quieter level still says that it happened.
+  if (running.logLevel < before) setLogLevel(running.logLevel);
+  logLine(Level::info, "reloaded",
+          {{"changed", live.empty() ? "none" : fmt::format("{}", fmt::join(live, ","))}});
+  if (!later.empty()) {
+    logLine(Level::warning, "reload_needs_restart",
+            {{"keys", fmt::format("{}", fmt::join(later, ","))},
+             {"effect", "these take effect at the next start"}});
+  }
+  setLogLevel(running.logLevel);
+  systemd::notify("READY=1");
+}
+
+// gatehoused --restore FILE: exit 0 once the copy is in place, 1 when it is refused.
+int restore(const std::filesystem::path& copy, const std::filesystem::path& directory) {
+  try {
+    auto r = store::restoreCopy(copy, directory);
+    std::cout << fmt::format("restored {} into {} (schema {}, {} entries)\n", copy.string(),
+                             directory.string(), r.schemaVersion, r.entries);
+    if (!r.previous.empty()) {
+      std::cout << fmt::format("the data file that was there is kept as {}\n", r.previous.string());
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "gatehoused: restore refused: " << e.what() << "\n";
+    return kExitStartupFailed;
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"gatehoused: the gatehouse authorization daemon"};
   std::string configPath;
@@ -63,6 +119,13 @@ int run(int argc, char** argv) {
   app.add_option("-c,--config", configPath, "TOML configuration file (default: embedded defaults)")
       ->check(CLI::ExistingFile);
   app.add_flag("--print-config", printConfig, "Print the effective configuration and exit");
+  std::string restoreFrom;
+  app.add_option("--restore", restoreFrom,
+                 "With the daemon stopped: put the backup FILE (from `gatehouse backup`) in place "
+                 "as the configuration's data directory's store, keeping the data file that was "
+                 "there beside it, and exit")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
   app.set_version_flag("--version", GATEHOUSE_VERSION);
   try {
     app.parse(argc, argv);
@@ -84,6 +147,7 @@ int run(int argc, char** argv) {
     std::cout << config::render(cfg);
     return 0;
   }
+  if (!restoreFrom.empty()) return restore(restoreFrom, cfg.store.directory);
   cfg.service.version = GATEHOUSE_VERSION;
   setLogLevel(cfg.logLevel);
   detectJournal();
@@ -128,7 +192,7 @@ int run(int argc, char** argv) {
             systemd::notify("READY=1\nSTATUS=" + supervisor->status());
           }
         },
-        [] { systemd::notify("STOPPING=1"); });
+        [] { systemd::notify("STOPPING=1"); }, [&] { reload(configPath, cfg, *server, service); });
     supervisor.reset();
     // Shutting down: a second SIGTERM/SIGINT must not cut the final commit and close short.
     sigset_t stopSignals;

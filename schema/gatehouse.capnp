@@ -84,6 +84,11 @@ struct Request {
 
     # --- Added later (check class) ---
     hello @56 :Void;  # The daemon's version and the writer's health; answered with `hello`.
+    stats @57 :Void;  # The daemon's counters and gauges; answered with `stats`.
+
+    # --- Added later (admin class) ---
+    backup @58 :Void;  # A consistent copy of the store, written into the file descriptor sent
+                       # with this request's frame (SCM_RIGHTS); answered with `backup`.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
@@ -259,6 +264,8 @@ struct Response {
     saCompanies @20 :CompanyList;
     audit @21 :AuditPage;
     hello @22 :Hello;
+    stats @23 :Stats;
+    backup @24 :BackupResult;
   }
 }
 
@@ -524,4 +531,41 @@ struct Hello {
   revision @1 :UInt64;         # The store revision the answer was read at.
   uptimeSeconds @2 :UInt64;    # Since the daemon started.
   writerBacklogMs @3 :UInt64;  # How long the oldest unanswered mutation has waited; 0: none.
+}
+
+# The answer to `stats`: metric families in the shape of the Prometheus data model, so that a
+# client renders them without knowing each one (docs/operations.md lists them).
+struct Stats {
+  metrics @0 :List(Metric);
+}
+
+struct Metric {
+  name @0 :Text;  # e.g. "gatehouse_checks_total"
+  help @1 :Text;
+  type @2 :MetricType;
+  samples @3 :List(Sample);
+}
+
+enum MetricType {
+  counter @0;
+  gauge @1;
+  histogram @2;  # Samples with suffix "_bucket" (label "le"), "_sum" and "_count".
+}
+
+struct Sample {
+  suffix @0 :Text;  # Appended to the family's name: "" or, for histograms, "_bucket" etc.
+  labels @1 :List(Label);
+  value @2 :Float64;
+}
+
+struct Label {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+# The answer to `backup`: the copy in the descriptor is complete and flushed (fdatasync).
+struct BackupResult {
+  revision @0 :UInt64;       # The store revision the copy holds.
+  bytes @1 :UInt64;          # Bytes written.
+  schemaVersion @2 :UInt32;  # The store's on-disk schema version.
 }

@@ -217,5 +217,7 @@ void addCredentialCommands(CLI::App& app, Action& chosen);
 // For an actor: sa list/show/describe/reset/delete/disable/enable/grant/revoke/companies, user
 // grant/revoke; and audit list. After addPrincipalCommands: it adds to the `user` and `sa` groups.
 void addActorCommands(CLI::App& app, Action& chosen);
+// stats, backup.
+void addOpsCommands(CLI::App& app, Action& chosen);
 
 }  // namespace gatehouse::cli

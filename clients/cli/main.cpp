@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   addPrincipalCommands(app, chosen);
   addCredentialCommands(app, chosen);
   addActorCommands(app, chosen);
+  addOpsCommands(app, chosen);
   try {
     app.parse(argc, argv);
     checkScope(chosen, actorOptions);

@@ -36,6 +36,7 @@ constexpr std::string_view kNotOwner = "notOwner";
 class Output {
  public:
   explicit Output(bool json) : json_(json) {}
+  bool json() const { return json_; }
 
   // Prints `text` (a line feed is added unless it is empty), or with --json the object.
   void print(std::string_view text, const Json& object) const;

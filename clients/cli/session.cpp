@@ -106,6 +106,14 @@ client::Answer Session::call(wire::Response::Which expected, const client::Clien
   return mergePages(pages);
 }
 
+client::Answer Session::callWithDescriptor(wire::Response::Which expected, int descriptor,
+                                           const client::Client::Fill& fill) {
+  return checked(expected, client().callWithDescriptor(descriptor, [&](wire::Request::Builder r) {
+    fill(r);
+    stamp(r);
+  }));
+}
+
 std::vector<client::Answer> Session::callMany(wire::Response::Which expected, size_t count,
                                               const ManyFill& fill) {
   std::vector<client::Answer> answers;

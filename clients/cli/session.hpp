@@ -67,6 +67,9 @@ class Session {
   // CommandError with the daemon's code and message; any other answer is a protocol error.
   // Connection failures throw client::ClientError.
   client::Answer call(wire::Response::Which expected, const client::Client::Fill& fill);
+  // One request with `descriptor` sent along (SCM_RIGHTS); checked like call.
+  client::Answer callWithDescriptor(wire::Response::Which expected, int descriptor,
+                                    const client::Client::Fill& fill);
   // The same for `count` requests, pipelined a few at a time; answers in request order.
   std::vector<client::Answer> callMany(wire::Response::Which expected, size_t count,
                                        const ManyFill& fill);

@@ -177,6 +177,46 @@ Answer Client::call(const Fill& fill) {
   fill(request);
   request.setId(id);
   send(message);
+  return answerTo(id);
+}
+
+Answer Client::callWithDescriptor(int descriptor, const Fill& fill) {
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<wire::Request>();
+  uint64_t id = nextId_++;
+  fill(request);
+  request.setId(id);
+  std::string frame;
+  protocol::appendFrame(message, frame);
+  sendWithDescriptor(frame, descriptor);
+  return answerTo(id);
+}
+
+void Client::sendWithDescriptor(std::string_view frame, int descriptor) {
+  iovec iov{const_cast<char*>(frame.data()), frame.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &descriptor, sizeof descriptor);
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) timedOut("could not send a request");
+    throw ClientError(fmt::format("sendmsg: {}", std::strerror(errno)));
+  }
+  sendBytes(frame.substr(static_cast<size_t>(n)));
+}
+
+Answer Client::answerTo(uint64_t id) {
   Answer answer = receive();
   if (answer->getId() != id) {
     throw ClientError(fmt::format("answer for id {} while waiting for {}", answer->getId(), id));

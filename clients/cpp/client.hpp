@@ -81,6 +81,9 @@ class Client {
 
   using Fill = std::function<void(wire::Request::Builder)>;
   Answer call(const Fill& fill);
+  // Like call, sending `descriptor` with the request's frame (SCM_RIGHTS), as the `backup`
+  // request needs; the descriptor stays the caller's (the daemon receives a duplicate).
+  Answer callWithDescriptor(int descriptor, const Fill& fill);
   std::vector<Answer> callMany(size_t count,
                                const std::function<void(size_t, wire::Request::Builder)>& fill);
 
@@ -95,6 +98,9 @@ class Client {
  private:
   Client(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   void fill(size_t needed);
+  // The frame's first bytes with `descriptor` attached, then the rest.
+  void sendWithDescriptor(std::string_view frame, int descriptor);
+  Answer answerTo(uint64_t id);
   [[noreturn]] void timedOut(std::string_view what) const;
 
   int fd_ = -1;

@@ -316,4 +316,70 @@ std::string render(const Config& c) {
   return out.str();
 }
 
+namespace {
+
+// A value as TOML text, for comparing two values of any type.
+std::string valueText(const toml::node& node) {
+  std::ostringstream out;
+  node.visit([&](const auto& value) { out << value; });
+  return out.str();
+}
+
+}  // namespace
+
+std::vector<std::string> changedKeys(const Config& before, const Config& after) {
+  toml::table a = toml::parse(render(before)), b = toml::parse(render(after));
+  std::vector<std::string> changed;
+  auto compare = [&](const toml::table& x, const toml::table& y, bool both) {
+    for (const auto& [section, node] : x) {
+      const toml::table* xs = node.as_table();
+      const toml::table* ys = y[section].as_table();
+      if (xs == nullptr) continue;
+      for (const auto& [key, value] : *xs) {
+        std::string name = fmt::format("{}.{}", section.str(), key.str());
+        const toml::node* other = ys != nullptr ? ys->get(key) : nullptr;
+        if (other == nullptr || (both && valueText(*other) != valueText(value))) {
+          changed.push_back(name);
+        }
+      }
+    }
+  };
+  compare(a, b, true);   // changed, or gone from `after`
+  compare(b, a, false);  // new in `after`
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  return changed;
+}
+
+void copyLive(Config& running, const Config& next) {
+  running.logLevel = next.logLevel;
+  running.access = next.access;
+  auto& rate = running.service.credentials.rate;
+  rate.threshold = next.service.credentials.rate.threshold;
+  rate.window = next.service.credentials.rate.window;
+  rate.backoff = next.service.credentials.rate.backoff;
+  auto& s = running.server;
+  s.maxConnections = next.server.maxConnections;
+  s.maxConnectionsPerUid = next.server.maxConnectionsPerUid;
+  s.adminReservedConnections = next.server.adminReservedConnections;
+  s.idleTimeout = next.server.idleTimeout;
+  s.frameTimeout = next.server.frameTimeout;
+}
+
+bool appliesLive(std::string_view key) {
+  static constexpr std::string_view kLive[] = {
+      "daemon.log_level",
+      "credentials.rate_limit_failures",
+      "credentials.rate_limit_window_seconds",
+      "credentials.rate_limit_backoff_seconds",
+      "limits.max_connections",
+      "limits.max_connections_per_uid",
+      "limits.admin_reserved_connections",
+      "limits.idle_timeout_seconds",
+      "limits.frame_timeout_seconds",
+  };
+  return key.starts_with("access.") ||
+         std::find(std::begin(kLive), std::end(kLive), key) != std::end(kLive);
+}
+
 }  // namespace gatehouse::config

@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/log.hpp"
 #include "protocol/access.hpp"
@@ -47,5 +49,13 @@ Config load(const std::optional<std::filesystem::path>& file);
 // The effective configuration as TOML (for --print-config), which parse() reads back to the same
 // configuration. toml++ prints the sections, and the keys in each, in alphabetical order.
 std::string render(const Config& config);
+
+// The keys ("section.key") whose values differ between two configurations.
+std::vector<std::string> changedKeys(const Config& before, const Config& after);
+// Whether a reload (SIGHUP) applies `key` while serving: [access], daemon.log_level, the rate
+// limits and the connection limits and timeouts. Every other key takes effect at the next start.
+bool appliesLive(std::string_view key);
+// Copies into `running` the values of `next` that a reload applies (those of appliesLive keys).
+void copyLive(Config& running, const Config& next);
 
 }  // namespace gatehouse::config

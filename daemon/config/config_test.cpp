@@ -119,7 +119,8 @@ BOOST_AUTO_TEST_CASE(credentials_section_is_read_and_checked) {
   BOOST_TEST(c.service.credentials.rate.threshold == 5u);
   BOOST_TEST(c.service.credentials.rate.backoff.count() == 60);
   BOOST_TEST(c.service.credentials.password.memLimit == size_t{32} << 20);
-  refused("[credentials]\npepper_file = \"/var/lib/gatehouse/data/pepper\"\n", "outside daemon.data_dir");
+  refused("[credentials]\npepper_file = \"/var/lib/gatehouse/data/pepper\"\n",
+          "outside daemon.data_dir");
   refused("[credentials]\npasword_threads = 1\n", "credentials.pasword_threads");
   refused("[credentials]\nmax_keys_per_account = 0\n", "credentials.max_keys_per_account");
   refused("[credentials]\nverified_key_cache_entries = 2000000\n",
@@ -132,4 +133,27 @@ BOOST_AUTO_TEST_CASE(audit_retention_is_configurable) {
   refused("[audit]\nretention_days = 0\n", "audit.retention_days");
   auto again = config::parse(config::render(c), "b.toml");
   BOOST_TEST(again.service.auditRetention.count() == 30 * 86400);
+}
+
+// What a reload compares and applies: changed keys by name, and which of them apply live.
+BOOST_AUTO_TEST_CASE(changed_keys_and_what_applies_live) {
+  auto before = config::parse("", "a.toml");
+  auto after = config::parse(
+      "[daemon]\nio_threads = 3\n[access]\nadmin_uids = [7]\n"
+      "[credentials]\nrate_limit_failures = 4\n",
+      "b.toml");
+  auto changed = config::changedKeys(before, after);
+  BOOST_TEST(
+      changed == (std::vector<std::string>{"access.admin_uids", "credentials.rate_limit_failures",
+                                           "daemon.io_threads"}),
+      boost::test_tools::per_element());
+  BOOST_TEST(config::changedKeys(before, before).empty());
+  BOOST_TEST(config::appliesLive("access.admin_uids"));
+  BOOST_TEST(config::appliesLive("credentials.rate_limit_failures"));
+  BOOST_TEST(!config::appliesLive("daemon.io_threads"));
+  BOOST_TEST(!config::appliesLive("daemon.socket"));
+  config::copyLive(before, after);
+  BOOST_TEST(before.service.credentials.rate.threshold == 4u);
+  BOOST_TEST(before.access.adminUids == std::vector<uint32_t>{7});
+  BOOST_TEST(before.server.ioThreads == 0u);  // needs a restart: not copied
 }

@@ -92,4 +92,11 @@ size_t RateLimiter::trackedSubjects() {
   return principals_.entries.size() + sources_.entries.size();
 }
 
+void RateLimiter::setLimits(const RateLimits& limits) {
+  std::lock_guard lock(mutex_);
+  limits_.threshold = limits.threshold;
+  limits_.window = limits.window;
+  limits_.backoff = limits.backoff;
+}
+
 }  // namespace gatehouse::credentials

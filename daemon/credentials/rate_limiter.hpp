@@ -55,6 +55,8 @@ class RateLimiter {
   void clear(std::string_view subject);
 
   size_t trackedSubjects();
+  // A reload's new threshold, window and backoff (maxSubjects stays): counts kept so far stay.
+  void setLimits(const RateLimits& limits);
 
  private:
   struct Entry {

@@ -35,12 +35,33 @@ class AnswerSink {
   virtual ~AnswerSink() = default;
   virtual std::shared_ptr<AnswerSink> retain() = 0;
   virtual void answer(std::string frame) = 0;
+  // A descriptor that came with the request's frame (SCM_RIGHTS), now owned by the caller; -1
+  // when none did. On the calling IO thread, while handling the request, only. A descriptor that
+  // no request takes is closed by the server.
+  virtual int takeDescriptor() { return -1; }
 };
 
 // How `handle` dealt with a request.
 enum class Disposition : uint8_t {
   answered,  // its framed answer was appended to `out`
   queued,    // it was taken for later: the sink receives its answer exactly once
+};
+
+// The server's own counters, for the stats request: the server implements the source and
+// registers it with the handler (attachTransport), so the handler reads them without knowing the
+// server.
+struct TransportStats {
+  uint64_t connectionsOpen = 0;
+  uint64_t connectionsAccepted = 0;
+  uint64_t connectionsRefused = 0;  // by the access policy or the connection limit
+  uint64_t framingViolations = 0;   // frames refused by the framing rules (docs/protocol.md)
+};
+
+class TransportStatsSource {
+ public:
+  virtual ~TransportStatsSource() = default;
+  // Thread-safe.
+  virtual TransportStats transportStats() const = 0;
 };
 
 class RequestHandler {
@@ -55,6 +76,8 @@ class RequestHandler {
 
   virtual ~RequestHandler() = default;
   virtual std::unique_ptr<ThreadState> newThreadState() = 0;
+  // The server registers its counters (and unregisters them with null before it goes away).
+  virtual void attachTransport(const TransportStatsSource*) {}
   virtual Disposition handle(ThreadState& state, const Peer& peer, wire::Request::Reader request,
                              std::string& out, AnswerSink& sink) = 0;
 };

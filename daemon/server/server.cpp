@@ -11,7 +11,9 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/write.hpp>
+#include <cerrno>
 #include <cstring>
+#include <deque>
 #include <optional>
 
 #include "common/log.hpp"
@@ -33,9 +35,19 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
         lastActivity_(worker.now) {
     in_.resize(kInitialWords);
   }
-  ~Session() override { server_.releaseSlot(peer_); }
+  ~Session() override {
+    closeDescriptors();
+    server_.releaseSlot(peer_);
+  }
 
   std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
+
+  int takeDescriptor() override {
+    if (descriptors_.empty()) return -1;
+    int fd = descriptors_.front();
+    descriptors_.pop_front();
+    return fd;
+  }
 
   // On the writer thread: hand the answer to this session's own thread.
   void answer(std::string frame) override {
@@ -50,16 +62,16 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   // for too long), or null.
   const char* expired(std::chrono::steady_clock::time_point now) const {
     if (closed_) return nullptr;
-    const ServerOptions& o = server_.options_;
     // Stamps come from the worker's clock, which the sweep advances once a second: they may be up
     // to a second early, so a deadline is taken to have passed only a second after it.
     constexpr std::chrono::seconds kGrain{1};
     bool partial = partialSince_ != std::chrono::steady_clock::time_point{};
-    if (o.frameTimeout.count() > 0 && partial && now - partialSince_ > o.frameTimeout + kGrain) {
+    const auto frameTimeout = worker_.frameTimeout, idleTimeout = worker_.idleTimeout;
+    if (frameTimeout.count() > 0 && partial && now - partialSince_ > frameTimeout + kGrain) {
       return "a frame begun was not completed within limits.frame_timeout_seconds";
     }
     bool idle = !partial && inFlight_ == 0 && out_.empty() && !writingActive_ && !eof_;
-    if (o.idleTimeout.count() > 0 && idle && now - lastActivity_ > o.idleTimeout + kGrain) {
+    if (idleTimeout.count() > 0 && idle && now - lastActivity_ > idleTimeout + kGrain) {
       return "idle for limits.idle_timeout_seconds";
     }
     return nullptr;
@@ -83,6 +95,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
  private:
   static constexpr size_t kInitialWords = 8192;  // 64 KiB; grows up to the frame limit.
+  static constexpr size_t kMaxDescriptors = 4;   // held per connection; more are closed
 
   char* inBytes() { return reinterpret_cast<char*>(in_.data()); }
   size_t capacity() const { return in_.size() * sizeof(capnp::word); }
@@ -95,9 +108,72 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (reading_ || eof_ || closed_ || paused()) return;
     if (filled_ == capacity()) return;  // processFrames grows the buffer for a partial frame
     reading_ = true;
-    socket_.async_read_some(
-        asio::buffer(inBytes() + filled_, capacity() - filled_),
-        [self = shared_from_this()](asio::error_code ec, size_t n) { self->onRead(ec, n); });
+    receive(false);
+  }
+
+  // What asio's async_read_some does — read at once, wait for readiness only when nothing is
+  // there, complete through the io_context — but with recvmsg, so that descriptors sent with a
+  // frame (SCM_RIGHTS: the backup request's file) are received rather than dropped. `direct`:
+  // called from a completion handler, so the read's own completion need not be posted.
+  void receive(bool direct) {
+    iovec iov{inBytes() + filled_, capacity() - filled_};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxDescriptors)];
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = ::recvmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      socket_.async_wait(stream_protocol::socket::wait_read,
+                         [self = shared_from_this()](asio::error_code ec) {
+                           if (ec) {
+                             self->onRead(ec, 0);
+                           } else if (!self->closed_) {
+                             self->receive(true);
+                           }
+                         });
+      return;
+    }
+    asio::error_code ec;
+    if (n < 0) {
+      ec = asio::error_code(errno, asio::system_category());
+    } else if (n == 0) {
+      ec = asio::error::eof;
+    } else {
+      keepDescriptors(message);
+    }
+    size_t bytes = ec ? 0 : static_cast<size_t>(n);
+    if (direct) {
+      onRead(ec, bytes);
+      return;
+    }
+    asio::post(worker_.io, [self = shared_from_this(), ec, bytes] { self->onRead(ec, bytes); });
+  }
+
+  // Queues the descriptors a read brought, up to kMaxDescriptors; closes the rest.
+  void keepDescriptors(msghdr& message) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (descriptors_.size() < kMaxDescriptors) {
+          descriptors_.push_back(fd);
+        } else {
+          ::close(fd);
+        }
+      }
+    }
+  }
+
+  void closeDescriptors() {
+    for (int fd : descriptors_) ::close(fd);
+    descriptors_.clear();
   }
 
   void onRead(asio::error_code ec, size_t n) {
@@ -118,10 +194,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
       protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
       if (scan.status == protocol::FrameStatus::bad) {
-        server_.warn(server_.framingLog_, "framing_violation",
-                     {{"error", scan.error},
-                      {"uid", std::to_string(peer_.uid)},
-                      {"pid", std::to_string(peer_.pid)}});
+        server_.framingViolation(peer_, scan.error);
         close();
         break;
       }
@@ -130,11 +203,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
           // Nothing more will complete this frame. When the peer closed inside it, that is a
           // framing violation (a shutdown cutting it short is not).
           if (peerClosed_) {
-            server_.warn(server_.framingLog_, "framing_violation",
-                         {{"error", fmt::format("connection closed after {} bytes of a frame",
-                                                pending.size())},
-                          {"uid", std::to_string(peer_.uid)},
-                          {"pid", std::to_string(peer_.pid)}});
+            server_.framingViolation(
+                peer_, fmt::format("connection closed after {} bytes of a frame", pending.size()));
           }
           explicit_bzero(inBytes() + consumed_, pending.size());
           consumed_ = filled_;
@@ -150,7 +220,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       consumed_ += scan.bytes;
     }
     worker_.state->release();
-    if (consumed_ == filled_) consumed_ = filled_ = 0;
+    if (consumed_ == filled_) {
+      consumed_ = filled_ = 0;
+      closeDescriptors();  // sent with frames that did not take them
+    }
     if (filled_ == consumed_) {
       partialSince_ = {};
     } else if (partialSince_ == std::chrono::steady_clock::time_point{}) {
@@ -243,6 +316,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   void close() {
     if (closed_) return;
     closed_ = true;
+    closeDescriptors();
     asio::error_code ignored;
     socket_.close(ignored);
   }
@@ -256,6 +330,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   size_t consumed_ = 0;
   std::string out_;
   std::string writing_;
+  std::deque<int> descriptors_;  // received with frames (SCM_RIGHTS), not yet taken
   uint32_t inFlight_ = 0;
   // Keeps the io_context running while mutations are at the writer, even during shutdown.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> pendingWork_;
@@ -325,7 +400,27 @@ Server::Server(const ServerOptions& options, protocol::RequestHandler& handler,
   readerOptions_.nestingLimit = options.nestingLimit;
 }
 
-Server::~Server() = default;
+Server::~Server() { handler_.attachTransport(nullptr); }
+
+protocol::TransportStats Server::transportStats() const {
+  protocol::TransportStats s;
+  s.connectionsOpen = connections_.load(std::memory_order_relaxed);
+  s.connectionsAccepted = accepted_.load(std::memory_order_relaxed);
+  s.connectionsRefused = refused_.load(std::memory_order_relaxed);
+  s.framingViolations = framingViolations_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Server::refuse(const protocol::Peer& peer, std::string_view reason) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  warn(refusedLog_, "connection_refused", {{"uid", std::to_string(peer.uid)}, {"reason", reason}});
+}
+
+void Server::framingViolation(const protocol::Peer& peer, std::string_view error) {
+  framingViolations_.fetch_add(1, std::memory_order_relaxed);
+  warn(framingLog_, "framing_violation",
+       {{"error", error}, {"uid", std::to_string(peer.uid)}, {"pid", std::to_string(peer.pid)}});
+}
 
 std::unique_ptr<Server> Server::create(const ServerOptions& options,
                                        protocol::RequestHandler& handler,
@@ -375,11 +470,14 @@ std::unique_ptr<Server> Server::construct(const ServerOptions& options,
   for (unsigned i = 0; i < threads; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->state = handler.newThreadState();
+    worker->idleTimeout = options.idleTimeout;
+    worker->frameTimeout = options.frameTimeout;
     server->workers_.push_back(std::move(worker));
   }
   auto& io = server->workers_[0]->io;
   server->acceptRetry_ = std::make_unique<asio::steady_timer>(io);
   server->acceptor_ = std::make_unique<stream_protocol::acceptor>(io);
+  handler.attachTransport(server.get());
   return server;
 }
 
@@ -415,8 +513,7 @@ void Server::accept() {
         accept();
         protocol::Peer peer = peerOf(socket, policy_);
         if (peer.access == protocol::AccessClass::none) {
-          warn(refusedLog_, "connection_refused",
-               {{"uid", std::to_string(peer.uid)}, {"reason", "no access class"}});
+          refuse(peer, "no access class");
           return;
         }
         if (!takeSlot(peer)) return;
@@ -450,11 +547,11 @@ bool Server::takeSlot(const protocol::Peer& peer) {
   }
   if (!refusal.empty()) {
     if (!admin && perUid_[peer.uid] == 0) perUid_.erase(peer.uid);
-    warn(refusedLog_, "connection_refused",
-         {{"uid", std::to_string(peer.uid)}, {"reason", refusal}});
+    refuse(peer, refusal);
     return false;
   }
   connections_.fetch_add(1);
+  accepted_.fetch_add(1, std::memory_order_relaxed);
   if (!admin) ++perUid_[peer.uid];
   return true;
 }
@@ -499,15 +596,13 @@ void Server::warn(LogThrottle& throttle, std::string_view event,
   logFields(Level::warning, event, all);
 }
 
-void Server::run(const std::function<void()>& onReady, const std::function<void()>& onStopping) {
+void Server::run(const std::function<void()>& onReady, const std::function<void()>& onStopping,
+                 const std::function<void()>& onReload) {
   onStopping_ = onStopping;
+  onReload_ = onReload;
   for (auto& w : workers_) guards_.emplace_back(w->io.get_executor());
-  signals_ = std::make_unique<asio::signal_set>(workers_[0]->io, SIGINT, SIGTERM);
-  signals_->async_wait([this](asio::error_code ec, int signal) {
-    if (ec) return;
-    logLine(Level::info, "signal", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
-    stop();
-  });
+  signals_ = std::make_unique<asio::signal_set>(workers_[0]->io, SIGINT, SIGTERM, SIGHUP);
+  waitForSignal();
   for (auto& w : workers_) {
     Worker* worker = w.get();
     worker->now = std::chrono::steady_clock::now();
@@ -528,6 +623,38 @@ void Server::run(const std::function<void()>& onReady, const std::function<void(
   if (options_.listenFd < 0) {  // an inherited socket's path belongs to systemd
     std::error_code ec;
     std::filesystem::remove(options_.socketPath, ec);
+  }
+}
+
+void Server::waitForSignal() {
+  signals_->async_wait([this](asio::error_code ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      logLine(Level::info, "signal", {{"signal", "SIGHUP"}});
+      if (onReload_) onReload_();
+      waitForSignal();
+      return;
+    }
+    logLine(Level::info, "signal", {{"signal", signal == SIGINT ? "SIGINT" : "SIGTERM"}});
+    stop();
+  });
+}
+
+void Server::reload(const ServerOptions& options, const protocol::AccessPolicy& policy) {
+  {
+    std::lock_guard lock(slotsMutex_);
+    policy_ = policy;
+    options_.maxConnections = options.maxConnections;
+    options_.maxConnectionsPerUid = options.maxConnectionsPerUid;
+    options_.adminReservedConnections = options.adminReservedConnections;
+    options_.idleTimeout = options.idleTimeout;
+    options_.frameTimeout = options.frameTimeout;
+  }
+  for (auto& w : workers_) {
+    asio::post(w->io, [worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout] {
+      worker->idleTimeout = idle;
+      worker->frameTimeout = frame;
+    });
   }
 }
 

@@ -68,20 +68,27 @@ struct ServerOptions {
 
 class Session;
 
-class Server {
+class Server : public protocol::TransportStatsSource {
  public:
   // Binds the socket (refusing to start when another daemon answers on it) and creates the
   // IO contexts. Throws std::runtime_error naming the path and the failing call.
   static std::unique_ptr<Server> create(const ServerOptions& options,
                                         protocol::RequestHandler& handler,
                                         const protocol::AccessPolicy& policy);
-  ~Server();
+  ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Serves until stop() (or SIGINT/SIGTERM) and every connection has closed. `onReady` runs once
-  // the socket accepts connections; `onStopping` once, when stopping begins (on an IO thread).
-  void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {});
+  // the socket accepts connections; `onStopping` once, when stopping begins (on an IO thread);
+  // `onReload` on each SIGHUP (on the IO thread that accepts, where reload() may be called).
+  void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {},
+           const std::function<void()>& onReload = {});
+  // What may change while serving (SIGHUP): the access policy, the connection limits
+  // (max_connections, max_connections_per_uid, admin_reserved_connections) and the idle and frame
+  // timeouts; every other field of `options` is ignored. From onReload only. Connections already
+  // open keep their access class.
+  void reload(const ServerOptions& options, const protocol::AccessPolicy& policy);
   // Thread-safe; may be called from any thread, any number of times.
   void stop();
 
@@ -89,6 +96,8 @@ class Server {
   // IO thread has run its once-a-second sweep within `within` (a wedged IO thread has not).
   size_t connections() const { return connections_.load(); }
   bool responsive(std::chrono::steady_clock::duration within) const;
+  // For the stats request (registered with the handler while the server exists).
+  protocol::TransportStats transportStats() const override;
 
  private:
   friend class Session;
@@ -99,6 +108,9 @@ class Server {
     std::unique_ptr<asio::steady_timer> sweep;  // closes idle and stalled connections
     std::chrono::steady_clock::time_point now;  // as of the last sweep: sessions stamp with it
     std::atomic<int64_t> beat{0};               // `now` in steady-clock ticks, for responsive()
+    // The worker's copies of the timeouts, which a reload changes through its io_context.
+    std::chrono::seconds idleTimeout{0};
+    std::chrono::seconds frameTimeout{0};
   };
 
   Server(const ServerOptions& options, protocol::RequestHandler& handler,
@@ -120,8 +132,13 @@ class Server {
   // After an accept failed for lack of descriptors or memory: try again later, not at once.
   void acceptLater();
   void onStop();
+  void waitForSignal();
   // A warning any peer can cause at will, logged through `throttle`.
   void warn(LogThrottle& throttle, std::string_view event, std::initializer_list<LogField> fields);
+  // A connection refused (counted, logged) for `reason`.
+  void refuse(const protocol::Peer& peer, std::string_view reason);
+  // A frame that broke the framing rules (counted, logged); the caller closes the connection.
+  void framingViolation(const protocol::Peer& peer, std::string_view error);
 
   ServerOptions options_;
   protocol::RequestHandler& handler_;
@@ -131,6 +148,9 @@ class Server {
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   size_t nextWorker_ = 0;
   std::atomic<size_t> connections_{0};
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> framingViolations_{0};
   std::mutex slotsMutex_;
   std::unordered_map<uint32_t, uint32_t> perUid_;  // connections of uids below the admin class
   std::atomic<bool> stopping_{false};
@@ -138,6 +158,7 @@ class Server {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::unique_ptr<asio::signal_set> signals_;
   std::function<void()> onStopping_;
+  std::function<void()> onReload_;
   std::unique_ptr<asio::steady_timer> acceptRetry_;
   LogThrottle framingLog_{10, std::chrono::seconds(1)};
   LogThrottle refusedLog_{10, std::chrono::seconds(1)};

@@ -37,6 +37,7 @@ void answerAuthorize(ServiceParts&, IoState& io, wire::Request::Reader request,
   auto q = request.getAuthorize();
   store::Snapshot& snap = io.snapshot();
   store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+  io.counters().check(toWire(d.reason));
   auto a = response.initAuthorize();
   a.setAllowed(d.allowed);
   a.setReason(toWire(d.reason));
@@ -59,6 +60,7 @@ void answerAuthorizeBatch(ServiceParts& parts, IoState& io, wire::Request::Reade
   for (unsigned i = 0; i < items.size(); ++i) {
     auto q = items[i];
     store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
+    io.counters().check(toWire(d.reason));
     answers[i].setAllowed(d.allowed);
     answers[i].setReason(toWire(d.reason));
   }

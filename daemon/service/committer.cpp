@@ -67,10 +67,30 @@ bool Committer::queue(Pending&& pending) {
 
 std::chrono::steady_clock::duration Committer::backlogAge() const {
   std::lock_guard lock(mutex_);
+  return backlogAgeLocked();
+}
+
+std::chrono::steady_clock::duration Committer::backlogAgeLocked() const {
   auto oldest = applyingSince_;
   if (!oldest && !queue_.empty()) oldest = queue_.front().queued;
   return oldest ? std::chrono::steady_clock::now() - *oldest
                 : std::chrono::steady_clock::duration::zero();
+}
+
+Committer::WriterStats Committer::stats() const {
+  std::lock_guard lock(mutex_);
+  WriterStats s = stats_;
+  s.queued = queue_.size();
+  s.backlogAge = backlogAgeLocked();
+  return s;
+}
+
+bool Committer::between(std::function<void()> job) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  between_.push_back(std::move(job));
+  wake_.notify_one();
+  return true;
 }
 
 void Committer::stop() {
@@ -85,7 +105,7 @@ void Committer::stop() {
 
 uint64_t Committer::mutationsCommitted() const {
   std::lock_guard lock(mutex_);
-  return committed_;
+  return stats_.committed;
 }
 
 void Committer::flush(bool prune) {
@@ -109,15 +129,20 @@ void Committer::flush(bool prune) {
 
 void Committer::loop() {
   std::deque<Pending> batch;
+  std::deque<std::function<void()>> jobs;
   auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
   bool finalFlush = false;
   for (;;) {
     bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_until(lock, nextFlush, [&] { return stopping_ || !queue_.empty(); });
+      wake_.wait_until(lock, nextFlush,
+                       [&] { return stopping_ || !queue_.empty() || !between_.empty(); });
       stopping = stopping_;
+      jobs.swap(between_);
     }
+    for (auto& job : jobs) job();
+    jobs.clear();
     if (std::chrono::steady_clock::now() >= nextFlush) {
       flush(true);
       nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
@@ -128,7 +153,8 @@ void Committer::loop() {
     {
       std::lock_guard lock(mutex_);
       if (queue_.empty()) {
-        if (stopping_ && finalFlush) return;  // everything answered, usage flushed
+        // Everything answered, usage flushed, every job between commits run.
+        if (stopping_ && finalFlush && between_.empty()) return;
         continue;
       }
       applyingSince_ = queue_.front().queued;
@@ -210,8 +236,18 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
   try {
     store_.commitBatch(batch.size(), apply, audit, failed);
     std::lock_guard lock(mutex_);
-    committed_ += static_cast<uint64_t>(std::count(kept.begin(), kept.end(), 1));
+    stats_.committed += static_cast<uint64_t>(std::count(kept.begin(), kept.end(), 1));
+    ++stats_.groups;
+    stats_.groupItems += batch.size();
+    size_t bucket = 0;
+    while (bucket + 1 < kGroupSizeBuckets && batch.size() > (size_t{1} << bucket)) ++bucket;
+    ++stats_.groupSizes[bucket];
+    stats_.lastCommit = std::chrono::steady_clock::now();
   } catch (const std::exception& e) {
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.failedGroups;
+    }
     logLine(Level::error, "commit_failed",
             {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
     for (size_t i = 0; i < batch.size(); ++i) {

@@ -17,6 +17,7 @@
 
 #include <capnp/message.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -65,16 +66,36 @@ class Committer {
   bool queue(Pending&& pending);
   void stop();
 
+  // Runs `job` on the writer thread between two group commits, so that no commit happens while
+  // it runs (the backup uses it to begin its copy at a known revision); the job must be short.
+  // False once stopping (the job is not run).
+  bool between(std::function<void()> job);
+
   uint64_t mutationsCommitted() const;
   // How long the oldest unanswered mutation has waited since it was queued — in the queue or in
   // the batch being applied; zero when there is none. A writer that makes no progress (a commit
   // that never returns) lets it grow without bound. Thread-safe.
   std::chrono::steady_clock::duration backlogAge() const;
 
+  // For the stats request. Thread-safe.
+  static constexpr size_t kGroupSizeBuckets = 12;  // sizes up to 1, 2, 4, ... 1024, and more
+  struct WriterStats {
+    uint64_t committed = 0;     // mutations kept (as mutationsCommitted)
+    uint64_t groups = 0;        // group transactions committed
+    uint64_t groupItems = 0;    // the items of those groups (requests and bookkeeping)
+    uint64_t failedGroups = 0;  // group transactions that could not be committed
+    std::array<uint64_t, kGroupSizeBuckets> groupSizes{};  // committed groups per size bucket
+    size_t queued = 0;  // waiting for the writer (not counting the group being applied)
+    std::chrono::steady_clock::duration backlogAge{};
+    std::optional<std::chrono::steady_clock::time_point> lastCommit;
+  };
+  WriterStats stats() const;
+
  private:
   void loop();
   void flush(bool prune);
   void applyBatch(std::deque<Pending>& batch);
+  std::chrono::steady_clock::duration backlogAgeLocked() const;  // mutex_ held
 
   store::Store& store_;
   const ServiceOptions& options_;
@@ -82,8 +103,9 @@ class Committer {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;
+  std::deque<std::function<void()>> between_;
   bool stopping_ = false;
-  uint64_t committed_ = 0;
+  WriterStats stats_;  // under mutex_; queued and backlogAge filled in by stats()
   // When the oldest item of the batch being applied was queued; empty between batches.
   std::optional<std::chrono::steady_clock::time_point> applyingSince_;
   std::thread thread_;

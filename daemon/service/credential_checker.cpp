@@ -204,6 +204,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
     response.setId(job->id);
     auto r = response.initCredential();
     r.setRefusal(CredentialRefusal::RATE_LIMITED);
+    io.counters().credential(CredentialRefusal::RATE_LIMITED);
     r.setRetryAfterSeconds(wait);
     r.setRevision(job->revision);
     protocol::appendFrame(builder, out);
@@ -278,6 +279,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
     auto r = response.initCredential();
     r.setAccepted(refusal == CredentialRefusal::NONE);
     r.setRefusal(refusal);
+    passwordOutcomes_[slotOf<kRefusalSlots>(refusal)].add();
     r.setRevision(job->revision);
     if (refusal == CredentialRefusal::NONE) {
       r.setPrincipal(job->user->id);

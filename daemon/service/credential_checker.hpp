@@ -27,6 +27,7 @@
 #include "service/key_usage.hpp"
 #include "service/options.hpp"
 #include "service/pool_admission.hpp"
+#include "service/stats.hpp"
 
 namespace gatehouse::service {
 
@@ -73,6 +74,9 @@ class CredentialChecker {
 
   const credentials::SecretBytes& totpKey() const { return totpKey_; }
   const credentials::SecretBytes& keyTagKey() const { return keyTagKey_; }
+  void setRateLimits(const credentials::RateLimits& limits) { limiter_.setLimits(limits); }
+  // The outcomes of password checks answered by the pool, by CredentialRefusal (for stats).
+  const RefusalCounters& passwordOutcomes() const { return passwordOutcomes_; }
   const CredentialOptions& options() const { return options_; }
   KeyUsage& accessUsage() { return accessUsage_; }
 
@@ -92,6 +96,7 @@ class CredentialChecker {
   const CredentialOptions& options_;
   Committer& committer_;
   credentials::SecretBytes totpKey_;
+  RefusalCounters passwordOutcomes_;
   credentials::SecretBytes keyTagKey_;  // random per process: the verified-key caches' tag key
   credentials::RateLimiter limiter_;
   KeyUsage keyUsage_;

@@ -61,6 +61,7 @@ void answerKeyCredential(ServiceParts& parts, IoState& io, wire::Request::Reader
   if (k.refusal == CredentialRefusal::NONE && q.getChannel() == wire::Channel::UI) {
     k.refusal = CredentialRefusal::SERVICE_ACCOUNT_NO_UI;
   }
+  io.counters().credential(k.refusal);
   auto r = response.initCredential();
   r.setAccepted(k.refusal == CredentialRefusal::NONE);
   r.setRefusal(k.refusal);
@@ -103,12 +104,14 @@ void answerCheckAccess(ServiceParts& parts, IoState& io, wire::Request::Reader r
   }
   store::Snapshot& snap = io.snapshot();
   auto k = checkKey(parts, io, credential, source);
+  io.counters().credential(k.refusal);
   auto r = response.initAccess();
   r.setCredential(k.refusal);
   r.setRetryAfterSeconds(k.retryAfter);
   r.setRevision(snap.revision());
   if (k.refusal != CredentialRefusal::NONE) return;
   store::Decision d = snap.authorize(k.principal, q.getCompany(), view(q.getPermission()));
+  io.counters().check(toWire(d.reason));
   if (d.allowed) {
     parts.credentials.accessUsage().touch(io.accessUseFilter(),
                                           store::grantKey(k.principal, q.getCompany()), k.at);

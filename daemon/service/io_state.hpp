@@ -16,6 +16,7 @@
 #include "credentials/secret.hpp"
 #include "protocol/handler.hpp"
 #include "service/key_usage.hpp"
+#include "service/stats.hpp"
 #include "service/verified_keys.hpp"
 #include "store/snapshot.hpp"
 
@@ -23,7 +24,9 @@ namespace gatehouse::service {
 
 class IoState : public protocol::RequestHandler::ThreadState {
  public:
-  IoState(store::Store& store, const credentials::SecretBytes& keyTagKey, size_t verifiedKeys);
+  // Registers the thread's counters with `counting`.
+  IoState(store::Store& store, const credentials::SecretBytes& keyTagKey, size_t verifiedKeys,
+          Counting& counting);
   void release() override;
 
   // The snapshot, begun at the newest revision if this thread holds none.
@@ -35,6 +38,7 @@ class IoState : public protocol::RequestHandler::ThreadState {
     return snapshot_;
   }
   VerifiedKeys& verifiedKeys() { return verifiedKeys_; }
+  IoCounters& counters() { return *counters_; }
   KeyUsage::Filter& keyUseFilter() { return keyUse_; }
   KeyUsage::Filter& accessUseFilter() { return accessUse_; }
   // Where an inline answer is built: no allocation unless it outgrows it.
@@ -43,6 +47,7 @@ class IoState : public protocol::RequestHandler::ThreadState {
  private:
   static constexpr size_t kScratchWords = 16384;  // 128 KiB: an authorizeBatch answer fits.
   store::Snapshot snapshot_;
+  std::shared_ptr<IoCounters> counters_;
   bool open_ = false;
   std::unique_ptr<capnp::word[]> scratch_;
   VerifiedKeys verifiedKeys_;

@@ -36,6 +36,8 @@ constexpr AccessClass kAdmin = AccessClass::admin;
 constexpr RequestRow detail::kRows[] = {
     {Request::PING, kCheck, Route::snapshot, answerPing},
     {Request::HELLO, kCheck, Route::snapshot, answerHello},
+    {Request::STATS, kCheck, Route::snapshot, answerStats},
+    {Request::BACKUP, kAdmin, Route::pool, nullptr, nullptr, startBackup},
     {Request::AUTHORIZE, kCheck, Route::snapshot, answerAuthorize},
     {Request::AUTHORIZE_BATCH, kCheck, Route::snapshot, answerAuthorizeBatch},
     {Request::LIST_PERMISSIONS, kCheck, Route::snapshot, answerListPermissions},

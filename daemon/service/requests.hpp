@@ -25,7 +25,9 @@
 
 namespace gatehouse::service {
 
+class Backups;
 class Committer;
+class Counting;
 class CredentialChecker;
 class IoState;
 
@@ -34,6 +36,9 @@ struct ServiceParts {
   const ServiceOptions& options;
   CredentialChecker& credentials;
   Committer& committer;
+  Counting& counting;
+  Backups& backups;
+  store::Store& store;
   std::chrono::steady_clock::time_point started;
 };
 
@@ -91,6 +96,11 @@ std::optional<std::string> unreadable(wire::Request::Reader request);
 // checks.cpp: the inline checks and read-only queries.
 void answerPing(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerHello(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
+// stats.cpp
+void answerStats(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
+// backup.cpp
+protocol::Disposition startBackup(ServiceParts&, IoState&, const protocol::Peer&,
+                                  wire::Request::Reader, std::string&, protocol::AnswerSink&);
 void answerAuthorize(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);

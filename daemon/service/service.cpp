@@ -16,8 +16,15 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
     : store_(store),
       options_(options),
       committer_(store, options_, [this] { return credentials_.drainUsage(); }),
+      backups_(store, committer_),
       credentials_(pepper, options_.credentials, committer_),
-      parts_{options_, credentials_, committer_, std::chrono::steady_clock::now()} {
+      parts_{options_,
+             credentials_,
+             committer_,
+             counting_,
+             backups_,
+             store_,
+             std::chrono::steady_clock::now()} {
   committer_.start();  // every member is constructed: the writer may call back into them
 }
 
@@ -27,6 +34,7 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
                             wire::Request::Reader request, std::string& out,
                             protocol::AnswerSink& sink) {
   auto& io = static_cast<IoState&>(state);
+  io.counters().requests[slotOf<kRequestKindSlots>(request.which())].add();
   const RequestRow* row = requestRow(request.which());
   if (row == nullptr) {
     protocol::appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
@@ -90,6 +98,7 @@ Disposition Service::queueMutation(const RequestRow& row, const protocol::Peer& 
 }
 
 void Service::stop() {
+  backups_.stop();      // a backup in progress finishes (its copy begins between commits)
   credentials_.stop();  // password checks in progress finish (and may queue bookkeeping)
   committer_.stop();
 }

@@ -15,11 +15,13 @@
 
 #include "credentials/pepper.hpp"
 #include "protocol/handler.hpp"
+#include "service/backup.hpp"
 #include "service/committer.hpp"
 #include "service/credential_checker.hpp"
 #include "service/io_state.hpp"
 #include "service/options.hpp"
 #include "service/requests.hpp"
+#include "service/stats.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::service {
@@ -33,9 +35,12 @@ class Service : public protocol::RequestHandler {
 
   std::unique_ptr<IoState> newIoState() {
     return std::make_unique<IoState>(store_, credentials_.keyTagKey(),
-                                     options_.credentials.verifiedKeyCache);
+                                     options_.credentials.verifiedKeyCache, counting_);
   }
   std::unique_ptr<ThreadState> newThreadState() override { return newIoState(); }
+  void attachTransport(const protocol::TransportStatsSource* source) override {
+    counting_.attachTransport(source);
+  }
 
   // Answers a check inline (appending its framed answer to `out`), or queues a mutation or a
   // password check; `sink` then receives the answer exactly once. Answering a check allocates
@@ -47,6 +52,11 @@ class Service : public protocol::RequestHandler {
   // Answers every queued request (password checks, then mutations), flushes key usage, then
   // stops the pool and the writer thread. Later requests are refused as `overloaded`.
   void stop();
+
+  // A reload (SIGHUP): what of `options` may change while serving — the credential rate limits.
+  void reload(const ServiceOptions& options) {
+    credentials_.setRateLimits(options.credentials.rate);
+  }
 
   uint64_t mutationsCommitted() const { return committer_.mutationsCommitted(); }
   // See Committer::backlogAge: how long the oldest unanswered mutation has waited.
@@ -62,7 +72,9 @@ class Service : public protocol::RequestHandler {
 
   store::Store& store_;
   ServiceOptions options_;
+  Counting counting_;
   Committer committer_;
+  Backups backups_;
   CredentialChecker credentials_;
   ServiceParts parts_;
 };

@@ -6,8 +6,11 @@
 
 namespace gatehouse::service {
 
-VerifiedKeys::VerifiedKeys(const credentials::SecretBytes& tagKey, size_t entries)
-    : tagKey_(tagKey), entries_(entries == 0 ? 0 : std::bit_ceil(std::max<size_t>(entries, 2))) {}
+VerifiedKeys::VerifiedKeys(const credentials::SecretBytes& tagKey, size_t entries,
+                           CacheCounters* counters)
+    : tagKey_(tagKey),
+      counters_(counters),
+      entries_(entries == 0 ? 0 : std::bit_ceil(std::max<size_t>(entries, 2))) {}
 
 VerifiedKeys::Tag VerifiedKeys::tag(std::string_view text) const {
   Tag t;
@@ -32,9 +35,11 @@ VerifiedKeys::Entry* VerifiedKeys::find(const Tag& tag, uint64_t revision) {
     if (e.revision == revision && crypto_verify_16(e.tag.data(), tag.data()) == 0) {
       ways[1 - w].recent = false;
       e.recent = true;
+      if (counters_ != nullptr) counters_->hits.add();
       return &e;
     }
   }
+  if (counters_ != nullptr) counters_->misses.add();
   return nullptr;
 }
 

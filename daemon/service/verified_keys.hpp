@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/counter.hpp"
 #include "credentials/secret.hpp"
 
 namespace gatehouse::service {
@@ -38,8 +39,9 @@ class VerifiedKeys {
   };
 
   // `entries` (two per set) is rounded up to a power of two; 0 makes a cache that remembers
-  // nothing.
-  VerifiedKeys(const credentials::SecretBytes& tagKey, size_t entries);
+  // nothing. `counters`, when given, counts the hits and misses of find().
+  VerifiedKeys(const credentials::SecretBytes& tagKey, size_t entries,
+               CacheCounters* counters = nullptr);
 
   bool enabled() const { return !entries_.empty(); }
   Tag tag(std::string_view text) const;
@@ -50,6 +52,7 @@ class VerifiedKeys {
  private:
   size_t set(const Tag& tag) const;  // the first of the set's two ways
   const credentials::SecretBytes& tagKey_;
+  CacheCounters* counters_;
   std::vector<Entry> entries_;
 };
 

@@ -12,8 +12,8 @@ Snapshot::Snapshot(Store& store)
       tables_(store.tables()),
       rows_(kRowCacheSize),
       names_(new NameEntry[kNameCacheSize]()) {
-  store_.addSnapshot(*this);
-  store_.enter(*this);
+  store_.addReader(active_);
+  store_.enter(active_);
   txn_ = Txn::begin(store_.env(), MDB_RDONLY);
   txn_.reset();
   active_.store(false, std::memory_order_release);
@@ -22,11 +22,11 @@ Snapshot::Snapshot(Store& store)
 Snapshot::~Snapshot() {
   txn_.abort();
   active_.store(false);
-  store_.removeSnapshot(*this);
+  store_.removeReader(active_);
 }
 
 void Snapshot::begin() {
-  store_.enter(*this);
+  store_.enter(active_);
   txn_.renew();
   uint64_t revision = txn_.id();
   if (revision != revision_) {
@@ -54,8 +54,10 @@ int32_t Snapshot::permissionBit(std::string_view name) {
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
   NameEntry& e = names_[h & (kNameCacheSize - 1)];
   if (e.epoch == epoch_ && e.size == name.size() && std::memcmp(e.name, name.data(), e.size) == 0) {
+    counters_->names.hits.add();
     return e.bit;
   }
+  counters_->names.misses.add();
   auto bit = reader().permission(name);
   e.epoch = epoch_;
   e.size = static_cast<uint8_t>(name.size());
@@ -67,11 +69,11 @@ int32_t Snapshot::permissionBit(std::string_view name) {
 bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
   RowEntry& entry = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
   if (entry.epoch == epoch_ && entry.key == key) {
-    ++rowHits_;
+    counters_->rows.hits.add();
     row = std::string_view(entry.bits, entry.size);
     return true;
   }
-  ++rowMisses_;
+  counters_->rows.misses.add();
   MDB_val k{sizeof key, &key};
   MDB_val v;
   int rc = mdb_get(txn_.get(), tables_.effective, &k, &v);

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/counter.hpp"
 #include "store/graph_reader.hpp"
 #include "store/huge_array.hpp"
 
@@ -44,9 +45,15 @@ class Snapshot {
   // and end() only.
   Decision authorize(PrincipalId p, CompanyId c, std::string_view permission);
 
-  // How many effective-row reads the cache answered, and how many went to the map.
-  uint64_t rowCacheHits() const { return rowHits_; }
-  uint64_t rowCacheMisses() const { return rowMisses_; }
+  // The caches' hits and misses, written by the snapshot's thread, readable from any thread
+  // (for the stats request) for as long as a holder of the pointer keeps them.
+  struct Counters {
+    CacheCounters rows;   // effective-row reads answered by the row cache / read from the map
+    CacheCounters names;  // permission names answered by the name cache / looked up in the map
+  };
+  std::shared_ptr<const Counters> counters() const { return counters_; }
+  uint64_t rowCacheHits() const { return counters_->rows.hits.get(); }
+  uint64_t rowCacheMisses() const { return counters_->rows.misses.get(); }
 
  private:
   friend class Store;
@@ -81,8 +88,7 @@ class Snapshot {
   uint64_t revision_ = 0;
   uint32_t epoch_ = 0;  // Bumped whenever the snapshot's revision changes; 0 is never valid.
   std::atomic<bool> active_{false};
-  uint64_t rowHits_ = 0;
-  uint64_t rowMisses_ = 0;
+  std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   HugeArray<RowEntry> rows_;
   std::unique_ptr<NameEntry[]> names_;
 };

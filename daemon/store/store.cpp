@@ -128,23 +128,46 @@ uint64_t Store::revision() const {
   return info.me_last_txnid;
 }
 
-void Store::addSnapshot(Snapshot& s) {
-  std::lock_guard lock(snapshotsMutex_);
-  snapshots_.push_back(&s);
+Store::Usage Store::usage() const {
+  MDB_envinfo info;
+  check(mdb_env_info(env_.get(), &info), "mdb_env_info");
+  MDB_stat stat;
+  check(mdb_env_stat(env_.get(), &stat), "mdb_env_stat");
+  Usage u;
+  u.revision = info.me_last_txnid;
+  u.mapSize = mapSize_.load();
+  u.pageSize = stat.ms_psize;
+  u.usedPages = info.me_last_pgno + 1;
+  return u;
 }
 
-void Store::removeSnapshot(Snapshot& s) {
-  std::lock_guard lock(snapshotsMutex_);
-  std::erase(snapshots_, &s);
+void Store::addReader(std::atomic<bool>& active) {
+  std::lock_guard lock(readersMutex_);
+  readers_.push_back(&active);
 }
 
-void Store::enter(Snapshot& s) {
+void Store::removeReader(std::atomic<bool>& active) {
+  std::lock_guard lock(readersMutex_);
+  std::erase(readers_, &active);
+}
+
+void Store::enter(std::atomic<bool>& active) {
   for (;;) {
-    s.active_.store(true, std::memory_order_seq_cst);
+    active.store(true, std::memory_order_seq_cst);
     if (!resizing_.load(std::memory_order_seq_cst)) return;
-    s.active_.store(false, std::memory_order_seq_cst);
+    active.store(false, std::memory_order_seq_cst);
     while (resizing_.load(std::memory_order_acquire)) std::this_thread::yield();
   }
+}
+
+void Store::copyCompacted(int fd) {
+  std::atomic<bool> active{false};
+  addReader(active);
+  enter(active);
+  int rc = mdb_env_copyfd2(env_.get(), fd, MDB_CP_COMPACT);
+  active.store(false, std::memory_order_release);
+  removeReader(active);
+  check(rc, "mdb_env_copyfd2");
 }
 
 void Store::grow() {
@@ -155,9 +178,9 @@ void Store::grow() {
   size_t next = std::min(current * 2, options_.maxMapSize);
   resizing_.store(true, std::memory_order_seq_cst);
   {
-    std::lock_guard lock(snapshotsMutex_);
-    for (Snapshot* s : snapshots_) {
-      while (s->active_.load(std::memory_order_seq_cst)) std::this_thread::yield();
+    std::lock_guard lock(readersMutex_);
+    for (std::atomic<bool>* active : readers_) {
+      while (active->load(std::memory_order_seq_cst)) std::this_thread::yield();
     }
     int rc = mdb_env_set_mapsize(env_.get(), next);
     if (rc == MDB_SUCCESS) mapSize_ = next;

@@ -66,6 +66,20 @@ class Store {
   size_t mapSize() const { return mapSize_.load(); }
   // The last committed revision (LMDB transaction id); thread-safe.
   uint64_t revision() const;
+  // Writes a consistent, compacted copy of the environment as of one revision into `fd`
+  // (mdb_env_copyfd2 with MDB_CP_COMPACT), from the calling thread, while readers and the writer
+  // go on; map growth waits for it. Throws MdbError on failure. Note that a compacted copy's
+  // transaction ids start again from 1.
+  void copyCompacted(int fd);
+
+  // How much of the map the data file uses; thread-safe.
+  struct Usage {
+    uint64_t revision = 0;
+    size_t mapSize = 0;    // bytes of address space reserved (the file's size limit)
+    size_t pageSize = 0;   // bytes
+    size_t usedPages = 0;  // pages in use, up to the last one written (free pages included)
+  };
+  Usage usage() const;
   int staleReadersCleared() const { return staleReadersCleared_; }
   MDB_env* env() const { return env_.get(); }
   const Tables& tables() const { return tables_; }
@@ -79,10 +93,11 @@ class Store {
   // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
   // std::runtime_error naming the directory and the free space); returns otherwise.
   void explainDiskFull(const MdbError& e) const;
-  // The growth gate: a snapshot marks itself active before it reads; grow() waits for none.
-  void enter(Snapshot& s);
-  void addSnapshot(Snapshot& s);
-  void removeSnapshot(Snapshot& s);
+  // The growth gate: a reader (a snapshot, a copy) marks itself active before it reads; grow()
+  // waits for none to be active.
+  void enter(std::atomic<bool>& active);
+  void addReader(std::atomic<bool>& active);
+  void removeReader(std::atomic<bool>& active);
 
   StoreOptions options_;
   Env env_;
@@ -90,8 +105,8 @@ class Store {
   std::atomic<size_t> mapSize_{0};
   std::atomic<bool> resizing_{false};
   int staleReadersCleared_ = 0;
-  std::mutex snapshotsMutex_;
-  std::vector<Snapshot*> snapshots_;
+  std::mutex readersMutex_;
+  std::vector<std::atomic<bool>*> readers_;
 };
 
 }  // namespace gatehouse::store
