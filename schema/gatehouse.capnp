@@ -89,6 +89,8 @@ struct Request {
     # --- Added later (admin class) ---
     backup @58 :Void;  # A consistent copy of the store, written into the file descriptor sent
                        # with this request's frame (SCM_RIGHTS); answered with `backup`.
+    acceptDescriptors @59 :Void;  # From now on this connection's reads take descriptors sent
+                                  # with frames (SCM_RIGHTS), as `backup` needs; answered `pong`.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.

@@ -2,6 +2,7 @@
 // the exposition checked by promtool), `gatehouse backup` and `gatehoused --restore`, and the
 // reload on SIGHUP.
 #define BOOST_TEST_MODULE operations
+#include <capnp/serialize.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,12 +10,13 @@
 
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 #include <filesystem>
-#include <sstream>
-#include <thread>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "daemon_fixture.hpp"
@@ -102,8 +104,8 @@ Json backup(const Daemon& daemon, const std::filesystem::path& file) {
 
 // gatehoused --restore FILE with the fixture's configuration.
 Run restore(const Daemon& daemon, const std::filesystem::path& file) {
-  return runProcess({GATEHOUSE_DAEMON_PATH, "--config",
-                     (daemon.dir() / "gatehoused.toml").string(), "--restore", file.string()});
+  return runProcess({GATEHOUSE_DAEMON_PATH, "--config", (daemon.dir() / "gatehoused.toml").string(),
+                     "--restore", file.string()});
 }
 
 // Creates users one after the other until stopped, recording each one's committed revision.
@@ -113,9 +115,8 @@ class WriteLoad {
       : thread_([this, client = daemon.connect()]() mutable {
           for (int i = 0; !stop_; ++i) {
             std::string name = "load-" + std::to_string(i);
-            auto a = client.call([&](wire::Request::Builder r) {
-              r.initCreateUser().setName(name);
-            });
+            auto a =
+                client.call([&](wire::Request::Builder r) { r.initCreateUser().setName(name); });
             created_.emplace_back(name, a->getMutation().getRevision());
           }
         }) {}
@@ -204,9 +205,8 @@ BOOST_AUTO_TEST_CASE(sighup_names_restart_keys_and_refuses_a_bad_file) {
   Daemon daemon;
   std::string log =
       reloadWith(daemon, "", "rate_limit_failures = 2\n", "[limits]\nmax_batch = 8\n");
-  BOOST_TEST(log.find("event=reloaded changed=credentials.rate_limit_failures") !=
-                 std::string::npos,
-             log);
+  BOOST_TEST(
+      log.find("event=reloaded changed=credentials.rate_limit_failures") != std::string::npos, log);
   BOOST_TEST(log.find("event=reload_needs_restart keys=limits.max_batch") != std::string::npos,
              log);
   log = reloadWith(daemon, "", "rate_limit_failures = 50\nrate_limit_windw = 3\n");
@@ -286,9 +286,8 @@ BOOST_AUTO_TEST_CASE(backup_refusals) {
              std::string::npos);
   // A descriptor that is not a regular file open for writing.
   auto refused = [&](int fd, const std::string& why) {
-    auto answer = daemon.connect().callWithDescriptor(fd, [](wire::Request::Builder r) {
-      r.setBackup();
-    });
+    auto answer =
+        daemon.connect().callWithDescriptor(fd, [](wire::Request::Builder r) { r.setBackup(); });
     ::close(fd);
     BOOST_REQUIRE(answer->which() == wire::Response::ERROR);
     BOOST_TEST((answer->getError().getCode() == wire::ErrorCode::INVALID_ARGUMENT));
@@ -310,14 +309,48 @@ BOOST_AUTO_TEST_CASE(backup_refusals) {
   BOOST_TEST(!std::filesystem::exists(backups.path() / "c.mdb.meta"));
 }
 
+// A connection that did not send acceptDescriptors never receives one: the kernel drops it, and
+// the backup is refused for want of a file.
+BOOST_AUTO_TEST_CASE(descriptors_reach_only_connections_that_asked) {
+  TempDir scratch;
+  Daemon daemon;
+  client::Client c = daemon.connect();
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<wire::Request>();
+  request.setId(1);
+  request.setBackup();
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  int file = ::open((scratch.path() / "b.mdb").c_str(), O_WRONLY | O_CREAT, 0600);
+  iovec iov{bytes.begin(), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &file, sizeof file);
+  BOOST_REQUIRE(::sendmsg(c.fd(), &m, 0) == ssize_t(bytes.size()));
+  ::close(file);
+  auto a = c.receive();
+  BOOST_REQUIRE(a->which() == wire::Response::ERROR);
+  BOOST_TEST(std::string(a->getError().getMessage().cStr()).find("no file descriptor") !=
+             std::string::npos);
+  BOOST_TEST(std::filesystem::file_size(scratch.path() / "b.mdb") == 0u);
+}
+
 // Descriptors sent with other requests are closed, not hoarded.
 BOOST_AUTO_TEST_CASE(descriptors_sent_with_other_requests_are_closed) {
   TempDir scratch;
   Daemon daemon;
   auto openFds = [&] {
     size_t n = 0;
-    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(
-             "/proc/" + std::to_string(daemon.pid()) + "/fd")) {
+    for ([[maybe_unused]] const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(daemon.pid()) + "/fd")) {
       ++n;
     }
     return n;
@@ -370,7 +403,8 @@ BOOST_AUTO_TEST_CASE(restore_refusals) {
   BOOST_TEST(junk.err.find("is not a gatehouse backup") != std::string::npos, junk.err);
   BOOST_TEST(dumpTables(daemon.dir() / "data") == original);
   size_t files = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(daemon.dir() / "data")) {
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(daemon.dir() / "data")) {
     ++files;
   }
   BOOST_TEST(files == 2u);  // data.mdb and lock.mdb: nothing moved aside

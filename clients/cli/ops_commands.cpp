@@ -105,7 +105,8 @@ Json statsJson(wire::Stats::Reader stats) {
     Json samples = Json::array();
     for (auto sample : metric.getSamples()) {
       Json labels = Json::object();
-      for (auto label : sample.getLabels()) labels[label.getName().cStr()] = label.getValue().cStr();
+      for (auto label : sample.getLabels())
+        labels[label.getName().cStr()] = label.getValue().cStr();
       Json s{{"labels", labels}, {"value", sample.getValue()}};
       if (sample.getSuffix().size() > 0) s["suffix"] = sample.getSuffix().cStr();
       samples.push_back(std::move(s));
@@ -152,10 +153,9 @@ class NewFile {
   explicit NewFile(std::string path) : path_(std::move(path)) {
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd_ < 0) {
-      throw CommandError(kUsageError, fmt::format("cannot create {}: {}{}", path_,
-                                                  std::strerror(errno),
-                                                  errno == EEXIST ? " (a backup never overwrites)"
-                                                                  : ""));
+      throw CommandError(kUsageError,
+                         fmt::format("cannot create {}: {}{}", path_, std::strerror(errno),
+                                     errno == EEXIST ? " (a backup never overwrites)" : ""));
     }
   }
   ~NewFile() {
@@ -178,7 +178,8 @@ int backup(Context& context, const BackupArguments& args) {
   NewFile file(args.file);
   NewFile meta(metaPath);
   auto answer = context.session.callWithDescriptor(
-      wire::Response::BACKUP, file.fd(), [](wire::Request::Builder request) { request.setBackup(); });
+      wire::Response::BACKUP, file.fd(),
+      [](wire::Request::Builder request) { request.setBackup(); });
   auto b = answer->getBackup();
   std::string daemonVersion = "unknown";
   try {
@@ -187,10 +188,10 @@ int backup(Context& context, const BackupArguments& args) {
     daemonVersion = hello->getHello().getVersion().cStr();
   } catch (const CommandError&) {  // an older daemon: the meta file says "unknown"
   }
-  std::string text = fmt::format(
-      "revision={}\nschema_version={}\nbytes={}\ndaemon_version={}\ncreated={}\n",
-      b.getRevision(), b.getSchemaVersion(), b.getBytes(), daemonVersion,
-      utcTime(static_cast<uint64_t>(std::time(nullptr))));
+  std::string text =
+      fmt::format("revision={}\nschema_version={}\nbytes={}\ndaemon_version={}\ncreated={}\n",
+                  b.getRevision(), b.getSchemaVersion(), b.getBytes(), daemonVersion,
+                  utcTime(static_cast<uint64_t>(std::time(nullptr))));
   if (!writeAll(meta.fd(), text) || ::fsync(meta.fd()) != 0) {
     throw CommandError("failed", fmt::format("writing {}: {}", metaPath, std::strerror(errno)));
   }
@@ -214,9 +215,9 @@ void addOpsCommands(CLI::App& app, Action& chosen) {
       "The daemon's counters and gauges: a table, --json, or --prometheus (the text exposition "
       "format, for node_exporter's textfile collector)",
       chosen, stats);
-  statsCommand.app
-      ->add_flag("--prometheus", statsCommand.args.prometheus,
-                 "Print the Prometheus text exposition format (every series, zeros included)");
+  statsCommand.app->add_flag(
+      "--prometheus", statsCommand.args.prometheus,
+      "Print the Prometheus text exposition format (every series, zeros included)");
 
   auto backupCommand = addCommand<BackupArguments>(
       app, "backup",

@@ -90,6 +90,7 @@ Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       timeout_(other.timeout_),
       nextId_(other.nextId_),
+      descriptorsAccepted_(other.descriptorsAccepted_),
       buffer_(std::move(other.buffer_)),
       start_(other.start_) {}
 
@@ -99,6 +100,7 @@ Client& Client::operator=(Client&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     timeout_ = other.timeout_;
     nextId_ = other.nextId_;
+    descriptorsAccepted_ = other.descriptorsAccepted_;
     buffer_ = std::move(other.buffer_);
     start_ = other.start_;
   }
@@ -181,6 +183,11 @@ Answer Client::call(const Fill& fill) {
 }
 
 Answer Client::callWithDescriptor(int descriptor, const Fill& fill) {
+  if (!descriptorsAccepted_) {
+    Answer accepted = call([](wire::Request::Builder r) { r.setAcceptDescriptors(); });
+    if (accepted->which() != wire::Response::PONG) return accepted;  // the error, for the caller
+    descriptorsAccepted_ = true;
+  }
   capnp::MallocMessageBuilder message;
   auto request = message.initRoot<wire::Request>();
   uint64_t id = nextId_++;

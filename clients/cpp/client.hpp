@@ -82,7 +82,8 @@ class Client {
   using Fill = std::function<void(wire::Request::Builder)>;
   Answer call(const Fill& fill);
   // Like call, sending `descriptor` with the request's frame (SCM_RIGHTS), as the `backup`
-  // request needs; the descriptor stays the caller's (the daemon receives a duplicate).
+  // request needs; the descriptor stays the caller's (the daemon receives a duplicate). The first
+  // time on a connection it sends `acceptDescriptors` and waits for its answer.
   Answer callWithDescriptor(int descriptor, const Fill& fill);
   std::vector<Answer> callMany(size_t count,
                                const std::function<void(size_t, wire::Request::Builder)>& fill);
@@ -106,6 +107,7 @@ class Client {
   int fd_ = -1;
   std::chrono::milliseconds timeout_{0};
   uint64_t nextId_ = 1;
+  bool descriptorsAccepted_ = false;
   std::string buffer_;
   size_t start_ = 0;
 };

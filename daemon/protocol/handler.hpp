@@ -35,9 +35,14 @@ class AnswerSink {
   virtual ~AnswerSink() = default;
   virtual std::shared_ptr<AnswerSink> retain() = 0;
   virtual void answer(std::string frame) = 0;
-  // A descriptor that came with the request's frame (SCM_RIGHTS), now owned by the caller; -1
-  // when none did. On the calling IO thread, while handling the request, only. A descriptor that
-  // no request takes is closed by the server.
+  // Descriptors sent with frames (SCM_RIGHTS) are received only on a connection that asked for
+  // them (the `acceptDescriptors` request): every other connection keeps the plain read of the
+  // hot path, and the kernel drops a descriptor sent to it. `acceptDescriptors` switches this
+  // connection over for its later reads. On the calling IO thread, while handling a request.
+  virtual void acceptDescriptors() {}
+  // A descriptor that came with the request's frame, now owned by the caller; -1 when none did.
+  // On the calling IO thread, while handling the request, only. A descriptor that no request
+  // takes is closed by the server.
   virtual int takeDescriptor() { return -1; }
 };
 

@@ -42,6 +42,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
 
+  void acceptDescriptors() override { descriptorReads_ = true; }
+
   int takeDescriptor() override {
     if (descriptors_.empty()) return -1;
     int fd = descriptors_.front();
@@ -108,13 +110,21 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (reading_ || eof_ || closed_ || paused()) return;
     if (filled_ == capacity()) return;  // processFrames grows the buffer for a partial frame
     reading_ = true;
-    receive(false);
+    if (descriptorReads_) {
+      receive(false);
+      return;
+    }
+    socket_.async_read_some(
+        asio::buffer(inBytes() + filled_, capacity() - filled_),
+        [self = shared_from_this()](asio::error_code ec, size_t n) { self->onRead(ec, n); });
   }
 
-  // What asio's async_read_some does — read at once, wait for readiness only when nothing is
-  // there, complete through the io_context — but with recvmsg, so that descriptors sent with a
-  // frame (SCM_RIGHTS: the backup request's file) are received rather than dropped. `direct`:
-  // called from a completion handler, so the read's own completion need not be posted.
+  // The read of a connection that asked for descriptors: what asio's async_read_some does — read
+  // at once, wait for readiness only when nothing is there, complete through the io_context — but
+  // with recvmsg, so that descriptors sent with a frame (SCM_RIGHTS: the backup request's file)
+  // are received rather than dropped. (It costs a failed read more per wait than asio's own, which
+  // is why other connections keep async_read_some.) `direct`: called from a completion handler,
+  // so the read's own completion need not be posted.
   void receive(bool direct) {
     iovec iov{inBytes() + filled_, capacity() - filled_};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxDescriptors)];
@@ -330,7 +340,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   size_t consumed_ = 0;
   std::string out_;
   std::string writing_;
-  std::deque<int> descriptors_;  // received with frames (SCM_RIGHTS), not yet taken
+  std::deque<int> descriptors_;   // received with frames (SCM_RIGHTS), not yet taken
+  bool descriptorReads_ = false;  // reads with recvmsg (acceptDescriptors)
   uint32_t inFlight_ = 0;
   // Keeps the io_context running while mutations are at the writer, even during shutdown.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> pendingWork_;

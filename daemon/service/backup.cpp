@@ -14,6 +14,7 @@
 #include "common/log.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/framing.hpp"
+#include "service/io_state.hpp"
 #include "service/requests.hpp"
 
 namespace gatehouse::service {
@@ -21,7 +22,7 @@ namespace {
 
 // Why `fd` cannot take a backup, or nullopt.
 std::optional<std::string> unusable(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0) return fmt::format("the file: fstat: {}", std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return std::string("the file is not a regular file");
   int flags = ::fcntl(fd, F_GETFL);
@@ -151,15 +152,28 @@ void Backups::run(uint64_t id, int fd, const std::shared_ptr<protocol::AnswerSin
   sink->answer(frameOf(builder));
 }
 
+protocol::Disposition startAcceptDescriptors(ServiceParts&, IoState& io, const protocol::Peer&,
+                                             wire::Request::Reader request, std::string& out,
+                                             protocol::AnswerSink& sink) {
+  sink.acceptDescriptors();
+  capnp::MallocMessageBuilder builder(io.scratch());
+  auto response = builder.initRoot<wire::Response>();
+  response.setId(request.getId());
+  response.setPong();
+  protocol::appendFrame(builder, out);
+  return protocol::Disposition::answered;
+}
+
 protocol::Disposition startBackup(ServiceParts& parts, IoState&, const protocol::Peer& peer,
                                   wire::Request::Reader request, std::string& out,
                                   protocol::AnswerSink& sink) {
   int fd = sink.takeDescriptor();
   if (fd < 0) {
-    protocol::appendError(request.getId(), wire::ErrorCode::INVALID_ARGUMENT,
-                          "backup: no file descriptor came with the request (send the open file "
-                          "with the frame as SCM_RIGHTS)",
-                          out);
+    protocol::appendError(
+        request.getId(), wire::ErrorCode::INVALID_ARGUMENT,
+        "backup: no file descriptor came with the request (send acceptDescriptors "
+        "first, then the open file with the frame as SCM_RIGHTS)",
+        out);
     return protocol::Disposition::answered;
   }
   if (auto why = parts.backups.start(request.getId(), fd, sink.retain(), peer)) {

@@ -38,6 +38,7 @@ constexpr RequestRow detail::kRows[] = {
     {Request::HELLO, kCheck, Route::snapshot, answerHello},
     {Request::STATS, kCheck, Route::snapshot, answerStats},
     {Request::BACKUP, kAdmin, Route::pool, nullptr, nullptr, startBackup},
+    {Request::ACCEPT_DESCRIPTORS, kAdmin, Route::pool, nullptr, nullptr, startAcceptDescriptors},
     {Request::AUTHORIZE, kCheck, Route::snapshot, answerAuthorize},
     {Request::AUTHORIZE_BATCH, kCheck, Route::snapshot, answerAuthorizeBatch},
     {Request::LIST_PERMISSIONS, kCheck, Route::snapshot, answerListPermissions},

@@ -101,6 +101,9 @@ void answerStats(ServiceParts&, IoState&, wire::Request::Reader, wire::Response:
 // backup.cpp
 protocol::Disposition startBackup(ServiceParts&, IoState&, const protocol::Peer&,
                                   wire::Request::Reader, std::string&, protocol::AnswerSink&);
+protocol::Disposition startAcceptDescriptors(ServiceParts&, IoState&, const protocol::Peer&,
+                                             wire::Request::Reader, std::string&,
+                                             protocol::AnswerSink&);
 void answerAuthorize(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);

@@ -13,8 +13,7 @@
 
 namespace gatehouse::service {
 
-std::shared_ptr<IoCounters> Counting::add(
-    std::shared_ptr<const store::Snapshot::Counters> caches) {
+std::shared_ptr<IoCounters> Counting::add(std::shared_ptr<const store::Snapshot::Counters> caches) {
   auto counters = std::make_shared<IoCounters>();
   counters->caches = std::move(caches);
   std::lock_guard lock(mutex_);
@@ -110,16 +109,16 @@ double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-void cacheFamilies(Families& out, const std::vector<std::pair<std::string, std::array<uint64_t, 2>>>&
-                                      caches) {
+void cacheFamilies(Families& out,
+                   const std::vector<std::pair<std::string, std::array<uint64_t, 2>>>& caches) {
   auto& hits = out.add("gatehouse_cache_hits_total",
                        "Lookups answered by a per-IO-thread cache (row: effective permission "
                        "sets; name: permission names; verified_key: API keys verified since the "
                        "last commit).",
                        wire::MetricType::COUNTER);
-  auto& misses = out.add("gatehouse_cache_misses_total",
-                         "Lookups a per-IO-thread cache could not answer.",
-                         wire::MetricType::COUNTER);
+  auto& misses =
+      out.add("gatehouse_cache_misses_total", "Lookups a per-IO-thread cache could not answer.",
+              wire::MetricType::COUNTER);
   auto& ratio = out.add("gatehouse_cache_hit_ratio",
                         "Hits over lookups since the daemon started; 0 before the first lookup.",
                         wire::MetricType::GAUGE);
@@ -149,9 +148,8 @@ void writerFamilies(Families& out, const Committer::WriterStats& w,
   for (size_t i = 0; i < Committer::kGroupSizeBuckets; ++i) {
     cumulative += w.groupSizes[i];
     bool last = i + 1 == Committer::kGroupSizeBuckets;
-    groups.samples.push_back(
-        Sample{"_bucket", {{"le", last ? "+Inf" : std::to_string(size_t{1} << i)}},
-               double(cumulative)});
+    groups.samples.push_back(Sample{
+        "_bucket", {{"le", last ? "+Inf" : std::to_string(size_t{1} << i)}}, double(cumulative)});
   }
   groups.samples.push_back(Sample{"_sum", {}, double(w.groupItems)});
   groups.samples.push_back(Sample{"_count", {}, double(w.groups)});
@@ -175,8 +173,8 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
   Counting::Totals t = parts.counting.sum();
   Families out;
 
-  auto& build = out.add("gatehouse_build_info", "The daemon's version; always 1.",
-                        MetricType::GAUGE);
+  auto& build =
+      out.add("gatehouse_build_info", "The daemon's version; always 1.", MetricType::GAUGE);
   build.samples.push_back(Sample{"", {{"version", parts.options.version}}, 1});
   out.one("gatehouse_uptime_seconds", "Seconds since the daemon started.", MetricType::GAUGE,
           seconds(now - parts.started));
@@ -191,7 +189,8 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
                          MetricType::COUNTER);
   for (size_t i = 0; i < reasons.size() && i < kDenyReasonSlots; ++i) {
     checks.samples.push_back(
-        Sample{"", {{"decision", i == 0 ? "allow" : "deny"}, {"reason", reasons[i]}},
+        Sample{"",
+               {{"decision", i == 0 ? "allow" : "deny"}, {"reason", reasons[i]}},
                double(t.checks[i])});
   }
 
@@ -233,8 +232,10 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
           "Connections closed for breaking the framing rules.", MetricType::COUNTER,
           double(transport.framingViolations));
 
-  out.one("gatehouse_map_size_bytes", "The LMDB map's size: the most the data file may grow to "
-          "before the map is grown again.", MetricType::GAUGE, double(usage.mapSize));
+  out.one("gatehouse_map_size_bytes",
+          "The LMDB map's size: the most the data file may grow to "
+          "before the map is grown again.",
+          MetricType::GAUGE, double(usage.mapSize));
   out.one("gatehouse_map_used_bytes",
           "Bytes of the map in use, up to the last page written (free pages included).",
           MetricType::GAUGE, double(usage.usedPages) * double(usage.pageSize));

@@ -41,8 +41,8 @@ struct alignas(64) IoCounters {
     credentials[slotOf<kRefusalSlots>(refusal)].add();
   }
 
-  std::array<Counter, kDenyReasonSlots> checks;    // by DenyReason; `none`: allowed
-  std::array<Counter, kRefusalSlots> credentials;  // by CredentialRefusal; `none`: accepted
+  std::array<Counter, kDenyReasonSlots> checks;     // by DenyReason; `none`: allowed
+  std::array<Counter, kRefusalSlots> credentials;   // by CredentialRefusal; `none`: accepted
   std::array<Counter, kRequestKindSlots> requests;  // by Request::Which
   CacheCounters verifiedKeys;
   std::shared_ptr<const store::Snapshot::Counters> caches;  // the thread's snapshot's

@@ -38,8 +38,7 @@ Restored verify(const std::filesystem::path& copy) {
   }
   auto version = txn.get(meta, "schema_version");
   if (!version || version->size() != sizeof r.schemaVersion) {
-    fail(fmt::format("{} is not a gatehouse backup: it records no schema version",
-                     copy.string()));
+    fail(fmt::format("{} is not a gatehouse backup: it records no schema version", copy.string()));
   }
   std::memcpy(&r.schemaVersion, version->data(), sizeof r.schemaVersion);
   if (r.schemaVersion != kSchemaVersion) {
@@ -65,7 +64,7 @@ void refuseInUse(const std::filesystem::path& directory) {
   auto lockFile = directory / "lock.mdb";
   int fd = ::open(lockFile.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return;  // no lock file: nobody has it open
-  struct flock lock{};
+  struct flock lock {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
   lock.l_start = 0;
@@ -99,12 +98,11 @@ Restored restoreCopy(const std::filesystem::path& copy, const std::filesystem::p
 
   auto data = directory / "data.mdb";
   auto incoming = directory / "data.mdb.restoring";
-  std::filesystem::copy_file(copy, incoming, std::filesystem::copy_options::overwrite_existing,
-                             ec);
+  std::filesystem::copy_file(copy, incoming, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) fail(fmt::format("copying {} to {}: {}", copy.string(), incoming.string(), ec.message()));
   ::chmod(incoming.c_str(), 0600);
   // Owned like the directory (restored by root for a daemon that runs as its own user).
-  struct stat dir{};
+  struct stat dir {};
   if (::stat(directory.c_str(), &dir) == 0 && ::geteuid() == 0 &&
       ::chown(incoming.c_str(), dir.st_uid, dir.st_gid) != 0) {
     fail(fmt::format("chown({}): {}", incoming.string(), std::strerror(errno)));
@@ -119,7 +117,8 @@ Restored restoreCopy(const std::filesystem::path& copy, const std::filesystem::p
     if (ec) fail(fmt::format("moving {} aside: {}", data.string(), ec.message()));
   }
   std::filesystem::rename(incoming, data, ec);
-  if (ec) fail(fmt::format("renaming {} to {}: {}", incoming.string(), data.string(), ec.message()));
+  if (ec)
+    fail(fmt::format("renaming {} to {}: {}", incoming.string(), data.string(), ec.message()));
   std::filesystem::remove(directory / "lock.mdb", ec);  // LMDB makes a new one
   syncPath(directory, O_RDONLY | O_DIRECTORY);
   return r;

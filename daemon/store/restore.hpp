@@ -13,7 +13,7 @@ namespace gatehouse::store {
 
 struct Restored {
   uint32_t schemaVersion = 0;
-  uint64_t entries = 0;             // key/value pairs in the copy, over every table
+  uint64_t entries = 0;            // key/value pairs in the copy, over every table
   std::filesystem::path previous;  // where the data file that was in place went; empty: none
 };
 
