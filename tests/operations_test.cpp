@@ -120,10 +120,13 @@ class WriteLoad {
             created_.emplace_back(name, a->getMutation().getRevision());
           }
         }) {}
+  ~WriteLoad() { stop(); }
+  WriteLoad(const WriteLoad&) = delete;
+  WriteLoad& operator=(const WriteLoad&) = delete;
   // Stops and returns every user created, with its revision.
   std::vector<std::pair<std::string, uint64_t>> stop() {
     stop_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
     return created_;
   }
 

@@ -149,34 +149,49 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       return;
     }
     asio::error_code ec;
+    std::vector<int> received;
     if (n < 0) {
       ec = asio::error_code(errno, asio::system_category());
     } else if (n == 0) {
       ec = asio::error::eof;
-    } else {
-      keepDescriptors(message);
     }
+    received = descriptorsOf(message);  // with an error too: none may leak
     size_t bytes = ec ? 0 : static_cast<size_t>(n);
     if (direct) {
-      onRead(ec, bytes);
+      onRead(ec, bytes, std::move(received));
       return;
     }
-    asio::post(worker_.io, [self = shared_from_this(), ec, bytes] { self->onRead(ec, bytes); });
+    // The descriptors travel with the bytes: they join the queue only when the bytes join the
+    // buffer (onRead), so that handling what was buffered before cannot close them.
+    asio::post(worker_.io,
+               [self = shared_from_this(), ec, bytes, fds = std::move(received)]() mutable {
+                 self->onRead(ec, bytes, std::move(fds));
+               });
   }
 
-  // Queues the descriptors a read brought, up to kMaxDescriptors; closes the rest.
-  void keepDescriptors(msghdr& message) {
+  // The descriptors a read brought (SCM_RIGHTS).
+  static std::vector<int> descriptorsOf(msghdr& message) {
+    std::vector<int> fds;
     for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
       size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
       for (size_t i = 0; i < count; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        if (descriptors_.size() < kMaxDescriptors) {
-          descriptors_.push_back(fd);
-        } else {
-          ::close(fd);
-        }
+        fds.push_back(fd);
+      }
+    }
+    return fds;
+  }
+
+  // Queues received descriptors, up to kMaxDescriptors; closes the rest (and all of them once the
+  // connection is closed).
+  void keepDescriptors(std::vector<int>& fds) {
+    for (int fd : fds) {
+      if (!closed_ && descriptors_.size() < kMaxDescriptors) {
+        descriptors_.push_back(fd);
+      } else {
+        ::close(fd);
       }
     }
   }
@@ -186,8 +201,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     descriptors_.clear();
   }
 
-  void onRead(asio::error_code ec, size_t n) {
+  void onRead(asio::error_code ec, size_t n, std::vector<int> fds = {}) {
     reading_ = false;
+    keepDescriptors(fds);
     if (closed_) return;
     if (ec) {
       eof_ = true;  // EOF or reset: answer what was read, then close
