@@ -105,6 +105,25 @@ std::vector<std::string> enumerantNames() {
   return names;
 }
 
+// The label that tells the first value of an outcome enum (`none`: allowed, accepted) from the
+// others, and its two values.
+struct Outcome {
+  std::string label, none, other;
+};
+
+// One sample per value of `Enum` this build knows (at most `Slots`), labelled with the outcome
+// and `reason` (the value's schema name), counting `count(value)`.
+template <typename Enum, size_t Slots, typename Count>
+void byReason(Family& family, const Outcome& outcome, Count count) {
+  auto names = enumerantNames<Enum>();
+  for (size_t i = 0; i < names.size() && i < Slots; ++i) {
+    family.samples.push_back(
+        Sample{"",
+               {{outcome.label, i == 0 ? outcome.none : outcome.other}, {"reason", names[i]}},
+               double(count(i))});
+  }
+}
+
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
@@ -182,30 +201,19 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
   out.one("gatehouse_revision", "The store's last committed revision.", MetricType::GAUGE,
           double(usage.revision));
 
-  auto reasons = enumerantNames<wire::DenyReason>();
-  auto& checks = out.add("gatehouse_checks_total",
-                         "Permission checks answered (authorize, each authorizeBatch item, "
-                         "checkAccess with an accepted key), by decision and deny reason.",
-                         MetricType::COUNTER);
-  for (size_t i = 0; i < reasons.size() && i < kDenyReasonSlots; ++i) {
-    checks.samples.push_back(
-        Sample{"",
-               {{"decision", i == 0 ? "allow" : "deny"}, {"reason", reasons[i]}},
-               double(t.checks[i])});
-  }
-
-  auto refusals = enumerantNames<wire::CredentialRefusal>();
+  byReason<wire::DenyReason, kDenyReasonSlots>(
+      out.add("gatehouse_checks_total",
+              "Permission checks answered (authorize, each authorizeBatch item, checkAccess with "
+              "an accepted key), by decision and deny reason.",
+              MetricType::COUNTER),
+      {"decision", "allow", "deny"}, [&](size_t i) { return t.checks[i]; });
   const RefusalCounters& pool = parts.credentials.passwordOutcomes();
-  auto& credentials = out.add("gatehouse_credential_checks_total",
-                              "Credential checks answered (API keys, passwords), by result and "
-                              "refusal reason.",
-                              MetricType::COUNTER);
-  for (size_t i = 0; i < refusals.size() && i < kRefusalSlots; ++i) {
-    credentials.samples.push_back(
-        Sample{"",
-               {{"result", i == 0 ? "accepted" : "refused"}, {"reason", refusals[i]}},
-               double(t.credentials[i] + pool[i].get())});
-  }
+  byReason<wire::CredentialRefusal, kRefusalSlots>(
+      out.add("gatehouse_credential_checks_total",
+              "Credential checks answered (API keys, passwords), by result and refusal reason.",
+              MetricType::COUNTER),
+      {"result", "accepted", "refused"},
+      [&](size_t i) { return t.credentials[i] + pool[i].get(); });
 
   auto& requests = out.add("gatehouse_requests_total",
                            "Requests received, by kind (the schema's name of the request).",
