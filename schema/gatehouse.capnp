@@ -91,6 +91,12 @@ struct Request {
                        # with this request's frame (SCM_RIGHTS); answered with `backup`.
     acceptDescriptors @59 :Void;  # From now on this connection's reads take descriptors sent
                                   # with frames (SCM_RIGHTS), as `backup` needs; answered `pong`.
+
+    # --- Added later (actor requests; see docs/service-accounts.md, "Sharing") ---
+    saShare @60 :SaShare;    # service_accounts.manage, owner only: offer the account to
+                             # `company`, which may then grant it access there (saGrant).
+    saUnshare @61 :SaShare;  # service_accounts.manage, owner only: withdraw the offer and remove
+                             # the account's access to `company`, in one transaction.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
@@ -214,6 +220,11 @@ struct ScopedGrant {
   principal @0 :UInt64;        # Referenced by id; a service account may be owned anywhere.
   permissions @1 :List(Text);  # Replaces its direct permissions in the active company.
   roles @2 :List(UInt64);      # System roles or roles of the active company.
+}
+
+struct SaShare {
+  serviceAccount @0 :UInt64;  # Owned by the active company.
+  company @1 :UInt64;         # The company offered the account (never the owner itself).
 }
 
 struct ScopedRole {
@@ -485,6 +496,7 @@ struct SaActions {
   delete @2 :Bool;
   editPermissions @3 :Bool;
   removeAccess @4 :Bool;
+  share @5 :Bool;  # Offer it to other companies or withdraw offers (saShare, saUnshare).
 }
 
 struct SaRow {
@@ -501,6 +513,11 @@ struct SaRow {
   lastUsedAt @10 :UInt64;      # Last checkAccess in the viewing company (coarse); 0: never.
   actions @11 :SaActions;      # What this actor may do to this row.
   hasAccess @12 :Bool;         # It holds a grant in the viewing company.
+  offered @13 :Bool;           # External rows: the owner offers it to the viewing company. An
+                               # external row with `offered` and not `hasAccess` is "offered, not
+                               # granted": the viewing company may grant it access (saGrant).
+  offeredTo @14 :List(CompanyInfo);  # Owned rows only: the companies it is offered to,
+                                     # ascending by id; always empty for an external row.
 }
 
 struct SaView {

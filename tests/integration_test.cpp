@@ -253,7 +253,22 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   std::string key = created.out.substr(0, created.out.find('\n'));
   BOOST_REQUIRE(key.rfind("gatesk_", 0) == 0u);
 
-  // Each client company grants it access, in its own scope.
+  // A client company may not attach it before the MSP offers it.
+  Run early = expect(d,
+                     {"--as", "nadia", "--company", "client-north", "sa", "grant", "fleet-bot",
+                      "--role", "operator"},
+                     2);
+  BOOST_TEST(contains(early.err, "notFound"));
+
+  // The MSP offers it to both clients; each client company grants it access, in its own scope.
+  expect(
+      d,
+      {"--as", "alice", "--company", "msp", "sa", "share", "fleet-bot", "--with", "client-north"},
+      0);
+  expect(
+      d,
+      {"--as", "alice", "--company", "msp", "sa", "share", "fleet-bot", "--with", "client-south"},
+      0);
   expect(d,
          {"--as", "nadia", "--company", "client-north", "sa", "grant", "fleet-bot", "--role",
           "operator"},
@@ -287,11 +302,89 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   Run where = expect(d, {"--as", "alice", "--company", "msp", "sa", "companies", "fleet-bot"}, 0);
   BOOST_TEST(contains(where.out, "client-north"));
   BOOST_TEST(!contains(where.out, "client-south"));
+  Run shown = expect(d, {"--as", "alice", "--company", "msp", "sa", "show", "fleet-bot"}, 0);
+  BOOST_TEST(contains(shown.out, "offered to:  client-north (2), client-south (3)"));
 
   // Each company's audit shows what happened in its scope.
   Run audit = expect(d, {"--as", "sam", "--company", "client-south", "audit", "list"}, 0);
   BOOST_TEST(contains(audit.out, "saRevoke"));
+  BOOST_TEST(contains(audit.out, "saShare"));
   BOOST_TEST(!contains(audit.out, "saResetCredentials"));
+
+  // The MSP's contract with client-north ends: the owner withdraws the offer.
+  expect(
+      d,
+      {"--as", "alice", "--company", "msp", "sa", "unshare", "fleet-bot", "--with", "client-north"},
+      0);
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 1, fresh + "\n");
+  Run northAudit = expect(d, {"--as", "nadia", "--company", "client-north", "audit", "list"}, 0);
+  BOOST_TEST(contains(northAudit.out, "saUnshare"));
+  ::unsetenv("GATEHOUSE_SOCKET");
+}
+
+// sa share / sa unshare through the CLI: the allowed case and each refusal, the offer in both
+// companies' views, and an unrelated company told nothing.
+BOOST_AUTO_TEST_CASE(sharing_through_the_cli) {
+  Daemon d;
+  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
+  Run demo = runProcess(
+      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
+  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  std::vector<std::string> sam = {"--as", "sam", "--company", "client-south"};
+  std::vector<std::string> bob = {"--as", "bob", "--company", "client-north"};
+  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
+    who.insert(who.end(), args.begin(), args.end());
+    return who;
+  };
+  expect(d, with(alice, {"sa", "create", "bot3", "--perm", "routers.read"}), 0);
+
+  // Unrelated: answered as for a name that is no account at all.
+  Run hidden = expect(d, with(sam, {"sa", "show", "bot3"}), 2);
+  BOOST_TEST(contains(hidden.err, "notFound: serviceAccount: no service account with id"));
+  Run hiddenDescribe = expect(d, with(sam, {"sa", "describe", "bot3", "x"}), 2);
+  BOOST_TEST(contains(hiddenDescribe.err, "notFound"));
+  BOOST_TEST(!contains(hiddenDescribe.err, "owned by"));
+
+  // Offer: allowed for the owner; refused for the owner itself, another company, a missing company,
+  // an actor without service_accounts.manage.
+  Run shared = expect(d, with(alice, {"sa", "share", "bot3", "--with", "client-north"}), 0);
+  BOOST_TEST(contains(shared.out, "ok (revision"));
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "share", "bot3", "--with", "msp"}), 2).err,
+                      "invalidArgument"));
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"sa", "share", "bot3", "--with", "client-south"}), 2).err,
+               "notOwner"));
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "share", "bot3", "--with", "nowhere"}), 2).err,
+                      "nowhere"));
+  BOOST_TEST(contains(
+      expect(d, with(bob, {"sa", "share", "bot3", "--with", "client-south"}), 2).err, "forbidden"));
+
+  // Both views show the offer.
+  Run mine = expect(d, with(alice, {"sa", "show", "bot3"}), 0);
+  BOOST_TEST(contains(mine.out, "offered to:  client-north"));
+  Run theirs = expect(d, with(nadia, {"sa", "list"}), 0);
+  BOOST_TEST(contains(theirs.out, "(offered, not granted)"));
+  Run theirsJson = expect(d, with(nadia, {"--json", "sa", "show", "bot3"}), 0);
+  BOOST_TEST(contains(theirsJson.out, "\"offered\":true"));
+
+  // Granted, then withdrawn by the owner: access ends.
+  expect(d, with(nadia, {"sa", "grant", "bot3", "--perm", "routers.read"}), 0);
+  BOOST_TEST(
+      contains(expect(d, {"check", "bot3", "client-north", "routers.read"}, 0).out, "allow"));
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"sa", "unshare", "bot3", "--with", "client-north"}), 2).err,
+               "notOwner"));
+  expect(d, with(alice, {"sa", "unshare", "bot3", "--with", "client-north"}), 0);
+  BOOST_TEST(
+      contains(expect(d, {"check", "bot3", "client-north", "routers.read"}, 1).out, "no access"));
+  BOOST_TEST(
+      contains(expect(d, with(alice, {"sa", "unshare", "bot3", "--with", "client-north"}), 2).err,
+               "notFound"));
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"sa", "grant", "bot3", "--perm", "routers.read"}), 2).err,
+               "notFound"));
   ::unsetenv("GATEHOUSE_SOCKET");
 }
 
@@ -309,6 +402,10 @@ BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
   };
   Run created = expect(d, with(alice, {"sa", "create", "bot2", "--perm", "routers.read"}), 0);
   std::string first = created.out.substr(0, created.out.find('\n'));
+  // Unrelated to client-north: as an account that does not exist. Offered there: notOwner.
+  Run hidden = expect(d, with(nadia, {"sa", "key", "create", "bot2"}), 2);
+  BOOST_TEST(contains(hidden.err, "notFound: serviceAccount: no service account with id"));
+  expect(d, with(alice, {"sa", "share", "bot2", "--with", "client-north"}), 0);
   Run refused = expect(d, with(nadia, {"sa", "key", "create", "bot2"}), 2);
   BOOST_TEST(contains(refused.err, "notOwner"));
   Run rotated = expect(d, with(alice, {"sa", "key", "rotate", "bot2", "--grace", "60"}), 0);

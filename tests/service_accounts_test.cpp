@@ -106,8 +106,21 @@ struct World {
     client::checkOk(a);
     return {a->getSaCreated().getId(), a->getSaCreated().getSecret().cStr()};
   }
+  // The owner (msp) offers the account to `with` (saShare) or withdraws the offer (saUnshare).
+  Answer share(uint64_t account, uint64_t with, bool offer = true, uint64_t actor = 0,
+               uint64_t where = 0) {
+    return as(actor == 0 ? mspAdmin : actor, where == 0 ? msp : where,
+              [&](wire::Request::Builder r) {
+                auto q = offer ? r.initSaShare() : r.initSaUnshare();
+                q.setServiceAccount(account);
+                q.setCompany(with);
+              });
+  }
+  void offer(uint64_t account, uint64_t with) { client::checkOk(share(account, with)); }
+  // A grant that must succeed: outside msp, the owner offers the account first.
   void grantHere(uint64_t actor, uint64_t where, uint64_t account, std::vector<std::string> perms,
                  std::vector<uint64_t> roles = {}) {
+    if (where != msp) offer(account, where);
     client::checkOk(grant(actor, where, account, perms, roles));
   }
   Answer grant(uint64_t actor, uint64_t where, uint64_t account, std::vector<std::string> perms,
@@ -321,6 +334,7 @@ BOOST_FIXTURE_TEST_CASE(the_view_for_an_owner_and_for_an_external_viewer, World)
 
 BOOST_FIXTURE_TEST_CASE(no_escalation_through_direct_grants_or_roles, World) {
   Created bot = createBot();
+  offer(bot.id, north);
   Answer direct = grant(limited, north, bot.id, {"routers.read", "routers.reboot"});
   BOOST_TEST((code(direct) == ErrorCode::ESCALATION));
   BOOST_REQUIRE(direct->getError().getMissing().size() == 1u);
@@ -383,6 +397,7 @@ BOOST_FIXTURE_TEST_CASE(company_roles_and_users_in_the_active_company, World) {
                 auto q = r.initRoleEdit();
                 q.setRole(operatorRole);
               })) == ErrorCode::FORBIDDEN));
+  offer(bot.id, south);
   BOOST_TEST((code(grant(southAdmin, south, bot.id, {}, {rebooter})) == ErrorCode::CONFLICT));
 
   // Users: create, grant, revoke in the active company.
@@ -473,4 +488,162 @@ BOOST_FIXTURE_TEST_CASE(only_the_owner_manages_keys, World) {
   client::checkOk(rotated);
   BOOST_TEST(allowed(secondKey, north, "routers.read"));  // still in its grace period
   BOOST_TEST(allowed(rotated->getKeyIssued().getSecret().cStr(), north, "routers.read"));
+}
+
+// Sharing (docs/service-accounts.md): a company may grant an account owned elsewhere only once the
+// owner offers it; withdrawing the offer ends that company's access, audited in both companies.
+BOOST_FIXTURE_TEST_CASE(sharing_needs_the_owners_offer_and_withdrawing_ends_access, World) {
+  Created bot = createBot();
+  // No offer: refused as for an id that names nothing.
+  Answer early = grant(northAdmin, north, bot.id, {"routers.read"});
+  BOOST_TEST((code(early) == ErrorCode::NOT_FOUND));
+  BOOST_TEST(std::string(early->getError().getMessage().cStr()) ==
+             "serviceAccount: no service account with id " + std::to_string(bot.id));
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+
+  // Refusals of the offer itself: not the owner, the owner itself, no such company.
+  offer(bot.id, north);
+  BOOST_TEST((code(share(bot.id, south, true, northAdmin, north)) == ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(share(bot.id, north, true, southAdmin, south)) == ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(share(bot.id, msp)) == ErrorCode::INVALID_ARGUMENT));
+  BOOST_TEST((code(share(bot.id, 999)) == ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(share(bot.id, south, true, reader, north)) == ErrorCode::FORBIDDEN));
+
+  // Offered, not granted: north sees it so; south sees nothing.
+  Answer offered = as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  client::checkOk(offered);
+  auto row = offered->getSaView().getRows()[0];
+  BOOST_TEST((row.getRelation() == wire::Relation::EXTERNAL));
+  BOOST_TEST(row.getOffered());
+  BOOST_TEST(!row.getHasAccess());
+  Answer southList = as(southAdmin, south, [](wire::Request::Builder r) { r.setSaList(); });
+  BOOST_TEST(southList->getSaView().getRows().size() == 0u);
+
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
+  Answer mine = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  BOOST_REQUIRE(mine->getSaView().getRows()[0].getOfferedTo().size() == 1u);
+  BOOST_TEST(mine->getSaView().getRows()[0].getOfferedTo()[0].getId() == north);
+
+  // The owner ends the contract: the offer and north's access go in one transaction.
+  client::checkOk(share(bot.id, north, false));
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  BOOST_TEST((code(share(bot.id, north, false)) == ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(grant(northAdmin, north, bot.id, {"routers.read"})) == ErrorCode::NOT_FOUND));
+  std::string event = "saUnshare serviceAccount " + std::to_string(bot.id) + " with company " +
+                      std::to_string(north) + " -> ok";
+  BOOST_TEST(anyContains(auditOps(mspAdmin, msp), event));
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), event));
+  BOOST_TEST(!anyContains(auditOps(southAdmin, south), "saUnshare"));
+  // A refused offer is audited only where it was tried.
+  BOOST_TEST(anyContains(auditOps(northAdmin, north),
+                         "saShare serviceAccount " + std::to_string(bot.id) + " with company " +
+                             std::to_string(south) + " -> notOwner"));
+  BOOST_TEST(!anyContains(auditOps(southAdmin, south), "notOwner"));
+}
+
+// No existence leaks: to a company with no relation to the account, each request about it answers
+// exactly as for an id that names nothing.
+BOOST_FIXTURE_TEST_CASE(an_unrelated_company_learns_nothing_about_an_account, World) {
+  Created bot = createBot();
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  uint64_t missing = bot.id + 1000;
+  auto shape = [&](uint64_t id, const Client::Fill& fill) {
+    Answer a = as(southAdmin, south, fill);
+    std::string message = a->getError().getMessage().cStr();
+    std::string needle = std::to_string(id);
+    if (auto at = message.find(needle); at != std::string::npos)
+      message.replace(at, needle.size(), "ID");
+    return std::pair{code(a), message};
+  };
+  using Fill = std::function<void(wire::Request::Builder, uint64_t)>;
+  std::vector<Fill> requests = {
+      [](wire::Request::Builder r, uint64_t id) { r.setSaShow(id); },
+      [](wire::Request::Builder r, uint64_t id) { r.setSaDelete(id); },
+      [](wire::Request::Builder r, uint64_t id) { r.setSaCompanies(id); },
+      [](wire::Request::Builder r, uint64_t id) { r.setSaRevoke(id); },
+      [](wire::Request::Builder r, uint64_t id) { r.setSaResetCredentials(id); },
+      [](wire::Request::Builder r, uint64_t id) {
+        auto q = r.initSaDescribe();
+        q.setServiceAccount(id);
+        q.setDescription("mine now");
+      },
+      [](wire::Request::Builder r, uint64_t id) { r.initSaGrant().setPrincipal(id); },
+      [](wire::Request::Builder r, uint64_t id) { r.initSaKeyCreate().setServiceAccount(id); },
+      [&](wire::Request::Builder r, uint64_t id) {
+        auto q = r.initSaShare();
+        q.setServiceAccount(id);
+        q.setCompany(south);
+      },
+  };
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto real = shape(bot.id, [&](wire::Request::Builder r) { requests[i](r, bot.id); });
+    auto none = shape(missing, [&](wire::Request::Builder r) { requests[i](r, missing); });
+    BOOST_TEST_CONTEXT("request " << i) {
+      BOOST_TEST((real.first == ErrorCode::NOT_FOUND));
+      BOOST_TEST(real.second == none.second);
+    }
+  }
+  // North, which holds access, is told it is not the owner, as before.
+  BOOST_TEST((code(as(northAdmin, north, [&](wire::Request::Builder r) {
+                r.setSaDelete(bot.id);
+              })) == ErrorCode::NOT_OWNER));
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));  // nothing changed
+}
+
+// `[service_accounts] sharing = "open"`: any company may attach any account by its id, as before
+// offers existed.
+BOOST_AUTO_TEST_CASE(open_sharing_lets_any_company_attach_an_account_by_id) {
+  Daemon open("[service_accounts]\nsharing = \"open\"\n");
+  Client c = open.connect();
+  auto call = [&](uint64_t actor, uint64_t company, const Client::Fill& fill) {
+    return c.call([&](wire::Request::Builder r) {
+      fill(r);
+      r.setActor(actor);
+      r.setActiveCompany(company);
+    });
+  };
+  auto system = [&](const Client::Fill& fill) {
+    Answer a = c.call(fill);
+    client::checkOk(a);
+    return a->which() == wire::Response::MUTATION ? a->getMutation().getId() : 0;
+  };
+  system([](wire::Request::Builder r) {
+    auto names = r.initDefinePermissions(2);
+    names.set(0, "routers.read");
+    names.set(1, "service_accounts.manage");
+  });
+  uint64_t owner = system([](wire::Request::Builder r) { r.initCreateCompany().setName("o"); });
+  uint64_t other = system([](wire::Request::Builder r) { r.initCreateCompany().setName("x"); });
+  uint64_t admin = system([](wire::Request::Builder r) { r.initCreateUser().setName("admin"); });
+  system([&](wire::Request::Builder r) {
+    auto g = r.initSetGrant();
+    g.setPrincipal(admin);
+    g.setCompany(other);
+    auto p = g.initPermissions(2);
+    p.set(0, "routers.read");
+    p.set(1, "service_accounts.manage");
+  });
+  uint64_t bot = system([&](wire::Request::Builder r) {
+    auto q = r.initCreateServiceAccount();
+    q.setName("bot");
+    q.setOwnerCompany(owner);
+  });
+  client::checkOk(call(admin, other, [&](wire::Request::Builder r) {
+    auto g = r.initSaGrant();
+    g.setPrincipal(bot);
+    g.initPermissions(1).set(0, "routers.read");
+  }));
+  Answer check = c.call([&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(bot);
+    q.setCompany(other);
+    q.setPermission("routers.read");
+  });
+  BOOST_TEST(check->getAuthorize().getAllowed());
+  // A missing id is still notFound.
+  Answer missing = call(admin, other,
+                        [&](wire::Request::Builder r) { r.initSaGrant().setPrincipal(bot + 100); });
+  BOOST_TEST((World::code(missing) == ErrorCode::NOT_FOUND));
 }

@@ -22,6 +22,11 @@ struct ScopedGrantArguments {
   GrantOptions grant;
 };
 
+struct ShareArguments {
+  std::string serviceAccount;
+  std::string company;  // --with
+};
+
 struct AuditArguments {
   uint32_t limit = 0;   // 0: the daemon's default (100).
   uint64_t before = 0;  // 0: from the newest event.
@@ -44,6 +49,7 @@ constexpr ActionField kActionFields[] = {
     {"delete", "delete", &wire::SaActions::Reader::getDelete},
     {"edit", "editPermissions", &wire::SaActions::Reader::getEditPermissions},
     {"remove", "removeAccess", &wire::SaActions::Reader::getRemoveAccess},
+    {"share", "share", &wire::SaActions::Reader::getShare},
 };
 
 // "describe,reset,delete": the allowed actions.
@@ -72,7 +78,7 @@ std::vector<std::string> permissionsHere(wire::SaRow::Reader row) {
 }
 
 std::string permissionsHereText(wire::SaRow::Reader row) {
-  if (!row.getHasAccess()) return "(no access)";
+  if (!row.getHasAccess()) return row.getOffered() ? "(offered, not granted)" : "(no access)";
   return listText(permissionsHere(row), ",");
 }
 
@@ -80,7 +86,20 @@ std::string relationText(wire::Relation relation) {
   return relation == wire::Relation::OWNED ? "OWNED" : "EXTERNAL";
 }
 
+// The companies an owned account is offered to: "client-north (2), client-south (3)".
+std::string offeredToText(wire::SaRow::Reader row) {
+  std::vector<std::string> companies;
+  for (auto company : row.getOfferedTo()) {
+    companies.push_back(fmt::format("{} ({})", view(company.getName()), company.getId()));
+  }
+  return listText(companies, ", ");
+}
+
 Json rowJson(wire::SaRow::Reader row) {
+  Json offeredTo = Json::array();
+  for (auto company : row.getOfferedTo()) {
+    offeredTo.push_back({{"id", company.getId()}, {"name", view(company.getName())}});
+  }
   Json roles = Json::array();
   for (auto role : row.getRoles()) roles.push_back(roleJson(role));
   Json keys = Json::array();
@@ -97,7 +116,9 @@ Json rowJson(wire::SaRow::Reader row) {
           {"keys", std::move(keys)},
           {"lastUsedAt", row.getLastUsedAt()},
           {"actions", actionsJson(row.getActions())},
-          {"hasAccess", row.getHasAccess()}};
+          {"hasAccess", row.getHasAccess()},
+          {"offered", row.getOffered()},
+          {"offeredTo", std::move(offeredTo)}};
 }
 
 int listServiceAccounts(Context& context, const NoArguments&) {
@@ -143,13 +164,16 @@ std::string rowText(wire::SaRow::Reader row) {
       fmt::format("owner:       {} (company {})", view(row.getOwnerCompanyName()),
                   row.getOwnerCompany()),
       fmt::format("state:       {}", enumName(row.getState())),
-      fmt::format("access here: {}", row.getHasAccess() ? "yes" : "no"),
+      fmt::format("access here: {}", row.getHasAccess() ? "yes"
+                                     : row.getOffered() ? "no (offered, not granted)"
+                                                        : "no"),
       fmt::format("permissions: {}", listText(row.getPermissions(), ", ")),
       fmt::format("roles:       {}", listText(roles, ", ")),
       fmt::format("last used:   {}", utcTime(row.getLastUsedAt())),
       fmt::format("actions:     {}", actionsText(row.getActions())),
   };
   if (row.getRelation() == wire::Relation::OWNED) {
+    lines.push_back(fmt::format("offered to:  {}", offeredToText(row)));
     std::vector<std::vector<std::string>> keys{kKeyHeader};
     for (auto key : row.getKeys()) keys.push_back(keyRow(key));
     lines.push_back(row.getKeys().size() == 0 ? "keys:        (none)"
@@ -241,6 +265,25 @@ int revokeUser(Context& context, const OneArgument& args) {
   return changePrincipal(context, args, &wire::Request::Builder::setUserRevoke);
 }
 
+// saShare or saUnshare: offer the account to a company, or withdraw the offer (and its access).
+int sendShare(Context& context, const ShareArguments& args, bool share) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  uint64_t company = context.session.company(args.company);
+  return change(context, [&](wire::Request::Builder request) {
+    auto q = share ? request.initSaShare() : request.initSaUnshare();
+    q.setServiceAccount(account);
+    q.setCompany(company);
+  });
+}
+
+int shareServiceAccount(Context& context, const ShareArguments& args) {
+  return sendShare(context, args, true);
+}
+
+int unshareServiceAccount(Context& context, const ShareArguments& args) {
+  return sendShare(context, args, false);
+}
+
 // --- The audit trail ---
 
 int listAudit(Context& context, const AuditArguments& args) {
@@ -315,6 +358,19 @@ void addServiceAccountCommands(CLI::App& accounts, Action& chosen) {
   addServiceAccountCommand(accounts, "revoke",
                            "Remove a service account's access to the active company", chosen,
                            revokeServiceAccount);
+  auto share = addCommand<ShareArguments>(
+      accounts, "share",
+      "Offer an owned service account to a company, which may then grant it access there", chosen,
+      shareServiceAccount, Mode::kActor);
+  auto unshare = addCommand<ShareArguments>(
+      accounts, "unshare",
+      "Withdraw the offer of an owned service account to a company and remove its access there",
+      chosen, unshareServiceAccount, Mode::kActor);
+  for (auto* command : {&share, &unshare}) {
+    command->app->add_option("SA", command->args.serviceAccount, "Service account name or id")
+        ->required();
+    command->app->add_option("--with", command->args.company, "Company name or id")->required();
+  }
   addServiceAccountCommand(accounts, "companies",
                            "The companies where an owned service account holds a grant", chosen,
                            serviceAccountCompanies);

@@ -118,8 +118,8 @@ Config parse(std::string_view text, std::string_view origin) {
         fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
-  constexpr std::array<std::string_view, 7> kSections = {
-      "daemon", "store", "limits", "writer", "access", "credentials", "audit"};
+  constexpr std::array<std::string_view, 8> kSections = {
+      "daemon", "store", "limits", "writer", "access", "credentials", "audit", "service_accounts"};
   for (const auto& [key, value] : root) {
     if (std::find(kSections.begin(), kSections.end(), key.str()) == kSections.end()) {
       throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
@@ -249,6 +249,15 @@ Config parse(std::string_view text, std::string_view origin) {
   audit.integer("retention_days", retentionDays, 1, 36500);
   audit.finish();
   c.service.auditRetention = std::chrono::seconds(retentionDays * 86400);
+
+  Section accounts(table("service_accounts"), "service_accounts");
+  std::string sharing = "consent";
+  accounts.string("sharing", sharing);
+  accounts.finish();
+  if (sharing != "consent" && sharing != "open") {
+    throw accounts.error("sharing", "must be \"consent\" or \"open\"");
+  }
+  c.service.sharing = sharing == "open" ? service::Sharing::open : service::Sharing::consent;
   return c;
 }
 
@@ -309,6 +318,8 @@ std::string render(const Config& c) {
                                   {"last_used_flush_seconds", integer(cc.lastUsedFlush.count())},
                                   {"verified_key_cache_entries", integer(cc.verifiedKeyCache)}}},
       {"audit", toml::table{{"retention_days", integer(c.service.auditRetention.count() / 86400)}}},
+      {"service_accounts",
+       toml::table{{"sharing", c.service.sharing == service::Sharing::open ? "open" : "consent"}}},
   };
   // Strings as basic strings ("0660", escaped), never literal or multi-line ones.
   std::ostringstream out;

@@ -135,6 +135,16 @@ BOOST_AUTO_TEST_CASE(audit_retention_is_configurable) {
   BOOST_TEST(again.service.auditRetention.count() == 30 * 86400);
 }
 
+BOOST_AUTO_TEST_CASE(service_account_sharing_defaults_to_consent) {
+  BOOST_TEST((config::parse("", "a.toml").service.sharing == service::Sharing::consent));
+  auto open = config::parse("[service_accounts]\nsharing = \"open\"\n", "test.toml");
+  BOOST_TEST((open.service.sharing == service::Sharing::open));
+  BOOST_TEST(
+      (config::parse(config::render(open), "b.toml").service.sharing == service::Sharing::open));
+  refused("[service_accounts]\nsharing = \"anyone\"\n", "service_accounts.sharing");
+  refused("[service_accounts]\nshare = \"open\"\n", "service_accounts.share");
+}
+
 // What a reload compares and applies: changed keys by name, and which of them apply live.
 BOOST_AUTO_TEST_CASE(changed_keys_and_what_applies_live) {
   auto before = config::parse("", "a.toml");

@@ -99,12 +99,17 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
     case Request::SA_KEY_REVOKE: {
       if (!scope.require(kManageAccounts, response)) return false;
       auto key = w.key(req.getSaKeyRevoke());
-      if (!key) {
+      // A key of an account unrelated to the company is answered as a key that does not exist.
+      auto account = scope.relatedAccount(key ? key->principal : 0);
+      if (!key || !account) {
         protocol::setError(response, ErrorCode::NOT_FOUND,
                            fmt::format("key: no key with id {}", req.getSaKeyRevoke()));
         return false;
       }
-      if (!scope.owned(key->principal, response)) return false;
+      if (account->ownerCompany != here) {
+        ActorScope::answerNotOwner(*account, response);
+        return false;
+      }
       return applyCredentialMutation(parts, w, req, response);
     }
     case Request::SA_DELETE: {
@@ -130,7 +135,11 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
       auto q = sa ? req.getSaGrant() : req.getUserGrant();
       auto permissions = views(q.getPermissions());
       if (!scope.require(sa ? kManageAccounts : kManageUsers, response)) return false;
-      if (sa ? !scope.account(q.getPrincipal(), response)
+      // Under consent, only a company the account is related to (owner, offered, already
+      // granted) may grant it; any other is answered as for an id that names nothing.
+      bool open = parts.options.sharing == Sharing::open;
+      if (sa ? !(open ? scope.account(q.getPrincipal(), response)
+                      : scope.related(q.getPrincipal(), response))
              : !scope.user(q.getPrincipal(), response)) {
         return false;
       }
@@ -143,8 +152,20 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
       bool sa = req.which() == Request::SA_REVOKE;
       uint64_t id = sa ? req.getSaRevoke() : req.getUserRevoke();
       if (!scope.require(sa ? kManageAccounts : kManageUsers, response)) return false;
-      if (sa ? !scope.account(id, response) : !scope.user(id, response)) return false;
+      if (sa ? !scope.related(id, response) : !scope.user(id, response)) return false;
       return mutationOk(w, response, w.removeGrant(id, here));
+    }
+    case Request::SA_SHARE:
+    case Request::SA_UNSHARE: {
+      bool share = req.which() == Request::SA_SHARE;
+      auto q = share ? req.getSaShare() : req.getSaUnshare();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return mutationOk(w, response,
+                        share ? w.offer(q.getServiceAccount(), q.getCompany())
+                              : w.withdrawOffer(q.getServiceAccount(), q.getCompany()));
     }
     case Request::ROLE_CREATE: {
       auto q = req.getRoleCreate();

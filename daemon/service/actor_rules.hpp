@@ -3,8 +3,10 @@
 // run in this order, and the first that fails answers: the actor and the company exist and the
 // actor is active
 // (`forbidden` / `notFound`); the actor holds the request's permission in the active company
-// (`forbidden`); the target exists (`notFound`); the active company owns the target when the rule
-// says "owner only" (`notOwner`); nothing granted exceeds what the actor holds there
+// (`forbidden`); the target exists (`notFound`) — for a service account, exists and is related
+// to the active company (owned, granted access there, or offered to it), an unrelated account
+// being answered exactly as an id that names nothing; the active company owns the target when
+// the rule says "owner only" (`notOwner`); nothing granted exceeds what the actor holds there
 // (`escalation`, listing the missing permissions).
 //
 // `ActorScope` answers the refusal into the response and returns false (or nullopt); the callers
@@ -104,26 +106,58 @@ class ActorScope {
     return false;
   }
 
-  // The service account, or an answered `notFound`.
+  // The service account, or an answered `notFound`. Only for `sharing = "open"`, where any
+  // company may attach any account by its id; everything else asks `related`.
   std::optional<store::PrincipalRecord> account(uint64_t id,
                                                 wire::Response::Builder response) const {
     auto p = g_.principal(id);
     if (p && p->kind == store::PrincipalKind::serviceAccount) return p;
-    protocol::setError(response, ErrorCode::NOT_FOUND,
-                       fmt::format("serviceAccount: no service account with id {}", id));
+    answerNoAccount(id, response);
     return std::nullopt;
   }
 
-  // The service account when the active company owns it; otherwise an answered error.
+  // The service account when it has a relation to the active company: owned by it, granted
+  // access to it, or offered to it. Otherwise nullopt. The same lookups run whether or not the
+  // id names an account, so that neither the answer nor its timing tells an unrelated company
+  // that the account exists (docs/service-accounts.md, "No existence leaks").
+  std::optional<store::PrincipalRecord> relatedAccount(uint64_t id) const {
+    auto p = g_.principal(id);
+    bool granted = g_.grant(id, company_).has_value();
+    bool offered = g_.offered(id, company_);
+    if (!p || p->kind != store::PrincipalKind::serviceAccount) return std::nullopt;
+    if (p->ownerCompany == company_ || granted || offered) return p;
+    return std::nullopt;
+  }
+
+  // `relatedAccount`, or an answered `notFound` in the words used for an id that names nothing.
+  std::optional<store::PrincipalRecord> related(uint64_t id,
+                                                wire::Response::Builder response) const {
+    auto p = relatedAccount(id);
+    if (!p) answerNoAccount(id, response);
+    return p;
+  }
+
+  // The related service account when the active company owns it; otherwise an answered
+  // `notFound` (no relation) or `notOwner` (granted or offered here, owned elsewhere).
   std::optional<store::PrincipalRecord> owned(uint64_t id, wire::Response::Builder response) const {
-    auto p = account(id, response);
+    auto p = related(id, response);
     if (!p) return std::nullopt;
     if (p->ownerCompany == company_) return p;
+    answerNotOwner(*p, response);
+    return std::nullopt;
+  }
+
+  static void answerNoAccount(uint64_t id, wire::Response::Builder response) {
+    protocol::setError(response, ErrorCode::NOT_FOUND,
+                       fmt::format("serviceAccount: no service account with id {}", id));
+  }
+
+  static void answerNotOwner(const store::PrincipalRecord& account,
+                             wire::Response::Builder response) {
     protocol::setError(
         response, ErrorCode::NOT_OWNER,
-        fmt::format("service account {} is owned by company {}; only its owner may do this", id,
-                    p->ownerCompany));
-    return std::nullopt;
+        fmt::format("service account {} is owned by company {}; only its owner may do this",
+                    account.id, account.ownerCompany));
   }
 
   // The user, or an answered `notFound`.

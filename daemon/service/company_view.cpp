@@ -2,6 +2,9 @@
 // view (docs/service-accounts.md), an owned account's companies, and the company's audit trail.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "service/actor_rules.hpp"
 #include "service/credential_checker.hpp"
 #include "service/io_state.hpp"
@@ -11,7 +14,6 @@
 namespace gatehouse::service {
 namespace {
 
-using wire::ErrorCode;
 using wire::Request;
 
 // One row of the view: the account as the company sees it, and the actions it may take.
@@ -26,6 +28,17 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
   std::string_view owner = g.company(account.ownerCompany).value_or(std::string_view());
   copyText(row.initOwnerCompanyName(static_cast<unsigned>(owner.size())), owner);
   row.setRelation(owned ? wire::Relation::OWNED : wire::Relation::EXTERNAL);
+  if (owned) {
+    auto offers = g.offersOf(account.id);
+    auto list = row.initOfferedTo(static_cast<unsigned>(offers.size()));
+    for (unsigned i = 0; i < offers.size(); ++i) {
+      list[i].setId(offers[i]);
+      std::string_view name = g.company(offers[i]).value_or(std::string_view());
+      copyText(list[i].initName(static_cast<unsigned>(name.size())), name);
+    }
+  } else {
+    row.setOffered(g.offered(account.id, company));
+  }
   row.setState(toWire(account.state));
   auto grant = g.grant(account.id, company);
   row.setHasAccess(grant.has_value());
@@ -58,10 +71,11 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
   actions.setDelete(owned && manage);
   actions.setEditPermissions(manage);
   actions.setRemoveAccess(manage && grant.has_value());
+  actions.setShare(owned && manage);
 }
 
 // A page of the accounts the company sees: those it owns, then the external ones granted access
-// to it, each part by ascending id; one more than the page when there is more.
+// to it or offered to it, each part by ascending id; one more than the page when there is more.
 std::vector<store::PrincipalRecord> accountsIn(const store::GraphReader& g,
                                                store::CompanyId company, const Page& page) {
   std::vector<store::PrincipalRecord> rows;
@@ -78,11 +92,17 @@ std::vector<store::PrincipalRecord> accountsIn(const store::GraphReader& g,
     }
   }
   uint64_t from = page.secondPart() ? page.from() : 0;
-  for (auto id : g.principalsIn(company)) {
+  std::vector<store::PrincipalId> granted = g.principalsIn(company);
+  std::vector<store::PrincipalId> offered = g.offeredTo(company);
+  std::vector<store::PrincipalId> external;
+  external.reserve(granted.size() + offered.size());
+  std::set_union(granted.begin(), granted.end(), offered.begin(), offered.end(),
+                 std::back_inserter(external));
+  for (auto id : external) {
     if (rows.size() > page.size) break;
     if (id < from) continue;
     auto p = g.principal(id);
-    if (!p) throw store::CorruptRecord("company_grants");
+    if (!p) throw store::CorruptRecord("company_grants or company_offers");
     if (p->kind == store::PrincipalKind::serviceAccount && p->ownerCompany != company) {
       rows.push_back(std::move(*p));
     }
@@ -102,16 +122,8 @@ void answerSaView(ServiceParts& parts, IoState& io, Request::Reader request,
   bool more = false;
   uint64_t next = 0;
   if (request.which() == Request::SA_SHOW) {
-    auto account = scope.account(request.getSaShow(), response);
+    auto account = scope.related(request.getSaShow(), response);
     if (!account) return;
-    bool visible = account->ownerCompany == scope.company() ||
-                   g.grant(account->id, scope.company()).has_value();
-    if (!visible) {
-      protocol::setError(response, ErrorCode::NOT_FOUND,
-                         fmt::format("service account {} has no access to company {}", account->id,
-                                     scope.company()));
-      return;
-    }
     rows.push_back(std::move(*account));
   } else {
     Page page = Page::of(request);

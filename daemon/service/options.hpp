@@ -22,12 +22,20 @@ struct CredentialOptions {
   size_t verifiedKeyCache = 4096;  // Entries per IO thread (service/verified_keys.hpp); 0: off.
 };
 
+// Who may give a service account access to a company other than its owner
+// (docs/service-accounts.md, "Sharing").
+enum class Sharing : uint8_t {
+  consent,  // only a company the owner offered it to (saShare); the default
+  open,     // any company, by the account's id (the behaviour before offers)
+};
+
 struct ServiceOptions {
   std::string version = "unknown";  // gatehoused's, answered to `hello`.
   uint32_t maxBatch = 1024;         // Items in one authorizeBatch.
   uint32_t groupCommitMax = 256;    // Mutations in one write transaction.
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
+  Sharing sharing = Sharing::consent;
 };
 
 }  // namespace gatehouse::service

@@ -27,6 +27,11 @@ void everywhere(const store::GraphReader& g, store::PrincipalId p,
   if (auto principal = g.principal(p)) out.push_back(principal->ownerCompany);
 }
 
+// Sharing: the account with the company it is offered to (or withdrawn from).
+std::string sharing(wire::SaShare::Reader q) {
+  return fmt::format("serviceAccount {} with company {}", q.getServiceAccount(), q.getCompany());
+}
+
 constexpr AccessClass kCheck = AccessClass::check;
 constexpr AccessClass kAdmin = AccessClass::admin;
 
@@ -130,6 +135,7 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return account(r.getSaDelete()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        everywhere(g, r.getSaDelete(), out);
+       for (auto c : g.offersOf(r.getSaDelete())) out.push_back(c);
      }},
     {Request::SA_SET_STATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaSetState().getPrincipal()); },
@@ -140,6 +146,16 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return account(r.getSaGrant().getPrincipal()); }},
     {Request::SA_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaRevoke()); }},
+    {Request::SA_SHARE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return sharing(r.getSaShare()); },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getSaShare().getCompany());
+     }},
+    {Request::SA_UNSHARE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return sharing(r.getSaUnshare()); },
+     [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
+       out.push_back(r.getSaUnshare().getCompany());
+     }},
     {Request::SA_KEY_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaKeyCreate().getServiceAccount()); }},
     {Request::SA_KEY_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,

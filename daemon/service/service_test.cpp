@@ -558,3 +558,265 @@ BOOST_FIXTURE_TEST_CASE(list_keys_is_admin_class, Fixture) {
   BOOST_TEST((allowed.get().which() == wire::Response::ERROR));  // no such account, but asked
   BOOST_TEST((allowed.get().getError().getCode() == wire::ErrorCode::NOT_FOUND));
 }
+
+namespace {
+
+// Service accounts across companies, through the service: acme owns `robot`; north and stranger
+// are other companies, each with an administrator holding service_accounts.manage and .read.
+struct SharingFixture : Fixture {
+  uint64_t north = 0, stranger = 0, nadia = 0, sam = 0, robot = 0, robotKey = 0;
+
+  SharingFixture() {
+    db->commit([&](store::Writer& w) {
+      ok(w.definePermissions({"service_accounts.manage", "service_accounts.read"}));
+      north = ok(w.createCompany("north"));
+      stranger = ok(w.createCompany("stranger"));
+      nadia = ok(w.createUser("nadia"));
+      sam = ok(w.createUser("sam"));
+      std::vector<std::string_view> admin{"routers.read", "service_accounts.manage",
+                                          "service_accounts.read"};
+      ok(w.setGrant(alice, acme, admin, {}));
+      ok(w.setGrant(nadia, north, admin, {}));
+      ok(w.setGrant(sam, stranger, admin, {}));
+      robot = ok(w.createServiceAccount("robot", acme, "acme's script"));
+      return true;
+    });
+    Decoded key(act(alice, acme, [&](wire::Request::Builder r) {
+      r.initSaKeyCreate().setServiceAccount(robot);
+    }));
+    BOOST_REQUIRE((key.get().which() == wire::Response::KEY_ISSUED));
+    robotKey = key.get().getKeyIssued().getKeyId();
+  }
+
+  // One actor request; the answer, inline or from the writer.
+  std::string act(uint64_t actor, uint64_t company,
+                  const std::function<void(wire::Request::Builder)>& fill) {
+    sink = std::make_shared<PromiseSink>();
+    bool answeredInline = false;
+    std::string out = handle(
+        admin,
+        [&](wire::Request::Builder r) {
+          fill(r);
+          r.setActor(actor);
+          r.setActiveCompany(company);
+        },
+        &answeredInline);
+    return answeredInline ? out : sink->wait();
+  }
+
+  std::string share(uint64_t actor, uint64_t company, uint64_t account, uint64_t with,
+                    bool offer = true) {
+    return act(actor, company, [&](wire::Request::Builder r) {
+      auto q = offer ? r.initSaShare() : r.initSaUnshare();
+      q.setServiceAccount(account);
+      q.setCompany(with);
+    });
+  }
+
+  std::string grant(uint64_t actor, uint64_t company, uint64_t account) {
+    return act(actor, company, [&](wire::Request::Builder r) {
+      auto g = r.initSaGrant();
+      g.setPrincipal(account);
+      g.initPermissions(1).set(0, "routers.read");
+    });
+  }
+
+  bool allowed(uint64_t company) {
+    Decoded d(handle(checker, [&](wire::Request::Builder r) {
+      auto q = r.initAuthorize();
+      q.setPrincipal(robot);
+      q.setCompany(company);
+      q.setPermission("routers.read");
+    }));
+    return d.get().getAuthorize().getAllowed();
+  }
+};
+
+// Every actor request that names a service account (or one of its keys), with the id to name.
+using AccountRequest = std::function<void(wire::Request::Builder, uint64_t)>;
+std::vector<std::pair<std::string, AccountRequest>> accountRequests(uint64_t company) {
+  return {
+      {"saShow", [](wire::Request::Builder r, uint64_t id) { r.setSaShow(id); }},
+      {"saDescribe",
+       [](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaDescribe();
+         q.setServiceAccount(id);
+         q.setDescription("x");
+       }},
+      {"saResetCredentials",
+       [](wire::Request::Builder r, uint64_t id) { r.setSaResetCredentials(id); }},
+      {"saSetState",
+       [](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaSetState();
+         q.setPrincipal(id);
+         q.setState(wire::PrincipalState::DISABLED);
+       }},
+      {"saDelete", [](wire::Request::Builder r, uint64_t id) { r.setSaDelete(id); }},
+      {"saGrant",
+       [](wire::Request::Builder r, uint64_t id) {
+         auto g = r.initSaGrant();
+         g.setPrincipal(id);
+         g.initPermissions(1).set(0, "routers.read");
+       }},
+      {"saRevoke", [](wire::Request::Builder r, uint64_t id) { r.setSaRevoke(id); }},
+      {"saCompanies", [](wire::Request::Builder r, uint64_t id) { r.setSaCompanies(id); }},
+      {"saKeyCreate",
+       [](wire::Request::Builder r, uint64_t id) { r.initSaKeyCreate().setServiceAccount(id); }},
+      {"saKeyRotate",
+       [](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaKeyRotate();
+         q.setServiceAccount(id);
+         q.setGraceSeconds(60);
+       }},
+      {"saShare",
+       [company](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaShare();
+         q.setServiceAccount(id);
+         q.setCompany(company);
+       }},
+      {"saUnshare",
+       [company](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaUnshare();
+         q.setServiceAccount(id);
+         q.setCompany(company);
+       }},
+  };
+}
+
+// The answer's code and message with every occurrence of `id` replaced by "ID".
+std::pair<wire::ErrorCode, std::string> errorShape(const std::string& answer, uint64_t id) {
+  Decoded d(answer);
+  if (d.get().which() != wire::Response::ERROR) return {wire::ErrorCode::MALFORMED, "not an error"};
+  std::string message = d.get().getError().getMessage().cStr();
+  std::string needle = std::to_string(id);
+  for (size_t at = message.find(needle); at != std::string::npos; at = message.find(needle, at)) {
+    message.replace(at, needle.size(), "ID");
+  }
+  return {d.get().getError().getCode(), message};
+}
+
+}  // namespace
+
+// No existence leaks: to a company with no relation to an account, every request about it is
+// answered exactly as for an id that names nothing; nothing changes.
+BOOST_FIXTURE_TEST_CASE(an_unrelated_account_is_answered_as_a_missing_one, SharingFixture) {
+  const uint64_t missing = 4000;
+  for (auto& [name, fill] : accountRequests(north)) {
+    auto unrelated = errorShape(act(sam, stranger, [&](auto r) { fill(r, robot); }), robot);
+    auto absent = errorShape(act(sam, stranger, [&](auto r) { fill(r, missing); }), missing);
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST((unrelated.first == wire::ErrorCode::NOT_FOUND));
+      BOOST_TEST((unrelated == absent), unrelated.second << " vs " << absent.second);
+    }
+  }
+  // A key of the account: as a key that does not exist.
+  auto key = errorShape(act(sam, stranger, [&](auto r) { r.setSaKeyRevoke(robotKey); }), robotKey);
+  auto noKey = errorShape(act(sam, stranger, [&](auto r) { r.setSaKeyRevoke(4001); }), 4001);
+  BOOST_TEST((key.first == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST((key == noKey), key.second << " vs " << noKey.second);
+  // Nothing changed, and the account is not in the stranger's list.
+  BOOST_TEST(allowed(acme) == false);  // it never held a grant in acme
+  Decoded list(act(sam, stranger, [](auto r) { r.setSaList(); }));
+  BOOST_TEST(list.get().getSaView().getRows().size() == 0u);
+  Decoded row(act(alice, acme, [&](auto r) { r.setSaShow(robot); }));
+  BOOST_TEST(std::string(row.get().getSaView().getRows()[0].getDescription().cStr()) ==
+             "acme's script");
+  BOOST_TEST(row.get().getSaView().getRows()[0].getKeys().size() == 1u);
+}
+
+// A related company that is not the owner (offered, or granted) keeps the old answers: notOwner
+// for what only the owner may do.
+BOOST_FIXTURE_TEST_CASE(an_offered_company_is_told_it_is_not_the_owner, SharingFixture) {
+  Decoded shared(share(alice, acme, robot, north));
+  BOOST_REQUIRE((shared.get().which() == wire::Response::MUTATION));
+  for (auto& [name, fill] : accountRequests(stranger)) {
+    if (name == "saShow" || name == "saGrant" || name == "saRevoke") continue;
+    auto answer = errorShape(act(nadia, north, [&](auto r) { fill(r, robot); }), robot);
+    BOOST_TEST_CONTEXT(name) { BOOST_TEST((answer.first == wire::ErrorCode::NOT_OWNER)); }
+  }
+  auto key = errorShape(act(nadia, north, [&](auto r) { r.setSaKeyRevoke(robotKey); }), robotKey);
+  BOOST_TEST((key.first == wire::ErrorCode::NOT_OWNER));
+  // Offered, not granted: it shows, and removing access it does not have is notFound.
+  Decoded row(act(nadia, north, [&](auto r) { r.setSaShow(robot); }));
+  BOOST_REQUIRE((row.get().which() == wire::Response::SA_VIEW));
+  auto r = row.get().getSaView().getRows()[0];
+  BOOST_TEST((r.getRelation() == wire::Relation::EXTERNAL));
+  BOOST_TEST(r.getOffered());
+  BOOST_TEST(!r.getHasAccess());
+  BOOST_TEST(r.getOfferedTo().size() == 0u);  // the owner's business
+  BOOST_TEST(r.getActions().getEditPermissions());
+  BOOST_TEST(!r.getActions().getRemoveAccess());
+  BOOST_TEST(!r.getActions().getShare());
+  Decoded revoke(act(nadia, north, [&](auto q) { q.setSaRevoke(robot); }));
+  BOOST_TEST((revoke.get().getError().getCode() == wire::ErrorCode::NOT_FOUND));
+}
+
+// Sharing needs the owner's consent: a grant without an offer is refused as for a missing
+// account; with one, it is accepted; withdrawing removes the offer and the access, audited in
+// both companies.
+BOOST_FIXTURE_TEST_CASE(granting_needs_an_offer_and_withdrawing_ends_access, SharingFixture) {
+  auto refused = errorShape(grant(nadia, north, robot), robot);
+  BOOST_TEST((refused.first == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST(!allowed(north));
+
+  // Only the owner offers, to an existing other company, with service_accounts.manage.
+  BOOST_TEST((errorShape(share(alice, acme, robot, acme), robot).first ==
+              wire::ErrorCode::INVALID_ARGUMENT));
+  BOOST_TEST(
+      (errorShape(share(alice, acme, robot, 777), robot).first == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST((errorShape(share(sam, stranger, robot, stranger), robot).first ==
+              wire::ErrorCode::NOT_FOUND));  // unrelated: not even told it exists
+  uint64_t clerk = 0;
+  db->commit([&](store::Writer& w) {
+    clerk = ok(w.createUser("clerk"));
+    ok(w.setGrant(clerk, acme, {"service_accounts.read"}, {}));
+    return true;
+  });
+  BOOST_TEST(
+      (errorShape(share(clerk, acme, robot, north), robot).first == wire::ErrorCode::FORBIDDEN));
+
+  Decoded offered(share(alice, acme, robot, north));
+  BOOST_REQUIRE((offered.get().which() == wire::Response::MUTATION));
+  Decoded granted(grant(nadia, north, robot));
+  BOOST_REQUIRE((granted.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(allowed(north));
+  // The offered company may not pass it on.
+  BOOST_TEST((errorShape(share(nadia, north, robot, stranger), robot).first ==
+              wire::ErrorCode::NOT_OWNER));
+
+  // The owner's view lists the offer; `sa companies` the grant.
+  Decoded mine(act(alice, acme, [&](auto r) { r.setSaShow(robot); }));
+  auto row = mine.get().getSaView().getRows()[0];
+  BOOST_REQUIRE(row.getOfferedTo().size() == 1u);
+  BOOST_TEST(row.getOfferedTo()[0].getId() == north);
+  BOOST_TEST(std::string(row.getOfferedTo()[0].getName().cStr()) == "north");
+  BOOST_TEST(row.getActions().getShare());
+
+  // Withdrawn: no offer, no access; a second withdrawal finds nothing.
+  Decoded withdrawn(share(alice, acme, robot, north, false));
+  BOOST_REQUIRE((withdrawn.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(!allowed(north));
+  BOOST_TEST((errorShape(share(alice, acme, robot, north, false), robot).first ==
+              wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST((errorShape(grant(nadia, north, robot), robot).first == wire::ErrorCode::NOT_FOUND));
+  Decoded list(act(nadia, north, [](auto r) { r.setSaList(); }));
+  BOOST_TEST(list.get().getSaView().getRows().size() == 0u);
+
+  // Both audits show the withdrawal.
+  for (auto [actor, company] : {std::pair{alice, acme}, std::pair{nadia, north}}) {
+    db->commit([&](store::Writer& w) {
+      ok(w.definePermissions({"audit.read"}));
+      ok(w.setGrant(
+          actor, company,
+          {"routers.read", "service_accounts.manage", "service_accounts.read", "audit.read"}, {}));
+      return true;
+    });
+    Decoded audit(act(actor, company, [](auto r) { r.initAuditList(); }));
+    bool seen = false;
+    for (auto e : audit.get().getAudit().getEvents()) {
+      seen = seen || (std::string(e.getOperation().cStr()) == "saUnshare" &&
+                      std::string(e.getOutcome().cStr()) == "ok");
+    }
+    BOOST_TEST(seen, "saUnshare in the audit of company " << company);
+  }
+}

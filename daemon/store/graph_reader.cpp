@@ -155,6 +155,29 @@ std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
   return out;
 }
 
+bool GraphReader::offered(PrincipalId account, CompanyId c) const {
+  if (account > kMaxEntityId || c > kMaxEntityId) return false;
+  return txn_.get(t_.offers, IntKey(grantKey(account, c)).bytes()).has_value();
+}
+
+std::vector<CompanyId> GraphReader::offersOf(PrincipalId account) const {
+  std::vector<CompanyId> out;
+  if (account == 0 || account > kMaxEntityId) return out;
+  Cursor cur(txn_, t_.offers);
+  uint64_t start = grantKey(account, 0);
+  std::string_view k = u64Bytes(start), v;
+  for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok; ok = cur.move(MDB_NEXT, k, v)) {
+    uint64_t key = readU64(k);
+    if ((key >> 32) != account) break;
+    out.push_back(key & kMaxEntityId);
+  }
+  return out;
+}
+
+std::vector<PrincipalId> GraphReader::offeredTo(CompanyId c) const {
+  return duplicates(t_.companyOffers, c);
+}
+
 std::optional<KeyRecord> GraphReader::key(uint64_t id) const {
   auto v = txn_.get(t_.keys, IntKey(id).bytes());
   if (!v) return std::nullopt;

@@ -18,7 +18,7 @@ namespace gatehouse::store {
 struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
       principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
-      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed;
+      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers;
 };
 
 class GraphReader {
@@ -52,6 +52,12 @@ class GraphReader {
   std::vector<RoleRecord> rolesFrom(CompanyId scope, RoleId first, size_t limit) const;
   // The companies where the principal holds a grant, ascending.
   std::vector<CompanyId> companiesOf(PrincipalId p) const;
+  // Offers of service accounts (docs/service-accounts.md, "Sharing"): whether the account's owner
+  // offers it to the company; the companies it is offered to; the accounts offered to a company.
+  // All ascending.
+  bool offered(PrincipalId account, CompanyId c) const;
+  std::vector<CompanyId> offersOf(PrincipalId account) const;
+  std::vector<PrincipalId> offeredTo(CompanyId c) const;
 
   std::optional<KeyRecord> key(uint64_t id) const;
   std::vector<KeyRecord> keysOf(PrincipalId p) const;  // Ascending by id.

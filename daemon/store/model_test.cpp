@@ -1,7 +1,8 @@
 // Model-based test: random mutations applied both to the store and to a plain in-memory model of
 // the rules; every authorize answer of the store must equal the model's. Mutations are applied in
 // group-committed batches, some of which contain refused operations, so nested rollback is
-// exercised too.
+// exercised too. Offers of service accounts are modelled as well: withdrawing one also removes the
+// company's grant, and the store's offers must match the model's.
 //
 // GATEHOUSE_MODEL_SEED and GATEHOUSE_MODEL_OPS override the fixed seed and the operation count;
 // the seed is printed with every failure.
@@ -33,6 +34,15 @@ struct Model {
     std::vector<RoleId> roles;
   };
   std::map<std::pair<PrincipalId, CompanyId>, Grant> grants;
+  std::map<PrincipalId, CompanyId> accountOwners;  // service accounts only
+  std::set<std::pair<PrincipalId, CompanyId>> offers;
+
+  // Whether an offer of `p` to `c` may be made: a service account, an existing company that is
+  // not its owner.
+  bool offerable(PrincipalId p, CompanyId c) const {
+    auto owner = accountOwners.find(p);
+    return owner != accountOwners.end() && companies.contains(c) && owner->second != c;
+  }
 
   std::optional<uint32_t> bitOf(std::string_view name) const {
     for (uint32_t i = 0; i < catalog.size(); ++i) {
@@ -78,7 +88,8 @@ class ModelTest {
     for (auto& [key, g] : model_.grants) withRoles += g.roles.empty() ? 0 : 1;
     BOOST_TEST_MESSAGE("model: " << model_.grants.size() << " grants (" << withRoles
                                  << " with roles), " << model_.roles.size() << " roles, "
-                                 << model_.principals.size() << " principals, " << checks_
+                                 << model_.principals.size() << " principals, "
+                                 << model_.offers.size() << " offers, " << checks_
                                  << " authorize answers compared");
   }
 
@@ -152,6 +163,7 @@ class ModelTest {
             sa ? w.createServiceAccount(name, *model_.companies.begin(), "d") : w.createUser(name);
         if (agree(r, true, "createPrincipal")) {
           model_.principals[std::get<PrincipalId>(r)] = true;
+          if (sa) model_.accountOwners[std::get<PrincipalId>(r)] = *model_.companies.begin();
           nextPrincipalGuess_ = std::get<PrincipalId>(r) + 1;
         }
         return refusalOf(r) == nullptr;
@@ -229,7 +241,7 @@ class ModelTest {
         return refusalOf(r) == nullptr;
       };
     }
-    if (kind < 97) {
+    if (kind < 91) {
       PrincipalId p = pick(principalIds());
       bool active = chance(50);
       return [this, p, active](Writer& w) {
@@ -239,12 +251,38 @@ class ModelTest {
         return refusalOf(r) == nullptr;
       };
     }
+    if (kind < 94) {
+      PrincipalId p = pick(principalIds());
+      CompanyId c = pick(companyIds());
+      return [this, p, c](Writer& w) {
+        auto r = w.offer(p, c);
+        if (agree(r, model_.offerable(p, c), "offer")) model_.offers.insert({p, c});
+        return refusalOf(r) == nullptr;
+      };
+    }
+    if (kind < 97) {
+      PrincipalId p = pick(principalIds());
+      CompanyId c = pick(companyIds());
+      return [this, p, c](Writer& w) {
+        auto r = w.withdrawOffer(p, c);
+        auto owner = model_.accountOwners.find(p);
+        bool valid = owner != model_.accountOwners.end() && owner->second != c &&
+                     (model_.offers.contains({p, c}) || model_.grants.contains({p, c}));
+        if (agree(r, valid, "withdrawOffer")) {
+          model_.offers.erase({p, c});
+          model_.grants.erase({p, c});
+        }
+        return refusalOf(r) == nullptr;
+      };
+    }
     PrincipalId p = pick(principalIds());
     return [this, p](Writer& w) {
       auto r = w.deletePrincipal(p);
       if (agree(r, model_.principals.contains(p), "deletePrincipal")) {
         model_.principals.erase(p);
+        model_.accountOwners.erase(p);
         std::erase_if(model_.grants, [p](const auto& kv) { return kv.first.first == p; });
+        std::erase_if(model_.offers, [p](const auto& o) { return o.first == p; });
       }
       return refusalOf(r) == nullptr;
     };
@@ -298,6 +336,13 @@ class ModelTest {
 
   void compareAll() {
     snap_.begin();
+    for (PrincipalId p : principalIds()) {
+      std::vector<CompanyId> want;
+      for (auto [account, c] : model_.offers) {
+        if (account == p) want.push_back(c);
+      }
+      BOOST_TEST((snap_.reader().offersOf(p) == want), "seed " << seed_ << ": offers of " << p);
+    }
     for (PrincipalId p : principalIds()) {
       for (CompanyId c : companyIds()) {
         for (const auto& perm : model_.catalog) compareOne(p, c, perm);

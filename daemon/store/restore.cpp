@@ -41,8 +41,9 @@ Restored verify(const std::filesystem::path& copy) {
     fail(fmt::format("{} is not a gatehouse backup: it records no schema version", copy.string()));
   }
   std::memcpy(&r.schemaVersion, version->data(), sizeof r.schemaVersion);
-  if (r.schemaVersion != kSchemaVersion) {
-    fail(fmt::format("{} has schema version {}; this build reads {}", copy.string(),
+  // An older version is migrated when the daemon opens the restored store (Store::open).
+  if (r.schemaVersion < 1 || r.schemaVersion > kSchemaVersion) {
+    fail(fmt::format("{} has schema version {}; this build reads 1 to {}", copy.string(),
                      r.schemaVersion, kSchemaVersion));
   }
   // Every table, read to its end: a truncated or damaged copy fails here, not in production.

@@ -44,6 +44,30 @@ void refuseShared(const std::filesystem::path& path) {
                   path.string(), st.st_mode & 07777));
 }
 
+// Schema 1 -> 2: before offers, any company could grant itself an account owned elsewhere. So that
+// every such grant keeps working as it did and shows as shared, each external grant (a service
+// account's grant in a company other than its owner) becomes an offer plus that grant. Runs in
+// the transaction that opens the store and records the new version, so it runs exactly once.
+void migrateToOffers(Txn& txn, const Tables& t, const StoreOptions& options) {
+  Writer w(txn, t, options);
+  std::vector<std::pair<PrincipalId, CompanyId>> external;
+  {
+    Cursor cur(txn, t.grants);
+    std::string_view k, v;
+    for (bool ok = cur.move(MDB_FIRST, k, v); ok; ok = cur.move(MDB_NEXT, k, v)) {
+      uint64_t key = readU64(k);
+      external.emplace_back(key >> 32, key & kMaxEntityId);
+    }
+  }
+  for (auto [p, c] : external) {
+    auto principal = w.principal(p);
+    if (!principal) throw CorruptRecord("grants");
+    if (principal->kind != PrincipalKind::serviceAccount || principal->ownerCompany == c) continue;
+    auto offered = w.offer(p, c);
+    if (auto refusal = refusalOf(offered)) throw CorruptRecord("grants: " + refusal->message);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const StoreOptions& options) {
@@ -101,20 +125,28 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.audit = openDb("audit", MDB_INTEGERKEY);
   t.auditByCompany = openDb("audit_by_company", kIdList);
   t.accessUsed = openDb("access_used", MDB_INTEGERKEY);
+  t.offers = openDb("offers", MDB_INTEGERKEY);
+  t.companyOffers = openDb("company_offers", kIdList);
 
   auto version = txn.get(t.meta, kSchemaKey);
-  if (!version) {
-    uint32_t v = kSchemaVersion;
-    txn.put(t.meta, kSchemaKey, std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
-  } else {
-    uint32_t v = 0;
+  uint32_t v = kSchemaVersion;
+  if (version) {
     if (version->size() != sizeof v) throw CorruptRecord("meta");
     std::memcpy(&v, version->data(), sizeof v);
-    if (v != kSchemaVersion) {
-      throw std::runtime_error(
-          fmt::format("{}: on-disk schema version {} is not supported by this build (expects {})",
-                      options.directory.string(), v, kSchemaVersion));
-    }
+  }
+  bool changed = !version;
+  if (v == 1) {  // explicit migrations, one version at a time
+    migrateToOffers(txn, t, store->options_);
+    v = 2;
+    changed = true;
+  }
+  if (v != kSchemaVersion) {
+    throw std::runtime_error(
+        fmt::format("{}: on-disk schema version {} is not supported by this build (expects {})",
+                    options.directory.string(), v, kSchemaVersion));
+  }
+  if (changed) {
+    txn.put(t.meta, kSchemaKey, std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
   }
   txn.commit();
   return store;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 
 #include "store/test_support.hpp"
 
@@ -39,6 +40,13 @@ struct Fixture {
 };
 
 const Decision kAllow{true, DenyReason::none};
+
+// The refusal's code, or nullopt when the mutation was accepted.
+template <typename T>
+std::optional<RefusalCode> refusedWith(const Result<T>& r) {
+  if (auto refusal = refusalOf(r)) return refusal->code;
+  return std::nullopt;
+}
 Decision deny(DenyReason r) { return Decision{false, r}; }
 
 }  // namespace
@@ -311,4 +319,133 @@ BOOST_AUTO_TEST_CASE(data_directory_is_private_and_a_shared_one_is_refused) {
   BOOST_CHECK_THROW(Store::open(testOptions(fresh)), std::runtime_error);
   ::chmod((fresh / "data.mdb").c_str(), 0640);  // group-readable is the operator's choice
   BOOST_CHECK_NO_THROW(Store::open(testOptions(fresh)));
+}
+
+// Offers (docs/service-accounts.md, "Sharing"): made by the owner to another company, withdrawn
+// with the company's grant in one mutation, and gone with the account.
+BOOST_FIXTURE_TEST_CASE(offers_are_made_withdrawn_with_the_grant_and_deleted_with_the_account,
+                        Fixture) {
+  ok(mutate([](Writer& w) { return w.definePermissions({"x.y"}); }));
+  CompanyId owner = ok(mutate([](Writer& w) { return w.createCompany("owner"); }));
+  CompanyId c2 = ok(mutate([](Writer& w) { return w.createCompany("c2"); }));
+  CompanyId c3 = ok(mutate([](Writer& w) { return w.createCompany("c3"); }));
+  PrincipalId sa = ok(mutate([&](Writer& w) { return w.createServiceAccount("bot", owner, ""); }));
+  PrincipalId u = ok(mutate([](Writer& w) { return w.createUser("u"); }));
+
+  ok(mutate([&](Writer& w) { return w.offer(sa, c2); }));
+  ok(mutate([&](Writer& w) { return w.offer(sa, c2); }));  // again: no change
+  ok(mutate([&](Writer& w) { return w.offer(sa, c3); }));
+  ok(mutate([&](Writer& w) { return w.setGrant(sa, c2, {"x.y"}, {}); }));
+  snap.begin();
+  BOOST_TEST(snap.reader().offered(sa, c2));
+  BOOST_TEST(!snap.reader().offered(sa, owner));
+  BOOST_TEST((snap.reader().offersOf(sa) == std::vector<CompanyId>{c2, c3}));
+  BOOST_TEST((snap.reader().offeredTo(c2) == std::vector<PrincipalId>{sa}));
+  snap.end();
+  BOOST_TEST((check(sa, c2, "x.y") == kAllow));
+
+  // Refusals: the owner itself, an unknown company, a user, an unknown account.
+  BOOST_TEST((refusedWith(mutate([&](Writer& w) { return w.offer(sa, owner); })) ==
+              RefusalCode::invalidArgument));
+  BOOST_TEST(
+      (refusedWith(mutate([&](Writer& w) { return w.offer(sa, 77); })) == RefusalCode::notFound));
+  BOOST_TEST(
+      (refusedWith(mutate([&](Writer& w) { return w.offer(u, c2); })) == RefusalCode::notFound));
+  BOOST_TEST(
+      (refusedWith(mutate([&](Writer& w) { return w.offer(999, c2); })) == RefusalCode::notFound));
+
+  // Withdrawing removes the offer and the grant together.
+  ok(mutate([&](Writer& w) { return w.withdrawOffer(sa, c2); }));
+  BOOST_TEST((check(sa, c2, "x.y") == deny(DenyReason::noAccess)));
+  snap.begin();
+  BOOST_TEST(!snap.reader().offered(sa, c2));
+  BOOST_TEST(snap.reader().offeredTo(c2).empty());
+  BOOST_TEST((snap.reader().companiesOf(sa) == std::vector<CompanyId>{}));
+  snap.end();
+  // Nothing left to withdraw: notFound. A grant without an offer (the system's) is withdrawn too.
+  BOOST_TEST((refusedWith(mutate([&](Writer& w) { return w.withdrawOffer(sa, c2); })) ==
+              RefusalCode::notFound));
+  ok(mutate([&](Writer& w) { return w.setGrant(sa, c2, {"x.y"}, {}); }));
+  ok(mutate([&](Writer& w) { return w.withdrawOffer(sa, c2); }));
+  BOOST_TEST((check(sa, c2, "x.y") == deny(DenyReason::noAccess)));
+
+  // Deleting the account removes its remaining offers.
+  ok(mutate([&](Writer& w) { return w.deletePrincipal(sa); }));
+  snap.begin();
+  BOOST_TEST(snap.reader().offeredTo(c3).empty());
+  BOOST_TEST(snap.reader().offersOf(sa).empty());
+  snap.end();
+}
+
+// A store of schema version 1 (no offers tables) is migrated when opened: every external grant of
+// a service account becomes an offer plus that grant, once, and the version becomes 2. The
+// version-1 layout is made here from a fresh store by dropping the two tables version 2 added and
+// recording version 1, which is byte for byte what version 1 wrote for these records.
+BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
+  TempDir dir;
+  PrincipalId sa = 0, other = 0, u = 0;
+  CompanyId owner = 0, c2 = 0, c3 = 0;
+  auto version = [](Store& s) {
+    Txn txn = Txn::begin(s.env(), MDB_RDONLY);
+    auto v = txn.get(s.tables().meta, "schema_version");
+    uint32_t out = 0;
+    if (v && v->size() == sizeof out) std::memcpy(&out, v->data(), sizeof out);
+    return out;
+  };
+  {
+    auto store = Store::open(testOptions(dir.path()));
+    BOOST_TEST(version(*store) == kSchemaVersion);
+    store->commit([&](Writer& w) {
+      ok(w.definePermissions({"x.y"}));
+      owner = ok(w.createCompany("owner"));
+      c2 = ok(w.createCompany("c2"));
+      c3 = ok(w.createCompany("c3"));
+      sa = ok(w.createServiceAccount("bot", owner, ""));
+      other = ok(w.createServiceAccount("other", c3, ""));
+      u = ok(w.createUser("u"));
+      ok(w.setGrant(sa, owner, {"x.y"}, {}));  // owned: no offer
+      ok(w.setGrant(sa, c2, {"x.y"}, {}));     // external
+      ok(w.setGrant(sa, c3, {}, {}));          // external
+      ok(w.setGrant(other, c3, {"x.y"}, {}));  // owned
+      ok(w.setGrant(u, c2, {"x.y"}, {}));      // a user: never offered
+      return true;
+    });
+    Txn txn = Txn::begin(store->env(), 0);
+    check(mdb_drop(txn.get(), store->tables().offers, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().companyOffers, 1), "mdb_drop");
+    uint32_t v1 = 1;
+    txn.put(store->tables().meta, "schema_version",
+            std::string_view(reinterpret_cast<const char*>(&v1), sizeof v1));
+    txn.commit();
+  }
+  for (int open = 0; open < 2; ++open) {  // the second open finds nothing to migrate
+    auto store = Store::open(testOptions(dir.path()));
+    BOOST_TEST(version(*store) == 2u);
+    Snapshot snap(*store);
+    snap.begin();
+    auto g = snap.reader();
+    BOOST_TEST((g.offersOf(sa) == std::vector<CompanyId>{c2, c3}));
+    BOOST_TEST(g.offersOf(other).empty());
+    BOOST_TEST((g.offeredTo(c2) == std::vector<PrincipalId>{sa}));
+    BOOST_TEST(!g.offered(u, c2));
+    BOOST_TEST(snap.authorize(sa, c2, "x.y").allowed);  // the grants are as they were
+    BOOST_TEST(snap.authorize(sa, owner, "x.y").allowed);
+    BOOST_TEST(snap.authorize(u, c2, "x.y").allowed);
+    snap.end();
+  }
+  // A version newer than this build is refused, naming both.
+  {
+    auto store = Store::open(testOptions(dir.path()));
+    Txn txn = Txn::begin(store->env(), 0);
+    uint32_t v9 = 9;
+    txn.put(store->tables().meta, "schema_version",
+            std::string_view(reinterpret_cast<const char*>(&v9), sizeof v9));
+    txn.commit();
+  }
+  try {
+    Store::open(testOptions(dir.path()));
+    BOOST_ERROR("a store of schema version 9 was opened");
+  } catch (const std::runtime_error& e) {
+    BOOST_TEST(std::string(e.what()).find("schema version 9") != std::string::npos);
+  }
 }

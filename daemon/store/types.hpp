@@ -21,7 +21,9 @@ using PrincipalId = uint64_t;
 using RoleId = uint64_t;
 using PermissionBit = uint32_t;
 
-constexpr uint32_t kSchemaVersion = 1;
+// The on-disk schema. 1: the first. 2: adds the offers of service accounts (`offers`,
+// `company_offers`); a version-1 store is migrated when opened (Store::open).
+constexpr uint32_t kSchemaVersion = 2;
 constexpr size_t kMaxPermissionName = 64;
 constexpr size_t kMaxEntityName = 128;
 constexpr size_t kMaxDescription = 1024;

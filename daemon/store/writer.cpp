@@ -293,6 +293,7 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
     if (!g) throw CorruptRecord("grants");
     dropGrant(grantKey(p, c), *g);
   }
+  for (CompanyId c : offersOf(p)) dropOffer(p, c);
   for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
   wtxn_.del(t_.principalKeys, IntKey(p).bytes());
   wtxn_.del(t_.passwords, IntKey(p).bytes());
@@ -304,6 +305,53 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   wtxn_.del(t_.principalNames, r->name);
   wtxn_.del(t_.principals, IntKey(p).bytes());
   return p;
+}
+
+Result<PrincipalId> Writer::offer(PrincipalId account, CompanyId c) {
+  auto r = principal(account);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", account));
+  }
+  if (!company(c)) {
+    return refuse(RefusalCode::notFound, fmt::format("company: no company with id {}", c));
+  }
+  if (c == r->ownerCompany) {
+    return refuse(
+        RefusalCode::invalidArgument,
+        fmt::format("company: company {} owns service account {}; it needs no offer", c, account));
+  }
+  wtxn_.put(t_.offers, IntKey(grantKey(account, c)).bytes(), std::string_view());
+  wtxn_.put(t_.companyOffers, IntKey(c).bytes(), u64Bytes(account));
+  return account;
+}
+
+void Writer::dropOffer(PrincipalId account, CompanyId c) {
+  std::string_view accountBytes = u64Bytes(account);
+  wtxn_.del(t_.companyOffers, IntKey(c).bytes(), &accountBytes);
+  wtxn_.del(t_.offers, IntKey(grantKey(account, c)).bytes());
+}
+
+Result<PrincipalId> Writer::withdrawOffer(PrincipalId account, CompanyId c) {
+  auto r = principal(account);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", account));
+  }
+  if (c == r->ownerCompany) {
+    return refuse(
+        RefusalCode::invalidArgument,
+        fmt::format("company: company {} owns service account {}; it holds no offer", c, account));
+  }
+  bool wasOffered = offered(account, c);
+  auto g = grant(account, c);
+  if (!wasOffered && !g) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("service account {} is not shared with company {}", account, c));
+  }
+  if (wasOffered) dropOffer(account, c);
+  if (g) dropGrant(grantKey(account, c), *g);
+  return account;
 }
 
 Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,

@@ -38,6 +38,11 @@ class Writer : public GraphReader {
   Result<PrincipalId> removeGrant(PrincipalId p, CompanyId c);
   Result<PrincipalId> setPrincipalState(PrincipalId p, PrincipalState state);
   Result<PrincipalId> deletePrincipal(PrincipalId p);
+  // Offers (docs/service-accounts.md, "Sharing"). `offer` records that the account's owner offers
+  // it to company `c` (no change when it already does). `withdrawOffer` removes the offer and the
+  // account's grant in `c`, whichever exist; a refusal when neither does.
+  Result<PrincipalId> offer(PrincipalId account, CompanyId c);
+  Result<PrincipalId> withdrawOffer(PrincipalId account, CompanyId c);
 
   // Credentials. The writer only stores what the credentials layer computed.
   // Adds a key for a service account that has fewer than `maxLive` live keys at `now`.
@@ -70,6 +75,7 @@ class Writer : public GraphReader {
   void putGrant(uint64_t key, const GrantRecord& grant);
   void putRole(const RoleRecord& role);
   void dropGrant(uint64_t key, const GrantRecord& grant);
+  void dropOffer(PrincipalId account, CompanyId c);
   void rematerialise(uint64_t key);
   std::vector<uint64_t> holdersOf(RoleId role) const;
 
