@@ -157,6 +157,9 @@ int run(int argc, char** argv) {
     return kExitStartupFailed;
   }
 
+  // SIGHUP's default action ends the process: until the server serves (and takes SIGHUP for a
+  // reload), a reload has nothing to apply, so it is ignored rather than fatal.
+  ::signal(SIGHUP, SIG_IGN);
   auto started = std::chrono::steady_clock::now();
   try {
     credentials::initTotp();

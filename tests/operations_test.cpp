@@ -154,6 +154,8 @@ std::string reloadWith(const Daemon& daemon, const std::string& daemonKeys,
   std::string text = original;
   text.replace(text.find("[daemon]\n"), 9, "[daemon]\n" + daemonKeys);
   std::ofstream(path) << text << credentialKeys << sections;
+  // Answered means serving: the daemon takes SIGHUP from then on (before, it ignores it).
+  daemon.connect().call([](wire::Request::Builder r) { r.setPing(); });
   size_t before = daemon.log().size();
   BOOST_REQUIRE(::kill(daemon.pid(), SIGHUP) == 0);
   for (int i = 0; i < 500; ++i) {
