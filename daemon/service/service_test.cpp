@@ -829,7 +829,7 @@ BOOST_FIXTURE_TEST_CASE(granting_needs_an_offer_and_withdrawing_ends_access, Sha
 
 namespace {
 
-std::vector<std::string> missingOf(const Decoded& d) {
+std::vector<std::string> missingOf(Decoded& d) {
   std::vector<std::string> out;
   if (d.get().which() != wire::Response::ERROR) return out;
   for (auto name : d.get().getError().getMissing()) out.emplace_back(name.cStr());

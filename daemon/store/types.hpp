@@ -68,7 +68,7 @@ struct Refusal {
 };
 
 inline Refusal refuse(RefusalCode code, std::string message) {
-  return Refusal{code, std::move(message)};
+  return Refusal{code, std::move(message), {}};
 }
 
 template <typename T>
