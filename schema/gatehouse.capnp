@@ -97,6 +97,10 @@ struct Request {
                              # `company`, which may then grant it access there (saGrant).
     saUnshare @61 :SaShare;  # service_accounts.manage, owner only: withdraw the offer and remove
                              # the account's access to `company`, in one transaction.
+
+    # --- Added later (actor requests; see docs/service-accounts.md, "Ceilings") ---
+    saSetCeiling @62 :SaCeiling;  # service_accounts.manage, owner only: the most any other
+                                  # company may grant the account; lowering it trims their grants.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
@@ -227,6 +231,12 @@ struct SaShare {
   company @1 :UInt64;         # The company offered the account (never the owner itself).
 }
 
+struct SaCeiling {
+  serviceAccount @0 :UInt64;   # Owned by the active company.
+  permissions @1 :List(Text);  # The ceiling: catalog names. Empty (without `clear`): nothing.
+  clear @2 :Bool;              # Remove the ceiling (no limit); `permissions` must then be empty.
+}
+
 struct ScopedRole {
   name @0 :Text;
   permissions @1 :List(Text);
@@ -285,7 +295,8 @@ struct Response {
 struct Error {
   code @0 :ErrorCode;
   message @1 :Text;  # Names the offending field, value or limit. Never contains secrets.
-  missing @2 :List(Text);  # For `escalation` and `forbidden`: the permissions the actor lacks.
+  missing @2 :List(Text);  # For `escalation` and `forbidden`: the permissions the actor lacks;
+                           # for `aboveCeiling`: the permissions over the ceiling.
 }
 
 enum ErrorCode {
@@ -302,6 +313,8 @@ enum ErrorCode {
   notOwner @10;          # Only the service account's owner company may do this; nothing changed.
   escalation @11;        # The actor would grant permissions it does not hold; see `missing`.
   forbidden @12;         # The actor lacks the permission the request needs in the active company.
+  aboveCeiling @13;      # A service account would hold more outside its owner company than the
+                         # owner's ceiling allows; `missing` lists the permissions over it.
 }
 
 struct Decision {
@@ -518,6 +531,10 @@ struct SaRow {
                                # granted": the viewing company may grant it access (saGrant).
   offeredTo @14 :List(CompanyInfo);  # Owned rows only: the companies it is offered to,
                                      # ascending by id; always empty for an external row.
+  hasCeiling @15 :Bool;        # Its owner set a ceiling: the most any company other than the
+                               # owner may grant it. Shown on owned and external rows alike.
+  ceiling @16 :List(Text);     # With `hasCeiling`: the ceiling's permissions (may be empty:
+                               # nothing may be granted outside the owner), ascending by bit.
 }
 
 struct SaView {

@@ -417,3 +417,90 @@ BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
   BOOST_TEST(!contains(list.out, "gatesk_"));
   ::unsetenv("GATEHOUSE_SOCKET");
 }
+
+// sa ceiling through the CLI: the allowed case and each refusal, the trim of a grant elsewhere,
+// grants and role edits above it refused with aboveCeiling (listing what is over), the ceiling
+// in both companies' views, and --clear.
+BOOST_AUTO_TEST_CASE(ceilings_through_the_cli) {
+  Daemon d;
+  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
+  Run demo = runProcess(
+      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
+  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  std::vector<std::string> sam = {"--as", "sam", "--company", "client-south"};
+  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
+    who.insert(who.end(), args.begin(), args.end());
+    return who;
+  };
+  expect(d, with(alice, {"sa", "create", "bot4", "--perm", "routers.read"}), 0);
+  expect(d, with(alice, {"sa", "share", "bot4", "--with", "client-north"}), 0);
+  expect(d, with(nadia, {"sa", "grant", "bot4", "--perm", "routers.read", "--role", "night-shift"}),
+         0);
+  BOOST_TEST(
+      contains(expect(d, {"check", "bot4", "client-north", "routers.reboot"}, 0).out, "allow"));
+
+  // Refused: neither --perm nor --clear, both, a related non-owner, an unrelated company, an
+  // actor without service_accounts.manage in the owner.
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "ceiling", "bot4"}), 2).err, "--clear"));
+  expect(d, with(alice, {"sa", "ceiling", "bot4", "--perm", "routers.read", "--clear"}), 2);
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"sa", "ceiling", "bot4", "--perm", "routers.read"}), 2).err,
+               "notOwner"));
+  BOOST_TEST(
+      contains(expect(d, with(sam, {"sa", "ceiling", "bot4", "--perm", "routers.read"}), 2).err,
+               "notFound: serviceAccount: no service account with id"));
+  std::vector<std::string> carol = {"--as", "carol", "--company", "msp"};
+  expect(d, {"grant", "set", "carol", "msp", "--role", "viewer"}, 0);
+  BOOST_TEST(
+      contains(expect(d, with(carol, {"sa", "ceiling", "bot4", "--perm", "routers.read"}), 2).err,
+               "forbidden"));
+
+  // Set: north's grant is trimmed (the role night-shift, with routers.reboot, leaves it).
+  Run set = expect(d, with(alice, {"sa", "ceiling", "bot4", "--perm", "routers.read"}), 0);
+  BOOST_TEST(contains(set.out, "ok (revision"));
+  BOOST_TEST(contains(expect(d, {"check", "bot4", "client-north", "routers.reboot"}, 1).out,
+                      "not granted"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "bot4", "client-north", "routers.read"}, 0).out, "allow"));
+  BOOST_TEST(
+      contains(expect(d, with(alice, {"sa", "show", "bot4"}), 0).out, "ceiling:     routers.read"));
+  Run theirs = expect(d, with(nadia, {"sa", "show", "bot4"}), 0);
+  BOOST_TEST(contains(theirs.out, "ceiling:     routers.read"));
+  BOOST_TEST(contains(theirs.out, "roles:       (none)"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"--json", "sa", "show", "bot4"}), 0).out,
+                      "\"ceiling\":[\"routers.read\"]"));
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"audit", "list", "--limit", "1"}), 0).out, "saSetCeiling"));
+
+  // Above it: a grant, a role edit, the platform's grant set.
+  Run above = expect(d, with(nadia, {"sa", "grant", "bot4", "--role", "night-shift"}), 2);
+  BOOST_TEST(contains(above.err, "aboveCeiling"));
+  BOOST_TEST(contains(above.err, "(missing: routers.reboot)"));
+  Run aboveJson =
+      expect(d, with(nadia, {"--json", "sa", "grant", "bot4", "--perm", "routers.write"}), 2);
+  BOOST_TEST(contains(aboveJson.out + aboveJson.err, "\"missing\":[\"routers.write\"]"));
+  expect(d, with(nadia, {"role", "create", "readers", "--perm", "routers.read"}), 0);
+  expect(d, with(nadia, {"sa", "grant", "bot4", "--role", "readers"}), 0);
+  BOOST_TEST(contains(expect(d,
+                             with(nadia, {"role", "edit", "readers", "--perm", "routers.read",
+                                          "--perm", "routers.write"}),
+                             2)
+                          .err,
+                      "aboveCeiling"));
+  BOOST_TEST(contains(
+      expect(d, {"grant", "set", "bot4", "client-north", "--perm", "routers.write"}, 2).err,
+      "aboveCeiling"));
+  BOOST_TEST(contains(expect(d, {"check", "bot4", "client-north", "routers.write"}, 1).out,
+                      "not granted"));
+
+  // Cleared: no limit.
+  expect(d, with(alice, {"sa", "ceiling", "bot4", "--clear"}), 0);
+  BOOST_TEST(contains(expect(d, with(nadia, {"sa", "show", "bot4"}), 0).out,
+                      "ceiling:     none (no limit)"));
+  expect(d, with(nadia, {"sa", "grant", "bot4", "--role", "night-shift"}), 0);
+  BOOST_TEST(
+      contains(expect(d, {"check", "bot4", "client-north", "routers.reboot"}, 0).out, "allow"));
+  ::unsetenv("GATEHOUSE_SOCKET");
+}

@@ -27,6 +27,12 @@ struct ShareArguments {
   std::string company;  // --with
 };
 
+struct CeilingArguments {
+  std::string serviceAccount;
+  std::vector<std::string> permissions;  // --perm
+  bool clear = false;                    // --clear
+};
+
 struct AuditArguments {
   uint32_t limit = 0;   // 0: the daemon's default (100).
   uint64_t before = 0;  // 0: from the newest event.
@@ -95,6 +101,13 @@ std::string offeredToText(wire::SaRow::Reader row) {
   return listText(companies, ", ");
 }
 
+// The owner's ceiling on what other companies may grant the account: "none" when it set none.
+std::string ceilingText(wire::SaRow::Reader row) {
+  if (!row.getHasCeiling()) return "none (no limit)";
+  if (row.getCeiling().size() == 0) return "(nothing)";
+  return listText(row.getCeiling(), ", ");
+}
+
 Json rowJson(wire::SaRow::Reader row) {
   Json offeredTo = Json::array();
   for (auto company : row.getOfferedTo()) {
@@ -118,7 +131,8 @@ Json rowJson(wire::SaRow::Reader row) {
           {"actions", actionsJson(row.getActions())},
           {"hasAccess", row.getHasAccess()},
           {"offered", row.getOffered()},
-          {"offeredTo", std::move(offeredTo)}};
+          {"offeredTo", std::move(offeredTo)},
+          {"ceiling", row.getHasCeiling() ? jsonStrings(row.getCeiling()) : Json(nullptr)}};
 }
 
 int listServiceAccounts(Context& context, const NoArguments&) {
@@ -171,6 +185,7 @@ std::string rowText(wire::SaRow::Reader row) {
       fmt::format("roles:       {}", listText(roles, ", ")),
       fmt::format("last used:   {}", utcTime(row.getLastUsedAt())),
       fmt::format("actions:     {}", actionsText(row.getActions())),
+      fmt::format("ceiling:     {}", ceilingText(row)),
   };
   if (row.getRelation() == wire::Relation::OWNED) {
     lines.push_back(fmt::format("offered to:  {}", offeredToText(row)));
@@ -284,6 +299,20 @@ int unshareServiceAccount(Context& context, const ShareArguments& args) {
   return sendShare(context, args, false);
 }
 
+// saSetCeiling: the most any other company may grant an owned account, or --clear.
+int setCeiling(Context& context, const CeilingArguments& args) {
+  if (args.permissions.empty() && !args.clear) {
+    throw CommandError(kUsageError, "give the ceiling with --perm, or --clear to remove it");
+  }
+  uint64_t account = context.session.principal(args.serviceAccount);
+  return change(context, [&](wire::Request::Builder request) {
+    auto q = request.initSaSetCeiling();
+    q.setServiceAccount(account);
+    setTexts(q.initPermissions(static_cast<unsigned>(args.permissions.size())), args.permissions);
+    q.setClear(args.clear);
+  });
+}
+
 // --- The audit trail ---
 
 int listAudit(Context& context, const AuditArguments& args) {
@@ -371,6 +400,17 @@ void addServiceAccountCommands(CLI::App& accounts, Action& chosen) {
         ->required();
     command->app->add_option("--with", command->args.company, "Company name or id")->required();
   }
+  auto ceiling = addCommand<CeilingArguments>(
+      accounts, "ceiling",
+      "Set the most any other company may grant an owned service account (lowering it trims "
+      "their grants), or remove the limit",
+      chosen, setCeiling, Mode::kActor);
+  ceiling.app->add_option("SA", ceiling.args.serviceAccount, "Service account name or id")
+      ->required();
+  CLI::Option* ceilingPerm = addPermissionOption(*ceiling.app, ceiling.args.permissions,
+                                                 "A permission of the ceiling (repeatable)");
+  ceiling.app->add_flag("--clear", ceiling.args.clear, "Remove the ceiling: no limit")
+      ->excludes(ceilingPerm);
   addServiceAccountCommand(accounts, "companies",
                            "The companies where an owned service account holds a grant", chosen,
                            serviceAccountCompanies);

@@ -167,6 +167,21 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
                         share ? w.offer(q.getServiceAccount(), q.getCompany())
                               : w.withdrawOffer(q.getServiceAccount(), q.getCompany()));
     }
+    case Request::SA_SET_CEILING: {
+      auto q = req.getSaSetCeiling();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      if (q.getClear() && q.getPermissions().size() > 0) {
+        protocol::setError(response, ErrorCode::INVALID_ARGUMENT,
+                           "permissions: must be empty when clear is set");
+        return false;
+      }
+      auto changed = q.getClear() ? w.clearCeiling(q.getServiceAccount())
+                                  : w.setCeiling(q.getServiceAccount(), views(q.getPermissions()));
+      return mutationOk(w, response, store::refusalOf(changed));
+    }
     case Request::ROLE_CREATE: {
       auto q = req.getRoleCreate();
       auto permissions = views(q.getPermissions());

@@ -39,6 +39,11 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
   } else {
     row.setOffered(g.offered(account.id, company));
   }
+  if (auto ceiling = g.ceiling(account.id)) {
+    row.setHasCeiling(true);
+    auto names = namesOf(g, ceiling->stored());
+    setNames(row.initCeiling(static_cast<unsigned>(names.size())), names);
+  }
   row.setState(toWire(account.state));
   auto grant = g.grant(account.id, company);
   row.setHasAccess(grant.has_value());

@@ -32,6 +32,22 @@ std::string sharing(wire::SaShare::Reader q) {
   return fmt::format("serviceAccount {} with company {}", q.getServiceAccount(), q.getCompany());
 }
 
+// Ceilings: the companies whose grant of the account a new ceiling trims (none when it is
+// cleared, or when a name is unknown and the request will be refused).
+void trimmedBy(const store::GraphReader& g, wire::SaCeiling::Reader q,
+               std::vector<store::CompanyId>& out) {
+  if (q.getClear()) return;
+  auto account = g.principal(q.getServiceAccount());
+  if (!account || account->kind != store::PrincipalKind::serviceAccount) return;
+  store::PermissionSet limit;
+  for (auto name : q.getPermissions()) {
+    auto bit = g.permission(view(name));
+    if (!bit) return;
+    limit.set(*bit);
+  }
+  for (auto c : g.grantsAbove(*account, limit.stored())) out.push_back(c);
+}
+
 constexpr AccessClass kCheck = AccessClass::check;
 constexpr AccessClass kAdmin = AccessClass::admin;
 
@@ -155,6 +171,11 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return sharing(r.getSaUnshare()); },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
        out.push_back(r.getSaUnshare().getCompany());
+     }},
+    {Request::SA_SET_CEILING, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaSetCeiling().getServiceAccount()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       trimmedBy(g, r.getSaSetCeiling(), out);
      }},
     {Request::SA_KEY_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaKeyCreate().getServiceAccount()); }},

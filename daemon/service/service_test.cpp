@@ -680,6 +680,12 @@ std::vector<std::pair<std::string, AccountRequest>> accountRequests(uint64_t com
          q.setServiceAccount(id);
          q.setCompany(company);
        }},
+      {"saSetCeiling",
+       [](wire::Request::Builder r, uint64_t id) {
+         auto q = r.initSaSetCeiling();
+         q.setServiceAccount(id);
+         q.initPermissions(1).set(0, "routers.read");
+       }},
   };
 }
 
@@ -819,4 +825,170 @@ BOOST_FIXTURE_TEST_CASE(granting_needs_an_offer_and_withdrawing_ends_access, Sha
     }
     BOOST_TEST(seen, "saUnshare in the audit of company " << company);
   }
+}
+
+namespace {
+
+std::vector<std::string> missingOf(Decoded& d) {
+  std::vector<std::string> out;
+  if (d.get().which() != wire::Response::ERROR) return out;
+  for (auto name : d.get().getError().getMissing()) out.emplace_back(name.cStr());
+  return out;
+}
+
+std::vector<std::string> texts(capnp::List<capnp::Text>::Reader list) {
+  std::vector<std::string> out;
+  for (auto t : list) out.emplace_back(t.cStr());
+  return out;
+}
+
+}  // namespace
+
+// Ceilings: only the owner sets one; lowering it trims the grants elsewhere (direct permissions
+// outside it go, roles exceeding it leave the grant), audited where it changed something; then
+// grants and role edits above it are refused with aboveCeiling, by an actor or the platform;
+// the owner's own grant is never bound; clearing it lifts the limit.
+BOOST_FIXTURE_TEST_CASE(a_ceiling_bounds_what_other_companies_grant, SharingFixture) {
+  uint64_t ops = 0, viewer = 0, clerk = 0;
+  std::vector<std::string_view> admin{
+      "routers.read",          "routers.reboot", "service_accounts.manage",
+      "service_accounts.read", "roles.manage",   "audit.read"};
+  db->commit([&](store::Writer& w) {
+    ok(w.definePermissions({"roles.manage", "audit.read"}));
+    ok(w.setGrant(alice, acme, admin, {}));
+    ok(w.setGrant(nadia, north, admin, {}));
+    ok(w.setGrant(sam, stranger, admin, {}));
+    ops = ok(w.createRole(north, "ops", {"routers.reboot"}));
+    viewer = ok(w.createRole(north, "viewer", {"routers.read"}));
+    clerk = ok(w.createUser("clerk"));
+    ok(w.setGrant(clerk, acme, {"service_accounts.read"}, {}));
+    ok(w.setGrant(robot, acme, {"routers.reboot"}, {}));
+    return true;
+  });
+  auto ceiling = [&](uint64_t actor, uint64_t company, std::vector<std::string> perms,
+                     bool clear = false) {
+    return act(actor, company, [&](wire::Request::Builder r) {
+      auto q = r.initSaSetCeiling();
+      q.setServiceAccount(robot);
+      auto list = q.initPermissions(static_cast<unsigned>(perms.size()));
+      for (unsigned i = 0; i < perms.size(); ++i) list.set(i, perms[i]);
+      q.setClear(clear);
+    });
+  };
+  auto grantWith = [&](std::vector<std::string> perms, std::vector<uint64_t> roles) {
+    return act(nadia, north, [&](wire::Request::Builder r) {
+      auto g = r.initSaGrant();
+      g.setPrincipal(robot);
+      auto list = g.initPermissions(static_cast<unsigned>(perms.size()));
+      for (unsigned i = 0; i < perms.size(); ++i) list.set(i, perms[i]);
+      auto ids = g.initRoles(static_cast<unsigned>(roles.size()));
+      for (unsigned i = 0; i < roles.size(); ++i) ids.set(i, roles[i]);
+    });
+  };
+  auto may = [&](uint64_t company, const char* permission) {
+    Decoded d(handle(checker, [&](wire::Request::Builder r) {
+      auto q = r.initAuthorize();
+      q.setPrincipal(robot);
+      q.setCompany(company);
+      q.setPermission(permission);
+    }));
+    return d.get().getAuthorize().getAllowed();
+  };
+  auto code = [](const std::string& answer) {
+    Decoded d(answer);
+    return d.get().which() == wire::Response::ERROR ? d.get().getError().getCode()
+                                                    : wire::ErrorCode::MALFORMED;
+  };
+
+  Decoded offered(share(alice, acme, robot, north));
+  BOOST_REQUIRE((offered.get().which() == wire::Response::MUTATION));
+  Decoded granted(grantWith({"routers.read", "routers.reboot"}, {ops}));
+  BOOST_REQUIRE((granted.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(may(north, "routers.reboot"));
+
+  // The refusals: without service_accounts.manage, from a related non-owner, from an unrelated
+  // company, a ceiling that is both cleared and given, an unknown permission.
+  BOOST_TEST((code(ceiling(clerk, acme, {"routers.read"})) == wire::ErrorCode::FORBIDDEN));
+  BOOST_TEST((code(ceiling(nadia, north, {"routers.read"})) == wire::ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(ceiling(sam, stranger, {"routers.read"})) == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST(
+      (code(ceiling(alice, acme, {"routers.read"}, true)) == wire::ErrorCode::INVALID_ARGUMENT));
+  BOOST_TEST((code(ceiling(alice, acme, {"routers.nope"})) == wire::ErrorCode::NOT_FOUND));
+  BOOST_TEST(may(north, "routers.reboot"));  // nothing changed
+
+  // Lowering it trims north's grant: routers.reboot goes, and so does the role `ops`.
+  Decoded lowered(ceiling(alice, acme, {"routers.read"}));
+  BOOST_REQUIRE((lowered.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(!may(north, "routers.reboot"));
+  BOOST_TEST(may(north, "routers.read"));
+  BOOST_TEST(may(acme, "routers.reboot"));  // the owner's own grant is not bound
+  Decoded theirs(act(nadia, north, [&](auto r) { r.setSaShow(robot); }));
+  auto row = theirs.get().getSaView().getRows()[0];
+  BOOST_TEST(row.getHasCeiling());
+  BOOST_TEST((texts(row.getCeiling()) == std::vector<std::string>{"routers.read"}));
+  BOOST_TEST((texts(row.getPermissions()) == std::vector<std::string>{"routers.read"}));
+  BOOST_TEST(row.getRoles().size() == 0u);
+  Decoded mine(act(alice, acme, [&](auto r) { r.setSaShow(robot); }));
+  BOOST_TEST(mine.get().getSaView().getRows()[0].getHasCeiling());
+  BOOST_TEST((texts(mine.get().getSaView().getRows()[0].getCeiling()) ==
+              std::vector<std::string>{"routers.read"}));
+
+  // Above it: a grant (directly or through a role), a role edit, the platform's setGrant.
+  Decoded direct(grantWith({"routers.read", "routers.reboot"}, {}));
+  BOOST_TEST((direct.get().getError().getCode() == wire::ErrorCode::ABOVE_CEILING));
+  BOOST_TEST((missingOf(direct) == std::vector<std::string>{"routers.reboot"}));
+  Decoded throughRole(grantWith({}, {ops}));
+  BOOST_TEST((missingOf(throughRole) == std::vector<std::string>{"routers.reboot"}));
+  Decoded withViewer(grantWith({}, {viewer}));
+  BOOST_REQUIRE((withViewer.get().which() == wire::Response::MUTATION));
+  Decoded edit(act(nadia, north, [&](wire::Request::Builder r) {
+    auto q = r.initRoleEdit();
+    q.setRole(viewer);
+    auto list = q.initPermissions(2);
+    list.set(0, "routers.read");
+    list.set(1, "routers.reboot");
+  }));
+  BOOST_TEST((edit.get().getError().getCode() == wire::ErrorCode::ABOVE_CEILING));
+  BOOST_TEST((missingOf(edit) == std::vector<std::string>{"routers.reboot"}));
+  Decoded platform(act(0, 0, [&](wire::Request::Builder r) {  // the system context
+    auto q = r.initSetGrant();
+    q.setPrincipal(robot);
+    q.setCompany(north);
+    q.initPermissions(1).set(0, "routers.reboot");
+  }));
+  BOOST_TEST((platform.get().getError().getCode() == wire::ErrorCode::ABOVE_CEILING));
+  BOOST_TEST(!may(north, "routers.reboot"));
+  // The owner grants itself what it likes.
+  Decoded own(act(alice, acme, [&](wire::Request::Builder r) {
+    auto g = r.initSaGrant();
+    g.setPrincipal(robot);
+    auto list = g.initPermissions(2);
+    list.set(0, "routers.read");
+    list.set(1, "routers.reboot");
+  }));
+  BOOST_TEST((own.get().which() == wire::Response::MUTATION));
+
+  // The trim is audited in north (where it changed something), not in stranger.
+  auto sawCeiling = [&](uint64_t actor, uint64_t company) {
+    Decoded audit(act(actor, company, [](auto r) { r.initAuditList(); }));
+    for (auto e : audit.get().getAudit().getEvents()) {
+      if (std::string(e.getOperation().cStr()) == "saSetCeiling" &&
+          std::string(e.getOutcome().cStr()) == "ok") {
+        return true;
+      }
+    }
+    return false;
+  };
+  BOOST_TEST(sawCeiling(alice, acme));
+  BOOST_TEST(sawCeiling(nadia, north));
+  BOOST_TEST(!sawCeiling(sam, stranger));
+
+  // Cleared: no limit again.
+  Decoded cleared(ceiling(alice, acme, {}, true));
+  BOOST_REQUIRE((cleared.get().which() == wire::Response::MUTATION));
+  Decoded after(grantWith({"routers.reboot"}, {}));
+  BOOST_TEST((after.get().which() == wire::Response::MUTATION));
+  BOOST_TEST(may(north, "routers.reboot"));
+  Decoded view(act(nadia, north, [&](auto r) { r.setSaShow(robot); }));
+  BOOST_TEST(!view.get().getSaView().getRows()[0].getHasCeiling());
 }

@@ -45,6 +45,8 @@ inline wire::ErrorCode toWire(store::RefusalCode c) {
       return wire::ErrorCode::LIMIT_EXCEEDED;
     case store::RefusalCode::conflict:
       return wire::ErrorCode::CONFLICT;
+    case store::RefusalCode::aboveCeiling:
+      return wire::ErrorCode::ABOVE_CEILING;
   }
   return wire::ErrorCode::FAILED;
 }
@@ -131,7 +133,7 @@ inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
 // Answers the store's refusal, if any; true when there was one.
 inline bool setRefusal(wire::Response::Builder response, const store::Refusal* refusal) {
   if (refusal == nullptr) return false;
-  protocol::setError(response, toWire(refusal->code), refusal->message);
+  protocol::setError(response, toWire(refusal->code), refusal->message, refusal->missing);
   return true;
 }
 

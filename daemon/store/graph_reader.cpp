@@ -178,6 +178,46 @@ std::vector<PrincipalId> GraphReader::offeredTo(CompanyId c) const {
   return duplicates(t_.companyOffers, c);
 }
 
+std::optional<PermissionSet> GraphReader::ceiling(PrincipalId account) const {
+  auto v = txn_.get(t_.ceilings, IntKey(account).bytes());
+  if (!v) return std::nullopt;
+  return PermissionSet(*v);
+}
+
+PermissionSet GraphReader::outside(std::string_view bits, std::string_view ceiling) const {
+  PermissionSet over;
+  forEachBit(bits, [&](uint32_t bit) {
+    if (!testBit(ceiling, bit)) over.set(bit);
+  });
+  return over;
+}
+
+std::vector<std::string> GraphReader::permissionNames(std::string_view bits) const {
+  std::vector<std::string> names;
+  forEachBit(bits, [&](uint32_t bit) {
+    names.emplace_back(permissionName(bit).value_or(std::string_view("?")));
+  });
+  return names;
+}
+
+std::vector<CompanyId> GraphReader::grantsAbove(const PrincipalRecord& account,
+                                                std::string_view ceiling) const {
+  std::vector<CompanyId> out;
+  for (CompanyId c : companiesOf(account.id)) {
+    if (c == account.ownerCompany) continue;
+    auto g = grant(account.id, c);
+    if (!g) throw CorruptRecord("grants");
+    PermissionSet held = g->direct;
+    for (RoleId r : g->roles) {
+      auto role = this->role(r);
+      if (!role) throw CorruptRecord("grants");
+      held.unite(role->permissions.stored());
+    }
+    if (!outside(held.stored(), ceiling).stored().empty()) out.push_back(c);
+  }
+  return out;
+}
+
 std::optional<KeyRecord> GraphReader::key(uint64_t id) const {
   auto v = txn_.get(t_.keys, IntKey(id).bytes());
   if (!v) return std::nullopt;

@@ -18,7 +18,8 @@ namespace gatehouse::store {
 struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
       principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
-      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers;
+      companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers,
+      ceilings;
 };
 
 class GraphReader {
@@ -58,6 +59,17 @@ class GraphReader {
   bool offered(PrincipalId account, CompanyId c) const;
   std::vector<CompanyId> offersOf(PrincipalId account) const;
   std::vector<PrincipalId> offeredTo(CompanyId c) const;
+  // Ceilings (docs/service-accounts.md, "Ceilings"): the most the account's owner lets any other
+  // company grant it, as a stored permission set; nullopt when it set none (no limit).
+  std::optional<PermissionSet> ceiling(PrincipalId account) const;
+  // The permissions of `bits` (a stored set) outside `ceiling`.
+  PermissionSet outside(std::string_view bits, std::string_view ceiling) const;
+  // The names of the permissions in `bits`, ascending by bit ("?" for a bit not in the catalog).
+  std::vector<std::string> permissionNames(std::string_view bits) const;
+  // The companies other than its owner where the account's grant holds a permission, directly or
+  // through a role, outside `ceiling`: where lowering the ceiling to it trims. Ascending.
+  std::vector<CompanyId> grantsAbove(const PrincipalRecord& account,
+                                     std::string_view ceiling) const;
 
   std::optional<KeyRecord> key(uint64_t id) const;
   std::vector<KeyRecord> keysOf(PrincipalId p) const;  // Ascending by id.

@@ -2,10 +2,13 @@
 // the rules; every authorize answer of the store must equal the model's. Mutations are applied in
 // group-committed batches, some of which contain refused operations, so nested rollback is
 // exercised too. Offers of service accounts are modelled as well: withdrawing one also removes the
-// company's grant, and the store's offers must match the model's.
+// company's grant, and the store's offers must match the model's. So are ceilings: a grant or role
+// edit that would give an account more than its ceiling outside its owner is refused, setting one
+// trims the grants above it, and no effective row outside the owner ever exceeds it.
 //
 // GATEHOUSE_MODEL_SEED and GATEHOUSE_MODEL_OPS override the fixed seed and the operation count;
 // the seed is printed with every failure.
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <map>
@@ -36,6 +39,19 @@ struct Model {
   std::map<std::pair<PrincipalId, CompanyId>, Grant> grants;
   std::map<PrincipalId, CompanyId> accountOwners;  // service accounts only
   std::set<std::pair<PrincipalId, CompanyId>> offers;
+  std::map<PrincipalId, std::set<uint32_t>> ceilings;
+
+  std::set<uint32_t> held(const Grant& g) const {
+    std::set<uint32_t> out = g.direct;
+    for (RoleId r : g.roles) out.insert(roles.at(r).perms.begin(), roles.at(r).perms.end());
+    return out;
+  }
+  // Whether `bits` held by p in c would exceed p's ceiling.
+  bool aboveCeiling(PrincipalId p, CompanyId c, const std::set<uint32_t>& bits) const {
+    auto limit = ceilings.find(p);
+    if (limit == ceilings.end() || accountOwners.at(p) == c) return false;
+    return !std::includes(limit->second.begin(), limit->second.end(), bits.begin(), bits.end());
+  }
 
   // Whether an offer of `p` to `c` may be made: a service account, an existing company that is
   // not its owner.
@@ -89,8 +105,8 @@ class ModelTest {
     BOOST_TEST_MESSAGE("model: " << model_.grants.size() << " grants (" << withRoles
                                  << " with roles), " << model_.roles.size() << " roles, "
                                  << model_.principals.size() << " principals, "
-                                 << model_.offers.size() << " offers, " << checks_
-                                 << " authorize answers compared");
+                                 << model_.offers.size() << " offers, " << model_.ceilings.size()
+                                 << " ceilings, " << checks_ << " authorize answers compared");
   }
 
  private:
@@ -184,6 +200,14 @@ class ModelTest {
       auto perms = randomPerms(4);
       return [this, role, perms](Writer& w) {
         bool valid = model_.roles.contains(role) && validPerms(perms);
+        for (auto& [key, g] : model_.grants) {
+          if (!valid || std::find(g.roles.begin(), g.roles.end(), role) == g.roles.end()) continue;
+          Model::Grant next = g;
+          std::erase(next.roles, role);
+          std::set<uint32_t> after = model_.held(next);
+          for (uint32_t b : bits(perms)) after.insert(b);
+          if (model_.aboveCeiling(key.first, key.second, after)) valid = false;
+        }
         auto r = w.updateRole(role, views(perms), "");
         if (agree(r, valid, "updateRole")) model_.roles[role].perms = bits(perms);
         return refusalOf(r) == nullptr;
@@ -220,17 +244,24 @@ class ModelTest {
           valid =
               valid && it != model_.roles.end() && (it->second.scope == 0 || it->second.scope == c);
         }
-        auto r = w.setGrant(p, c, views(perms), roles);
-        if (agree(r, valid, "setGrant")) {
-          Model::Grant g{bits(perms), {}};
+        Model::Grant g{bits(perms), {}};
+        if (valid) {
           for (RoleId role : roles) {
             if (std::find(g.roles.begin(), g.roles.end(), role) == g.roles.end())
               g.roles.push_back(role);
           }
-          model_.grants[{p, c}] = g;
+          valid = !model_.aboveCeiling(p, c, model_.held(g));
         }
+        auto r = w.setGrant(p, c, views(perms), roles);
+        if (agree(r, valid, "setGrant")) model_.grants[{p, c}] = g;
         return refusalOf(r) == nullptr;
       };
+    }
+    if (kind < 78) {
+      PrincipalId p = pick(principalIds());
+      bool clear = chance(20);
+      auto perms = randomPerms(4);
+      return [this, p, clear, perms](Writer& w) { return setCeiling(w, p, clear, perms); };
     }
     if (kind < 81) {
       PrincipalId p = pick(principalIds());
@@ -283,9 +314,38 @@ class ModelTest {
         model_.accountOwners.erase(p);
         std::erase_if(model_.grants, [p](const auto& kv) { return kv.first.first == p; });
         std::erase_if(model_.offers, [p](const auto& o) { return o.first == p; });
+        model_.ceilings.erase(p);
       }
       return refusalOf(r) == nullptr;
     };
+  }
+
+  // Sets (or clears) the account's ceiling; the model trims its grants outside the owner:
+  // direct permissions outside the ceiling go, and so do roles with a permission outside it.
+  bool setCeiling(Writer& w, PrincipalId p, bool clear, const std::vector<std::string>& perms) {
+    bool valid = model_.accountOwners.contains(p) && (clear || validPerms(perms));
+    auto r = clear ? w.clearCeiling(p) : w.setCeiling(p, views(perms));
+    if (!agree(r, valid, clear ? "clearCeiling" : "setCeiling")) return false;
+    std::vector<CompanyId> trimmed;
+    if (clear) {
+      model_.ceilings.erase(p);
+    } else {
+      std::set<uint32_t> limit = bits(perms);
+      model_.ceilings[p] = limit;
+      for (auto& [key, g] : model_.grants) {
+        if (key.first != p || key.second == model_.accountOwners.at(p)) continue;
+        if (!model_.aboveCeiling(p, key.second, model_.held(g))) continue;
+        trimmed.push_back(key.second);
+        std::erase_if(g.direct, [&](uint32_t b) { return !limit.contains(b); });
+        std::erase_if(g.roles, [&](RoleId role) {
+          const auto& rp = model_.roles.at(role).perms;
+          return !std::includes(limit.begin(), limit.end(), rp.begin(), rp.end());
+        });
+      }
+    }
+    BOOST_TEST((std::get<std::vector<CompanyId>>(r) == trimmed),
+               "seed " << seed_ << ": companies trimmed by the ceiling of " << p);
+    return true;
   }
 
   static std::vector<std::string_view> views(const std::vector<std::string>& names) {
@@ -342,6 +402,22 @@ class ModelTest {
         if (account == p) want.push_back(c);
       }
       BOOST_TEST((snap_.reader().offersOf(p) == want), "seed " << seed_ << ": offers of " << p);
+      // The ceiling as the model has it, and no effective row outside the owner above it.
+      auto ceiling = snap_.reader().ceiling(p);
+      auto limit = model_.ceilings.find(p);
+      BOOST_TEST(ceiling.has_value() == (limit != model_.ceilings.end()),
+                 "seed " << seed_ << ": ceiling of " << p);
+      if (!ceiling || limit == model_.ceilings.end()) continue;
+      PermissionSet want_ceiling;
+      for (uint32_t b : limit->second) want_ceiling.set(b);
+      BOOST_TEST((ceiling->stored() == want_ceiling.stored()), "seed " << seed_);
+      for (CompanyId c : snap_.reader().companiesOf(p)) {
+        if (c == model_.accountOwners.at(p)) continue;
+        auto row = snap_.reader().effective(p, c);
+        if (!row) continue;
+        BOOST_TEST(snap_.reader().outside(*row, ceiling->stored()).stored().empty(),
+                   "seed " << seed_ << ": effective row of " << p << " in " << c);
+      }
     }
     for (PrincipalId p : principalIds()) {
       for (CompanyId c : companyIds()) {

@@ -127,6 +127,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.accessUsed = openDb("access_used", MDB_INTEGERKEY);
   t.offers = openDb("offers", MDB_INTEGERKEY);
   t.companyOffers = openDb("company_offers", kIdList);
+  t.ceilings = openDb("ceilings", MDB_INTEGERKEY);
 
   auto version = txn.get(t.meta, kSchemaKey);
   uint32_t v = kSchemaVersion;
@@ -138,6 +139,10 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   if (v == 1) {  // explicit migrations, one version at a time
     migrateToOffers(txn, t, store->options_);
     v = 2;
+    changed = true;
+  }
+  if (v == 2) {  // 2 -> 3: the `ceilings` table, created empty above; no account has a ceiling
+    v = 3;
     changed = true;
   }
   if (v != kSchemaVersion) {

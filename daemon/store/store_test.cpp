@@ -378,9 +378,10 @@ BOOST_FIXTURE_TEST_CASE(offers_are_made_withdrawn_with_the_grant_and_deleted_wit
 }
 
 // A store of schema version 1 (no offers tables) is migrated when opened: every external grant of
-// a service account becomes an offer plus that grant, once, and the version becomes 2. The
-// version-1 layout is made here from a fresh store by dropping the two tables version 2 added and
-// recording version 1, which is byte for byte what version 1 wrote for these records.
+// a service account becomes an offer plus that grant, once, and the version becomes 2, then 3 (no
+// ceilings). The version-1 layout is made here from a fresh store by dropping the tables versions
+// 2 and 3 added and recording version 1, which is byte for byte what version 1 wrote for these
+// records.
 BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   TempDir dir;
   PrincipalId sa = 0, other = 0, u = 0;
@@ -413,6 +414,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
     Txn txn = Txn::begin(store->env(), 0);
     check(mdb_drop(txn.get(), store->tables().offers, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().companyOffers, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
     uint32_t v1 = 1;
     txn.put(store->tables().meta, "schema_version",
             std::string_view(reinterpret_cast<const char*>(&v1), sizeof v1));
@@ -420,7 +422,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   }
   for (int open = 0; open < 2; ++open) {  // the second open finds nothing to migrate
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(version(*store) == 2u);
+    BOOST_TEST(version(*store) == 3u);
     Snapshot snap(*store);
     snap.begin();
     auto g = snap.reader();
@@ -431,6 +433,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
     BOOST_TEST(snap.authorize(sa, c2, "x.y").allowed);  // the grants are as they were
     BOOST_TEST(snap.authorize(sa, owner, "x.y").allowed);
     BOOST_TEST(snap.authorize(u, c2, "x.y").allowed);
+    BOOST_TEST(!g.ceiling(sa).has_value());
     snap.end();
   }
   // A version newer than this build is refused, naming both.
@@ -448,4 +451,58 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   } catch (const std::runtime_error& e) {
     BOOST_TEST(std::string(e.what()).find("schema version 9") != std::string::npos);
   }
+}
+
+// A store of schema version 2 (no ceilings table) is migrated to 3 when opened: the table is
+// created empty, nothing else changes, and ceilings work from then on.
+BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
+  TempDir dir;
+  PrincipalId sa = 0;
+  CompanyId owner = 0, c2 = 0;
+  auto version = [](Store& s) {
+    Txn txn = Txn::begin(s.env(), MDB_RDONLY);
+    auto v = txn.get(s.tables().meta, "schema_version");
+    uint32_t out = 0;
+    if (v && v->size() == sizeof out) std::memcpy(&out, v->data(), sizeof out);
+    return out;
+  };
+  {
+    auto store = Store::open(testOptions(dir.path()));
+    store->commit([&](Writer& w) {
+      ok(w.definePermissions({"x.y", "x.z"}));
+      owner = ok(w.createCompany("owner"));
+      c2 = ok(w.createCompany("c2"));
+      sa = ok(w.createServiceAccount("bot", owner, ""));
+      ok(w.offer(sa, c2));
+      ok(w.setGrant(sa, c2, {"x.y", "x.z"}, {}));
+      return true;
+    });
+    Txn txn = Txn::begin(store->env(), 0);
+    check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
+    uint32_t v2 = 2;
+    txn.put(store->tables().meta, "schema_version",
+            std::string_view(reinterpret_cast<const char*>(&v2), sizeof v2));
+    txn.commit();
+  }
+  for (int open = 0; open < 2; ++open) {
+    auto store = Store::open(testOptions(dir.path()));
+    BOOST_TEST(version(*store) == 3u);
+    Snapshot snap(*store);
+    snap.begin();
+    BOOST_TEST(snap.reader().offered(sa, c2));
+    BOOST_TEST(!snap.reader().ceiling(sa).has_value());
+    BOOST_TEST(snap.authorize(sa, c2, "x.z").allowed);
+    snap.end();
+  }
+  auto store = Store::open(testOptions(dir.path()));
+  store->commit([&](Writer& w) {
+    auto trimmed = w.setCeiling(sa, {"x.y"});
+    BOOST_TEST((std::get<std::vector<CompanyId>>(trimmed) == std::vector<CompanyId>{c2}));
+    return true;
+  });
+  Snapshot snap(*store);
+  snap.begin();
+  BOOST_TEST(!snap.authorize(sa, c2, "x.z").allowed);
+  BOOST_TEST(snap.authorize(sa, c2, "x.y").allowed);
+  snap.end();
 }

@@ -22,8 +22,9 @@ using RoleId = uint64_t;
 using PermissionBit = uint32_t;
 
 // The on-disk schema. 1: the first. 2: adds the offers of service accounts (`offers`,
-// `company_offers`); a version-1 store is migrated when opened (Store::open).
-constexpr uint32_t kSchemaVersion = 2;
+// `company_offers`). 3: adds the ceilings of service accounts (`ceilings`). An older store is
+// migrated when opened, one version at a time (Store::open).
+constexpr uint32_t kSchemaVersion = 3;
 constexpr size_t kMaxPermissionName = 64;
 constexpr size_t kMaxEntityName = 128;
 constexpr size_t kMaxDescription = 1024;
@@ -57,15 +58,17 @@ enum class RefusalCode : uint8_t {
   notFound,
   alreadyExists,
   limitExceeded,
-  conflict
+  conflict,
+  aboveCeiling,  // A grant of a service account would exceed its owner's ceiling; see `missing`.
 };
 struct Refusal {
   RefusalCode code;
-  std::string message;  // Names the field or value at fault.
+  std::string message;               // Names the field or value at fault.
+  std::vector<std::string> missing;  // aboveCeiling: the permissions over the ceiling.
 };
 
 inline Refusal refuse(RefusalCode code, std::string message) {
-  return Refusal{code, std::move(message)};
+  return Refusal{code, std::move(message), {}};
 }
 
 template <typename T>

@@ -108,18 +108,36 @@ Result<RoleId> Writer::updateRole(RoleId id, const std::vector<std::string_view>
   if (!role) return refuse(RefusalCode::notFound, fmt::format("role: no role with id {}", id));
   auto perms = resolvePermissions(permissions);
   if (auto r = refusalOf(perms)) return *r;
-  if (!rename.empty() && rename != role->name) {
+  bool renamed = !rename.empty() && rename != role->name;
+  if (renamed) {
     if (auto bad = checkEntityName("rename", rename)) {
       return refuse(RefusalCode::invalidArgument, *bad);
     }
     if (roleByName(role->company, rename)) {
       return refuse(RefusalCode::alreadyExists, fmt::format("role '{}' already exists", rename));
     }
+  }
+  role->permissions = std::move(std::get<PermissionSet>(perms));
+  // A holder whose grant would exceed its ceiling refuses the edit, before anything is written.
+  PermissionSet over;
+  PrincipalId firstOver = 0;
+  for (uint64_t key : holdersOf(id)) {
+    auto g = grant(key >> 32, key & kMaxEntityId);
+    if (!g) throw CorruptRecord("role_holders");
+    std::erase(g->roles, id);
+    PermissionSet bits = held(*g);
+    bits.unite(role->permissions.stored());
+    PermissionSet holderOver = overCeiling(key >> 32, key & kMaxEntityId, bits.stored());
+    if (holderOver.stored().empty()) continue;
+    if (firstOver == 0) firstOver = key >> 32;
+    over.unite(holderOver.stored());
+  }
+  if (firstOver != 0) return aboveCeiling(firstOver, permissionNames(over.stored()));
+  if (renamed) {
     wtxn_.del(t_.roleNames, roleNameKey(role->company, role->name));
     role->name = rename;
     wtxn_.put(t_.roleNames, roleNameKey(role->company, role->name), u64Bytes(id));
   }
-  role->permissions = std::move(std::get<PermissionSet>(perms));
   putRole(*role);
   for (uint64_t key : holdersOf(id)) rematerialise(key);
   return id;
@@ -203,13 +221,35 @@ void Writer::rematerialise(uint64_t key) {
     wtxn_.del(t_.effective, IntKey(key).bytes());
     return;
   }
-  PermissionSet bits = g->direct;
-  for (RoleId r : g->roles) {
+  wtxn_.put(t_.effective, IntKey(key).bytes(), held(*g).stored());
+}
+
+PermissionSet Writer::held(const GrantRecord& grant) const {
+  PermissionSet bits = grant.direct;
+  for (RoleId r : grant.roles) {
     auto role = this->role(r);
     if (!role) throw CorruptRecord("grants");
     bits.unite(role->permissions.stored());
   }
-  wtxn_.put(t_.effective, IntKey(key).bytes(), bits.stored());
+  return bits;
+}
+
+PermissionSet Writer::overCeiling(PrincipalId p, CompanyId c, std::string_view bits) const {
+  auto limit = ceiling(p);
+  if (!limit) return {};
+  auto account = principal(p);
+  if (!account || account->kind != PrincipalKind::serviceAccount || account->ownerCompany == c) {
+    return {};
+  }
+  return outside(bits, limit->stored());
+}
+
+Refusal Writer::aboveCeiling(PrincipalId p, std::vector<std::string> missing) {
+  return Refusal{RefusalCode::aboveCeiling,
+                 fmt::format("service account {} may be granted at most its ceiling outside its "
+                             "owner company",
+                             p),
+                 std::move(missing)};
 }
 
 Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
@@ -236,6 +276,8 @@ Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
       next.roles.push_back(id);
     }
   }
+  PermissionSet over = overCeiling(p, c, held(next).stored());
+  if (!over.stored().empty()) return aboveCeiling(p, permissionNames(over.stored()));
   uint64_t key = grantKey(p, c);
   std::string_view keyBytes = u64Bytes(key);
   if (auto old = grant(p, c)) {
@@ -294,6 +336,7 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
     dropGrant(grantKey(p, c), *g);
   }
   for (CompanyId c : offersOf(p)) dropOffer(p, c);
+  wtxn_.del(t_.ceilings, IntKey(p).bytes());
   for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
   wtxn_.del(t_.principalKeys, IntKey(p).bytes());
   wtxn_.del(t_.passwords, IntKey(p).bytes());
@@ -352,6 +395,52 @@ Result<PrincipalId> Writer::withdrawOffer(PrincipalId account, CompanyId c) {
   if (wasOffered) dropOffer(account, c);
   if (g) dropGrant(grantKey(account, c), *g);
   return account;
+}
+
+Result<std::vector<CompanyId>> Writer::setCeiling(
+    PrincipalId account, const std::vector<std::string_view>& permissions) {
+  auto r = principal(account);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", account));
+  }
+  auto perms = resolvePermissions(permissions);
+  if (auto refusal = refusalOf(perms)) return *refusal;
+  const PermissionSet& limit = std::get<PermissionSet>(perms);
+  wtxn_.put(t_.ceilings, IntKey(account).bytes(), limit.stored());
+  std::vector<CompanyId> trimmed = grantsAbove(*r, limit.stored());
+  for (CompanyId c : trimmed) {
+    uint64_t key = grantKey(account, c);
+    auto g = grant(account, c);
+    if (!g) throw CorruptRecord("grants");
+    std::string_view keyBytes = u64Bytes(key);
+    GrantRecord next;
+    forEachBit(g->direct.stored(), [&](uint32_t bit) {
+      if (limit.test(bit)) next.direct.set(bit);
+    });
+    for (RoleId id : g->roles) {
+      auto role = this->role(id);
+      if (!role) throw CorruptRecord("grants");
+      if (outside(role->permissions.stored(), limit.stored()).stored().empty()) {
+        next.roles.push_back(id);
+      } else {
+        wtxn_.del(t_.roleHolders, IntKey(id).bytes(), &keyBytes);
+      }
+    }
+    putGrant(key, next);
+    rematerialise(key);
+  }
+  return trimmed;
+}
+
+Result<std::vector<CompanyId>> Writer::clearCeiling(PrincipalId account) {
+  auto r = principal(account);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", account));
+  }
+  wtxn_.del(t_.ceilings, IntKey(account).bytes());
+  return std::vector<CompanyId>{};
 }
 
 Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,

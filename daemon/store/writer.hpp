@@ -43,6 +43,16 @@ class Writer : public GraphReader {
   // account's grant in `c`, whichever exist; a refusal when neither does.
   Result<PrincipalId> offer(PrincipalId account, CompanyId c);
   Result<PrincipalId> withdrawOffer(PrincipalId account, CompanyId c);
+  // Ceilings (docs/service-accounts.md, "Ceilings"). `setCeiling` sets the most that any company
+  // other than the owner may grant the account, and trims its grants there to it: direct
+  // permissions outside the ceiling are removed, and a role with a permission outside it leaves the
+  // grant (the grant itself stays, even when nothing is left in it). `clearCeiling` removes the
+  // limit (no change when there was none). Both answer the companies whose grant changed. While a
+  // ceiling is set, `setGrant` and `updateRole` refuse (`aboveCeiling`) anything that would give
+  // the account more than the ceiling in a company other than its owner.
+  Result<std::vector<CompanyId>> setCeiling(PrincipalId account,
+                                            const std::vector<std::string_view>& permissions);
+  Result<std::vector<CompanyId>> clearCeiling(PrincipalId account);
 
   // Credentials. The writer only stores what the credentials layer computed.
   // Adds a key for a service account that has fewer than `maxLive` live keys at `now`.
@@ -77,6 +87,12 @@ class Writer : public GraphReader {
   void dropGrant(uint64_t key, const GrantRecord& grant);
   void dropOffer(PrincipalId account, CompanyId c);
   void rematerialise(uint64_t key);
+  // The permissions the grant gives, directly or through its roles.
+  PermissionSet held(const GrantRecord& grant) const;
+  // The permissions of `bits` that exceed the ceiling of principal p in company c (empty when p
+  // is no service account, c is its owner, or it has no ceiling).
+  PermissionSet overCeiling(PrincipalId p, CompanyId c, std::string_view bits) const;
+  static Refusal aboveCeiling(PrincipalId p, std::vector<std::string> missing);
   std::vector<uint64_t> holdersOf(RoleId role) const;
 
   Txn& wtxn_;
