@@ -44,6 +44,26 @@ void provision(const Daemon& d) {
   expect(d, {"grant", "set", "fleet-bot", "south", "--role", "viewer"}, 0);
 }
 
+// Loads the demo graph (scripts/demo) into the daemon and points the CLI at it with
+// GATEHOUSE_SOCKET, unset again when the test ends.
+struct DemoGraph {
+  explicit DemoGraph(const Daemon& d) {
+    ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
+    Run demo = runProcess(
+        {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
+    BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  }
+  ~DemoGraph() { ::unsetenv("GATEHOUSE_SOCKET"); }
+  DemoGraph(const DemoGraph&) = delete;
+  DemoGraph& operator=(const DemoGraph&) = delete;
+};
+
+// The actor's options (--as ACTOR --company COMPANY) followed by the command's words.
+std::vector<std::string> with(std::vector<std::string> who, const std::vector<std::string>& args) {
+  who.insert(who.end(), args.begin(), args.end());
+  return who;
+}
+
 void answersAreAsProvisioned(const Daemon& d) {
   BOOST_TEST(contains(expect(d, {"check", "alice", "msp", "routers.reboot"}, 0).out, "allow"));
   BOOST_TEST(contains(expect(d, {"check", "fleet-bot", "north", "routers.write"}, 0).out, "allow"));
@@ -240,10 +260,7 @@ BOOST_AUTO_TEST_CASE(credentials_through_the_cli_read_secrets_from_stdin_only) {
 // The worked example of docs/service-accounts.md, step by step, on the demo graph.
 BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   Daemon d;
-  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess(
-      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
-  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  DemoGraph demo(d);
 
   // The MSP creates its script's account; the secret alone is on stdout.
   Run created = expect(d,
@@ -319,25 +336,17 @@ BOOST_AUTO_TEST_CASE(worked_example_of_the_service_accounts_guide) {
   expect(d, {"check-access", "client-north", "routers.reboot"}, 1, fresh + "\n");
   Run northAudit = expect(d, {"--as", "nadia", "--company", "client-north", "audit", "list"}, 0);
   BOOST_TEST(contains(northAudit.out, "saUnshare"));
-  ::unsetenv("GATEHOUSE_SOCKET");
 }
 
 // sa share / sa unshare through the CLI: the allowed case and each refusal, the offer in both
 // companies' views, and an unrelated company told nothing.
 BOOST_AUTO_TEST_CASE(sharing_through_the_cli) {
   Daemon d;
-  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess(
-      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
-  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  DemoGraph demo(d);
   std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
   std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
   std::vector<std::string> sam = {"--as", "sam", "--company", "client-south"};
   std::vector<std::string> bob = {"--as", "bob", "--company", "client-north"};
-  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
-    who.insert(who.end(), args.begin(), args.end());
-    return who;
-  };
   expect(d, with(alice, {"sa", "create", "bot3", "--perm", "routers.read"}), 0);
 
   // Unrelated: answered as for a name that is no account at all.
@@ -385,21 +394,13 @@ BOOST_AUTO_TEST_CASE(sharing_through_the_cli) {
   BOOST_TEST(
       contains(expect(d, with(nadia, {"sa", "grant", "bot3", "--perm", "routers.read"}), 2).err,
                "notFound"));
-  ::unsetenv("GATEHOUSE_SOCKET");
 }
 
 BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
   Daemon d;
-  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess(
-      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
-  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  DemoGraph demo(d);
   std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
   std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
-  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
-    who.insert(who.end(), args.begin(), args.end());
-    return who;
-  };
   Run created = expect(d, with(alice, {"sa", "create", "bot2", "--perm", "routers.read"}), 0);
   std::string first = created.out.substr(0, created.out.find('\n'));
   // Unrelated to client-north: as an account that does not exist. Offered there: notOwner.
@@ -415,7 +416,6 @@ BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
   Run list = expect(d, with(alice, {"--json", "sa", "key", "list", "bot2"}), 0);
   BOOST_TEST(contains(list.out, "retiring"));
   BOOST_TEST(!contains(list.out, "gatesk_"));
-  ::unsetenv("GATEHOUSE_SOCKET");
 }
 
 // sa ceiling through the CLI: the allowed case and each refusal, the trim of a grant elsewhere,
@@ -423,17 +423,10 @@ BOOST_AUTO_TEST_CASE(actor_key_management_through_the_cli_is_owner_only) {
 // in both companies' views, and --clear.
 BOOST_AUTO_TEST_CASE(ceilings_through_the_cli) {
   Daemon d;
-  ::setenv("GATEHOUSE_SOCKET", d.socket().c_str(), 1);
-  Run demo = runProcess(
-      {"/bin/bash", std::string(GATEHOUSE_SOURCE_DIR) + "/scripts/demo", GATEHOUSE_CLI_PATH});
-  BOOST_REQUIRE_MESSAGE(demo.status == 0, demo.err);
+  DemoGraph demo(d);
   std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
   std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
   std::vector<std::string> sam = {"--as", "sam", "--company", "client-south"};
-  auto with = [](std::vector<std::string> who, std::vector<std::string> args) {
-    who.insert(who.end(), args.begin(), args.end());
-    return who;
-  };
   expect(d, with(alice, {"sa", "create", "bot4", "--perm", "routers.read"}), 0);
   expect(d, with(alice, {"sa", "share", "bot4", "--with", "client-north"}), 0);
   expect(d, with(nadia, {"sa", "grant", "bot4", "--perm", "routers.read", "--role", "night-shift"}),
@@ -502,5 +495,4 @@ BOOST_AUTO_TEST_CASE(ceilings_through_the_cli) {
   expect(d, with(nadia, {"sa", "grant", "bot4", "--role", "night-shift"}), 0);
   BOOST_TEST(
       contains(expect(d, {"check", "bot4", "client-north", "routers.reboot"}, 0).out, "allow"));
-  ::unsetenv("GATEHOUSE_SOCKET");
 }

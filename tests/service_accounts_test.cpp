@@ -647,3 +647,40 @@ BOOST_AUTO_TEST_CASE(open_sharing_lets_any_company_attach_an_account_by_id) {
                         [&](wire::Request::Builder r) { r.initSaGrant().setPrincipal(bot + 100); });
   BOOST_TEST((World::code(missing) == ErrorCode::NOT_FOUND));
 }
+
+// Ceilings end to end: the owner bounds what another company may grant its account; setting it
+// trims that company's grant at once (the account's key is denied there from the commit on); a
+// grant above it is refused with what is over it; only the owner may set it (a company holding the
+// account is told it is not the owner, an unrelated one learns nothing); clearing lifts it.
+BOOST_FIXTURE_TEST_CASE(a_ceiling_bounds_and_trims_what_another_company_grants, World) {
+  Created bot = createBot();
+  offer(bot.id, north);
+  grantHere(northAdmin, north, bot.id, {"routers.read", "routers.reboot"});
+  BOOST_TEST(allowed(bot.key, north, "routers.reboot"));
+  auto ceiling = [&](uint64_t actor, uint64_t where, std::vector<std::string> perms, bool clear) {
+    return as(actor, where, [&](wire::Request::Builder r) {
+      auto q = r.initSaSetCeiling();
+      q.setServiceAccount(bot.id);
+      auto list = q.initPermissions(static_cast<unsigned>(perms.size()));
+      for (unsigned i = 0; i < perms.size(); ++i) list.set(i, perms[i]);
+      q.setClear(clear);
+    });
+  };
+  client::checkOk(ceiling(mspAdmin, msp, {"routers.read"}, false));
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
+  BOOST_TEST(!allowed(bot.key, north, "routers.reboot"));  // trimmed in the same commit
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));       // the owner's own grant is not bound
+
+  Answer above = grant(northAdmin, north, bot.id, {"routers.read", "routers.reboot"});
+  BOOST_REQUIRE((code(above) == ErrorCode::ABOVE_CEILING));
+  BOOST_REQUIRE(above->getError().getMissing().size() == 1u);
+  BOOST_TEST(std::string(above->getError().getMissing()[0].cStr()) == "routers.reboot");
+  BOOST_TEST(!allowed(bot.key, north, "routers.reboot"));  // nothing changed
+
+  BOOST_TEST((code(ceiling(northAdmin, north, {}, true)) == ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(ceiling(southAdmin, south, {}, true)) == ErrorCode::NOT_FOUND));
+
+  client::checkOk(ceiling(mspAdmin, msp, {}, true));
+  grantHere(northAdmin, north, bot.id, {"routers.read", "routers.reboot"});
+  BOOST_TEST(allowed(bot.key, north, "routers.reboot"));
+}

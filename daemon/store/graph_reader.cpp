@@ -141,10 +141,10 @@ std::vector<RoleRecord> GraphReader::rolesFrom(CompanyId scope, RoleId first, si
   return out;
 }
 
-std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
+std::vector<CompanyId> GraphReader::companiesKeyedBy(MDB_dbi dbi, PrincipalId p) const {
   std::vector<CompanyId> out;
   if (p == 0 || p > kMaxEntityId) return out;
-  Cursor cur(txn_, t_.grants);
+  Cursor cur(txn_, dbi);
   uint64_t start = grantKey(p, 0);
   std::string_view k = u64Bytes(start), v;
   for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok; ok = cur.move(MDB_NEXT, k, v)) {
@@ -155,23 +155,17 @@ std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
   return out;
 }
 
+std::vector<CompanyId> GraphReader::companiesOf(PrincipalId p) const {
+  return companiesKeyedBy(t_.grants, p);
+}
+
 bool GraphReader::offered(PrincipalId account, CompanyId c) const {
   if (account > kMaxEntityId || c > kMaxEntityId) return false;
   return txn_.get(t_.offers, IntKey(grantKey(account, c)).bytes()).has_value();
 }
 
 std::vector<CompanyId> GraphReader::offersOf(PrincipalId account) const {
-  std::vector<CompanyId> out;
-  if (account == 0 || account > kMaxEntityId) return out;
-  Cursor cur(txn_, t_.offers);
-  uint64_t start = grantKey(account, 0);
-  std::string_view k = u64Bytes(start), v;
-  for (bool ok = cur.move(MDB_SET_RANGE, k, v); ok; ok = cur.move(MDB_NEXT, k, v)) {
-    uint64_t key = readU64(k);
-    if ((key >> 32) != account) break;
-    out.push_back(key & kMaxEntityId);
-  }
-  return out;
+  return companiesKeyedBy(t_.offers, account);
 }
 
 std::vector<PrincipalId> GraphReader::offeredTo(CompanyId c) const {

@@ -92,6 +92,8 @@ class GraphReader {
  protected:
   // The u64 duplicates stored under `key` in a DUPSORT table, ascending.
   std::vector<uint64_t> duplicates(MDB_dbi dbi, uint64_t key) const;
+  // The companies of `p`'s entries in a table keyed by grantKey(p, company) (grants, offers).
+  std::vector<CompanyId> companiesKeyedBy(MDB_dbi dbi, PrincipalId p) const;
 
   const Txn& txn_;
   const Tables& t_;

@@ -377,6 +377,15 @@ BOOST_FIXTURE_TEST_CASE(offers_are_made_withdrawn_with_the_grant_and_deleted_wit
   snap.end();
 }
 
+// The on-disk schema version recorded in the store's meta table (0 when there is none).
+static uint32_t schemaVersionOf(Store& s) {
+  Txn txn = Txn::begin(s.env(), MDB_RDONLY);
+  auto v = txn.get(s.tables().meta, "schema_version");
+  uint32_t out = 0;
+  if (v && v->size() == sizeof out) std::memcpy(&out, v->data(), sizeof out);
+  return out;
+}
+
 // A store of schema version 1 (no offers tables) is migrated when opened: every external grant of
 // a service account becomes an offer plus that grant, once, and the version becomes 2, then 3 (no
 // ceilings). The version-1 layout is made here from a fresh store by dropping the tables versions
@@ -386,16 +395,9 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   TempDir dir;
   PrincipalId sa = 0, other = 0, u = 0;
   CompanyId owner = 0, c2 = 0, c3 = 0;
-  auto version = [](Store& s) {
-    Txn txn = Txn::begin(s.env(), MDB_RDONLY);
-    auto v = txn.get(s.tables().meta, "schema_version");
-    uint32_t out = 0;
-    if (v && v->size() == sizeof out) std::memcpy(&out, v->data(), sizeof out);
-    return out;
-  };
   {
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(version(*store) == kSchemaVersion);
+    BOOST_TEST(schemaVersionOf(*store) == kSchemaVersion);
     store->commit([&](Writer& w) {
       ok(w.definePermissions({"x.y"}));
       owner = ok(w.createCompany("owner"));
@@ -422,7 +424,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   }
   for (int open = 0; open < 2; ++open) {  // the second open finds nothing to migrate
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(version(*store) == 3u);
+    BOOST_TEST(schemaVersionOf(*store) == 3u);
     Snapshot snap(*store);
     snap.begin();
     auto g = snap.reader();
@@ -459,13 +461,6 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
   TempDir dir;
   PrincipalId sa = 0;
   CompanyId owner = 0, c2 = 0;
-  auto version = [](Store& s) {
-    Txn txn = Txn::begin(s.env(), MDB_RDONLY);
-    auto v = txn.get(s.tables().meta, "schema_version");
-    uint32_t out = 0;
-    if (v && v->size() == sizeof out) std::memcpy(&out, v->data(), sizeof out);
-    return out;
-  };
   {
     auto store = Store::open(testOptions(dir.path()));
     store->commit([&](Writer& w) {
@@ -486,7 +481,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
   }
   for (int open = 0; open < 2; ++open) {
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(version(*store) == 3u);
+    BOOST_TEST(schemaVersionOf(*store) == 3u);
     Snapshot snap(*store);
     snap.begin();
     BOOST_TEST(snap.reader().offered(sa, c2));
