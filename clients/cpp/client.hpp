@@ -92,6 +92,9 @@ class Client {
   // answer. `send` does not assign an id.
   void sendBytes(std::string_view bytes);
   void send(capnp::MessageBuilder& message);
+  // A framed request with `descriptor` attached (SCM_RIGHTS) to its first bytes; no
+  // acceptDescriptors first (callWithDescriptor sends that).
+  void sendWithDescriptor(std::string_view frame, int descriptor);
   Answer receive();
 
   int fd() const { return fd_; }
@@ -99,8 +102,6 @@ class Client {
  private:
   Client(int fd, std::chrono::milliseconds timeout) : fd_(fd), timeout_(timeout) {}
   void fill(size_t needed);
-  // The frame's first bytes with `descriptor` attached, then the rest.
-  void sendWithDescriptor(std::string_view frame, int descriptor);
   Answer answerTo(uint64_t id);
   [[noreturn]] void timedOut(std::string_view what) const;
 

@@ -674,8 +674,6 @@ void Server::reload(const ServerOptions& options, const protocol::AccessPolicy& 
     options_.maxConnections = options.maxConnections;
     options_.maxConnectionsPerUid = options.maxConnectionsPerUid;
     options_.adminReservedConnections = options.adminReservedConnections;
-    options_.idleTimeout = options.idleTimeout;
-    options_.frameTimeout = options.frameTimeout;
   }
   for (auto& w : workers_) {
     asio::post(w->io, [worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout] {

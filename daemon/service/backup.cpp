@@ -52,17 +52,18 @@ bool writeAll(int fd, const char* data, size_t size) {
 
 }  // namespace
 
-std::optional<std::string> Backups::start(uint64_t id, int fd,
-                                          std::shared_ptr<protocol::AnswerSink> sink,
-                                          const protocol::Peer& peer) {
+std::optional<Backups::Refused> Backups::start(uint64_t id, int fd,
+                                               std::shared_ptr<protocol::AnswerSink> sink,
+                                               const protocol::Peer& peer) {
   if (auto why = unusable(fd)) {
     ::close(fd);
-    return why;
+    return Refused{wire::ErrorCode::INVALID_ARGUMENT, *why};
   }
   std::lock_guard lock(mutex_);
   if (stopping_ || running_.exchange(true)) {
     ::close(fd);
-    return std::string(stopping_ ? "the daemon is stopping" : "another backup is running");
+    return Refused{wire::ErrorCode::OVERLOADED,
+                   stopping_ ? "the daemon is stopping" : "another backup is running"};
   }
   if (thread_.joinable()) thread_.join();  // the previous one has finished
   thread_ = std::thread([this, id, fd, sink = std::move(sink), peer] {
@@ -176,11 +177,9 @@ protocol::Disposition startBackup(ServiceParts& parts, IoState&, const protocol:
         out);
     return protocol::Disposition::answered;
   }
-  if (auto why = parts.backups.start(request.getId(), fd, sink.retain(), peer)) {
-    bool busy = why->starts_with("another") || why->starts_with("the daemon");
-    protocol::appendError(request.getId(),
-                          busy ? wire::ErrorCode::OVERLOADED : wire::ErrorCode::INVALID_ARGUMENT,
-                          fmt::format("backup: {}", *why), out);
+  if (auto refused = parts.backups.start(request.getId(), fd, sink.retain(), peer)) {
+    protocol::appendError(request.getId(), refused->code,
+                          fmt::format("backup: {}", refused->message), out);
     return protocol::Disposition::answered;
   }
   return protocol::Disposition::queued;

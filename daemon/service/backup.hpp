@@ -13,6 +13,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -29,11 +30,16 @@ class Backups {
   Backups(const Backups&) = delete;
   Backups& operator=(const Backups&) = delete;
 
+  // Why a backup could not start: `invalidArgument` (`fd` is not a regular file open for
+  // writing) or `overloaded` (another backup runs, or the daemon is stopping).
+  struct Refused {
+    wire::ErrorCode code;
+    std::string message;
+  };
   // Starts a backup into `fd` (taken: closed when done) for the request `id`; `sink` receives
-  // the answer. Returns an error message, and closes `fd`, when it cannot start: `fd` is not a
-  // regular file open for writing, another backup runs, or the daemon is stopping.
-  std::optional<std::string> start(uint64_t id, int fd, std::shared_ptr<protocol::AnswerSink> sink,
-                                   const protocol::Peer& peer);
+  // the answer. When it cannot start, closes `fd` and says why.
+  std::optional<Refused> start(uint64_t id, int fd, std::shared_ptr<protocol::AnswerSink> sink,
+                               const protocol::Peer& peer);
   // Waits for the running backup (it is answered).
   void stop();
 
