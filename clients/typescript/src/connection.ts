@@ -318,7 +318,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   #flush(): void {
     const socket = this.#socket;
-    if (socket === null || this.#congested || this.#queue.length === 0) return;
+    if (socket === null || this.#congested) return;
     if (this.#state !== "open" && this.#state !== "closing") return;
     const frames: Uint8Array[] = [];
     for (const { call, frame } of this.#queue) {
