@@ -118,6 +118,67 @@ function ids(init: (length: number) => $.List<bigint>, values: readonly Id[] | u
   values.forEach((v, i) => list.set(i, u64(v, `${field}[${i}]`)));
 }
 
+// ---- shared request shapes: checked now, written into the struct the request initialises ----
+
+function principalInCompany(query: PrincipalInCompany): (q: { principal: bigint; company: bigint }) => void {
+  const principal = u64(query.principal, "principal");
+  const company = u64(query.company, "company");
+  return (q) => {
+    q.principal = principal;
+    q.company = company;
+  };
+}
+
+function keyQuery(query: { serviceAccount: Id; expiresAt?: Id }): (q: wire.CreateKey) => void {
+  const account = u64(query.serviceAccount, "serviceAccount");
+  const expiresAt = u64(query.expiresAt, "expiresAt");
+  return (q) => {
+    q.serviceAccount = account;
+    q.expiresAt = expiresAt;
+  };
+}
+
+function rotateQuery(query: { serviceAccount: Id; graceSeconds?: number; expiresAt?: Id }): (q: wire.RotateKey) => void {
+  const account = u64(query.serviceAccount, "serviceAccount");
+  const grace = u32(query.graceSeconds, "graceSeconds");
+  const expiresAt = u64(query.expiresAt, "expiresAt");
+  return (q) => {
+    q.serviceAccount = account;
+    q.graceSeconds = grace;
+    q.expiresAt = expiresAt;
+  };
+}
+
+function stateQuery(query: { principal: Id; state: PrincipalState }): (q: wire.SetPrincipalState) => void {
+  const principal = u64(query.principal, "principal");
+  const state = ordinal(PRINCIPAL_STATES, query.state, "state") as wire.PrincipalState;
+  return (q) => {
+    q.principal = principal;
+    q.state = state;
+  };
+}
+
+// SetGrant without its company: ScopedGrant (saGrant, userGrant) and the rest of SetGrant.
+function grantQuery(query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] }): (q: wire.ScopedGrant | wire.SetGrant) => void {
+  const principal = u64(query.principal, "principal");
+  return (q) => {
+    q.principal = principal;
+    texts((n) => q._initPermissions(n), query.permissions, "permissions");
+    ids((n) => q._initRoles(n), query.roles, "roles");
+  };
+}
+
+// UpdateRole (system context) and ScopedRoleEdit (an actor's) have the same fields.
+function roleEditQuery(query: { role: Id; permissions?: readonly string[]; rename?: string }): (q: wire.UpdateRole | wire.ScopedRoleEdit) => void {
+  const role = u64(query.role, "role");
+  const rename = text(query.rename, "rename");
+  return (q) => {
+    q.role = role;
+    q.rename = rename;
+    texts((n) => q._initPermissions(n), query.permissions, "permissions");
+  };
+}
+
 // ---- answers to plain objects ----
 
 function named<T extends string>(names: readonly T[], value: number): T | "unknown" {
@@ -334,6 +395,13 @@ export class Client {
     return this.#askActor(what, as, fill, wire.Response_Which.MUTATION, (a) => mutation(a.mutation), options);
   }
 
+  // A request answered `keyIssued`: in the system context, or an actor's with `as`.
+  #keyIssued(what: string, fill: (request: wire.Request) => void, options?: CallOptions, as?: ActorContext): Promise<KeyIssued> {
+    const read = (a: wire.Response) => keyIssued(a.keyIssued);
+    if (as === undefined) return this.#ask(what, fill, wire.Response_Which.KEY_ISSUED, read, options);
+    return this.#askActor(what, as, fill, wire.Response_Which.KEY_ISSUED, read, options);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Checks and queries (access class `check`)
 
@@ -416,15 +484,10 @@ export class Client {
 
   /** The effective permissions (direct ∪ roles) of a principal in a company. */
   async listPermissions(query: PrincipalInCompany, options?: CallOptions): Promise<PermissionList> {
-    const principal = u64(query.principal, "principal");
-    const company = u64(query.company, "company");
+    const set = principalInCompany(query);
     return this.#ask(
       "listPermissions",
-      (r) => {
-        const q = r._initListPermissions();
-        q.principal = principal;
-        q.company = company;
-      },
+      (r) => set(r._initListPermissions()),
       wire.Response_Which.PERMISSIONS,
       (a) => {
         const p = a.permissions;
@@ -529,15 +592,10 @@ export class Client {
 
   /** The direct permissions and roles of one grant. */
   async getGrant(query: PrincipalInCompany, options?: CallOptions): Promise<GrantInfo> {
-    const principal = u64(query.principal, "principal");
-    const company = u64(query.company, "company");
+    const set = principalInCompany(query);
     return this.#ask(
       "getGrant",
-      (r) => {
-        const q = r._initGetGrant();
-        q.principal = principal;
-        q.company = company;
-      },
+      (r) => set(r._initGetGrant()),
       wire.Response_Which.GRANT,
       (a) => {
         const g = a.grant;
@@ -651,18 +709,8 @@ export class Client {
 
   /** Replaces the role's permissions; a non-empty `rename` renames it. */
   async updateRole(query: { role: Id; permissions?: readonly string[]; rename?: string }, options?: CallOptions): Promise<MutationResult> {
-    const id = u64(query.role, "role");
-    const rename = text(query.rename, "rename");
-    return this.#mutation(
-      "updateRole",
-      (r) => {
-        const q = r._initUpdateRole();
-        q.role = id;
-        q.rename = rename;
-        texts((n) => q._initPermissions(n), query.permissions, "permissions");
-      },
-      options,
-    );
+    const set = roleEditQuery(query);
+    return this.#mutation("updateRole", (r) => set(r._initUpdateRole()), options);
   }
 
   async deleteRole(query: { role: Id }, options?: CallOptions): Promise<MutationResult> {
@@ -699,48 +747,28 @@ export class Client {
     query: { principal: Id; company: Id; permissions?: readonly string[]; roles?: readonly Id[] },
     options?: CallOptions,
   ): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
+    const set = grantQuery(query);
     const company = u64(query.company, "company");
     return this.#mutation(
       "setGrant",
       (r) => {
         const q = r._initSetGrant();
-        q.principal = principal;
+        set(q);
         q.company = company;
-        texts((n) => q._initPermissions(n), query.permissions, "permissions");
-        ids((n) => q._initRoles(n), query.roles, "roles");
       },
       options,
     );
   }
 
   async removeGrant(query: PrincipalInCompany, options?: CallOptions): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
-    const company = u64(query.company, "company");
-    return this.#mutation(
-      "removeGrant",
-      (r) => {
-        const q = r._initRemoveGrant();
-        q.principal = principal;
-        q.company = company;
-      },
-      options,
-    );
+    const set = principalInCompany(query);
+    return this.#mutation("removeGrant", (r) => set(r._initRemoveGrant()), options);
   }
 
   /** Disables or enables a principal; a disabled one keeps its grants and is denied everywhere. */
   async setPrincipalState(query: { principal: Id; state: PrincipalState }, options?: CallOptions): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
-    const state = ordinal(PRINCIPAL_STATES, query.state, "state");
-    return this.#mutation(
-      "setPrincipalState",
-      (r) => {
-        const q = r._initSetPrincipalState();
-        q.principal = principal;
-        q.state = state as wire.PrincipalState;
-      },
-      options,
-    );
+    const set = stateQuery(query);
+    return this.#mutation("setPrincipalState", (r) => set(r._initSetPrincipalState()), options);
   }
 
   async deletePrincipal(query: { principal: Id }, options?: CallOptions): Promise<MutationResult> {
@@ -753,19 +781,8 @@ export class Client {
 
   /** Issues a key; the secret is in the answer, once. `expiresAt`: Unix seconds, 0 never. */
   async createKey(query: { serviceAccount: Id; expiresAt?: Id }, options?: CallOptions): Promise<KeyIssued> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const expiresAt = u64(query.expiresAt, "expiresAt");
-    return this.#ask(
-      "createKey",
-      (r) => {
-        const q = r._initCreateKey();
-        q.serviceAccount = account;
-        q.expiresAt = expiresAt;
-      },
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    const set = keyQuery(query);
+    return this.#keyIssued("createKey", (r) => set(r._initCreateKey()), options);
   }
 
   /** A service account's keys (never secrets). */
@@ -787,19 +804,8 @@ export class Client {
 
   /** Revokes every key of the account and issues one. */
   async resetKeys(query: { serviceAccount: Id; expiresAt?: Id }, options?: CallOptions): Promise<KeyIssued> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const expiresAt = u64(query.expiresAt, "expiresAt");
-    return this.#ask(
-      "resetKeys",
-      (r) => {
-        const q = r._initResetKeys();
-        q.serviceAccount = account;
-        q.expiresAt = expiresAt;
-      },
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    const set = keyQuery(query);
+    return this.#keyIssued("resetKeys", (r) => set(r._initResetKeys()), options);
   }
 
   /** Issues a key; the account's other keys retire after `graceSeconds`. */
@@ -807,21 +813,8 @@ export class Client {
     query: { serviceAccount: Id; graceSeconds?: number; expiresAt?: Id },
     options?: CallOptions,
   ): Promise<KeyIssued> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const grace = u32(query.graceSeconds, "graceSeconds");
-    const expiresAt = u64(query.expiresAt, "expiresAt");
-    return this.#ask(
-      "rotateKey",
-      (r) => {
-        const q = r._initRotateKey();
-        q.serviceAccount = account;
-        q.graceSeconds = grace;
-        q.expiresAt = expiresAt;
-      },
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    const set = rotateQuery(query);
+    return this.#keyIssued("rotateKey", (r) => set(r._initRotateKey()), options);
   }
 
   /** Sets a user's password (8 to 1,024 bytes); answered after Argon2id has run. */
@@ -905,14 +898,7 @@ export class Client {
   /** Owner only: revokes every key, issues one (its secret, once). */
   async saResetCredentials(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<KeyIssued> {
     const account = u64(query.serviceAccount, "serviceAccount");
-    return this.#askActor(
-      "saResetCredentials",
-      as,
-      (r) => (r.saResetCredentials = account),
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    return this.#keyIssued("saResetCredentials", (r) => (r.saResetCredentials = account), options, as);
   }
 
   /** Owner only: removes the account, its keys and its grants everywhere. */
@@ -923,18 +909,8 @@ export class Client {
 
   /** Owner only: disables or enables the account. */
   async saSetState(as: ActorContext, query: { principal: Id; state: PrincipalState }, options?: CallOptions): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
-    const state = ordinal(PRINCIPAL_STATES, query.state, "state");
-    return this.#actorMutation(
-      "saSetState",
-      as,
-      (r) => {
-        const q = r._initSaSetState();
-        q.principal = principal;
-        q.state = state as wire.PrincipalState;
-      },
-      options,
-    );
+    const set = stateQuery(query);
+    return this.#actorMutation("saSetState", as, (r) => set(r._initSaSetState()), options);
   }
 
   /** The account's grant in the active company (owned, offered to it, or already granted). */
@@ -943,18 +919,8 @@ export class Client {
     query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] },
     options?: CallOptions,
   ): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
-    return this.#actorMutation(
-      "saGrant",
-      as,
-      (r) => {
-        const q = r._initSaGrant();
-        q.principal = principal;
-        texts((n) => q._initPermissions(n), query.permissions, "permissions");
-        ids((n) => q._initRoles(n), query.roles, "roles");
-      },
-      options,
-    );
+    const set = grantQuery(query);
+    return this.#actorMutation("saGrant", as, (r) => set(r._initSaGrant()), options);
   }
 
   /** Removes the account's access to the active company (an offer stays). */
@@ -1059,20 +1025,8 @@ export class Client {
 
   /** Owner only: issues a key (its secret, once). */
   async saKeyCreate(as: ActorContext, query: { serviceAccount: Id; expiresAt?: Id }, options?: CallOptions): Promise<KeyIssued> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const expiresAt = u64(query.expiresAt, "expiresAt");
-    return this.#askActor(
-      "saKeyCreate",
-      as,
-      (r) => {
-        const q = r._initSaKeyCreate();
-        q.serviceAccount = account;
-        q.expiresAt = expiresAt;
-      },
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    const set = keyQuery(query);
+    return this.#keyIssued("saKeyCreate", (r) => set(r._initSaKeyCreate()), options, as);
   }
 
   /** Owner only: revokes one key. */
@@ -1087,22 +1041,8 @@ export class Client {
     query: { serviceAccount: Id; graceSeconds?: number; expiresAt?: Id },
     options?: CallOptions,
   ): Promise<KeyIssued> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const grace = u32(query.graceSeconds, "graceSeconds");
-    const expiresAt = u64(query.expiresAt, "expiresAt");
-    return this.#askActor(
-      "saKeyRotate",
-      as,
-      (r) => {
-        const q = r._initSaKeyRotate();
-        q.serviceAccount = account;
-        q.graceSeconds = grace;
-        q.expiresAt = expiresAt;
-      },
-      wire.Response_Which.KEY_ISSUED,
-      (a) => keyIssued(a.keyIssued),
-      options,
-    );
+    const set = rotateQuery(query);
+    return this.#keyIssued("saKeyRotate", (r) => set(r._initSaKeyRotate()), options, as);
   }
 
   /** A role of the active company. */
@@ -1126,19 +1066,8 @@ export class Client {
     query: { role: Id; permissions?: readonly string[]; rename?: string },
     options?: CallOptions,
   ): Promise<MutationResult> {
-    const id = u64(query.role, "role");
-    const rename = text(query.rename, "rename");
-    return this.#actorMutation(
-      "roleEdit",
-      as,
-      (r) => {
-        const q = r._initRoleEdit();
-        q.role = id;
-        q.rename = rename;
-        texts((n) => q._initPermissions(n), query.permissions, "permissions");
-      },
-      options,
-    );
+    const set = roleEditQuery(query);
+    return this.#actorMutation("roleEdit", as, (r) => set(r._initRoleEdit()), options);
   }
 
   async roleDelete(as: ActorContext, query: { role: Id }, options?: CallOptions): Promise<MutationResult> {
@@ -1157,18 +1086,8 @@ export class Client {
     query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] },
     options?: CallOptions,
   ): Promise<MutationResult> {
-    const principal = u64(query.principal, "principal");
-    return this.#actorMutation(
-      "userGrant",
-      as,
-      (r) => {
-        const q = r._initUserGrant();
-        q.principal = principal;
-        texts((n) => q._initPermissions(n), query.permissions, "permissions");
-        ids((n) => q._initRoles(n), query.roles, "roles");
-      },
-      options,
-    );
+    const set = grantQuery(query);
+    return this.#actorMutation("userGrant", as, (r) => set(r._initUserGrant()), options);
   }
 
   /** Removes a user's access to the active company. */

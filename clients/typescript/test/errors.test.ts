@@ -3,6 +3,7 @@
 // `failed` (an internal failure: I/O, corruption) is the one code no request can provoke.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { cpSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
@@ -138,7 +139,13 @@ describe("error codes", () => {
 
   test("accessDenied: a check-class peer may check but not provision", { skip: process.getuid?.() !== 0 && "needs root to connect as another uid" }, async () => {
     daemon.openDirectory();
-    const index = join(dirname(fileURLToPath(import.meta.url)), "../src/index.js");
+    // The client, copied where nobody can read it (this checkout's folders may not admit it).
+    const built = dirname(fileURLToPath(import.meta.url));
+    const copy = join(daemon.dir, "client");
+    cpSync(join(built, "../src"), join(copy, "src"), { recursive: true });
+    cpSync(join(built, "../../node_modules/capnp-es"), join(copy, "node_modules/capnp-es"), { recursive: true });
+    writeFileSync(join(copy, "package.json"), '{ "type": "module" }\n');
+    const index = join(copy, "src/index.js");
     // A child running as nobody (uid 65534: class `check`, the default for others) reports what it saw.
     const script = `
       const { connect } = await import(${JSON.stringify(index)});
