@@ -170,6 +170,7 @@ struct SetGrant {
   company @1 :UInt64;
   permissions @2 :List(Text);  # Direct permissions (catalog names).
   roles @3 :List(UInt64);      # System roles or roles of `company`.
+  expiresAt @4 :UInt64;        # Unix seconds: the grant ends then by itself; 0: never.
 }
 
 enum Channel {
@@ -224,6 +225,7 @@ struct ScopedGrant {
   principal @0 :UInt64;        # Referenced by id; a service account may be owned anywhere.
   permissions @1 :List(Text);  # Replaces its direct permissions in the active company.
   roles @2 :List(UInt64);      # System roles or roles of the active company.
+  expiresAt @3 :UInt64;        # Unix seconds: the grant ends then by itself; 0: never.
 }
 
 struct SaShare {
@@ -417,6 +419,7 @@ struct GrantInfo {
   found @1 :Bool;
   permissions @2 :List(Text);  # Direct permissions.
   roles @3 :List(UInt64);
+  expiresAt @4 :UInt64;        # Unix seconds; 0: never.
 }
 
 struct MutationResult {
@@ -535,6 +538,8 @@ struct SaRow {
                                # owner may grant it. Shown on owned and external rows alike.
   ceiling @16 :List(Text);     # With `hasCeiling`: the ceiling's permissions (may be empty:
                                # nothing may be granted outside the owner), ascending by bit.
+  expiresAt @17 :UInt64;       # With `hasAccess`: when its grant in the viewing company ends
+                               # (unix seconds); 0: never.
 }
 
 struct SaView {

@@ -496,3 +496,135 @@ BOOST_AUTO_TEST_CASE(ceilings_through_the_cli) {
   BOOST_TEST(
       contains(expect(d, {"check", "bot4", "client-north", "routers.reboot"}, 0).out, "allow"));
 }
+
+// Time-boxed grants through the CLI: --for and --until on sa grant, user grant and grant set; the
+// expiry in sa show, sa list and grant show; a bad or past time refused; access ended by itself and
+// the removal audited as the system.
+BOOST_AUTO_TEST_CASE(time_boxed_grants_through_the_cli) {
+  Daemon d;
+  DemoGraph demo(d);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  expect(d, with(alice, {"sa", "create", "tech-bot", "--perm", "routers.read"}), 0);
+  expect(d, with(alice, {"sa", "share", "tech-bot", "--with", "client-north"}), 0);
+
+  // Refused before anything is sent: no duration, no time, both options.
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--for", "8"},
+                                       {"--for", "-5m"},
+                                       {"--for", "0h"},
+                                       {"--until", "tomorrow"},
+                                       {"--until", "2026-12-01T18:00:00"},
+                                       {"--for", "1h", "--until", "@2000000000"}}) {
+    std::vector<std::string> args =
+        with(nadia, {"sa", "grant", "tech-bot", "--perm", "routers.read"});
+    args.insert(args.end(), bad.begin(), bad.end());
+    Run refused = expect(d, args, 2);
+    BOOST_TEST(contains(refused.err, "usage:"), refused.err);
+  }
+  // Refused by the daemon: a time in the past.
+  BOOST_TEST(contains(expect(d,
+                             with(nadia, {"sa", "grant", "tech-bot", "--perm", "routers.read",
+                                          "--until", "2020-01-01T00:00:00Z"}),
+                             2)
+                          .err,
+                      "invalidArgument: expiresAt: 1577836800 is not in the future"));
+  BOOST_TEST(contains(expect(d, {"grant", "set", "bob", "client-south", "--until", "@1"}, 2).err,
+                      "invalidArgument"));
+
+  // --until with an offset, shown in UTC; --for on user grant and grant set.
+  expect(d,
+         with(nadia, {"sa", "grant", "tech-bot", "--perm", "routers.read", "--until",
+                      "2099-01-01T01:00:00+01:00"}),
+         0);
+  BOOST_TEST(contains(expect(d, with(nadia, {"sa", "show", "tech-bot"}), 0).out,
+                      "access here: yes, until 2099-01-01T00:00:00Z"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"sa", "list"}), 0).out,
+                      "routers.read (until 2099-01-01T00:00:00Z)"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"--json", "sa", "show", "tech-bot"}), 0).out,
+                      "\"expiresAt\":4070908800"));
+  expect(d, with(nadia, {"user", "grant", "bob", "--role", "operator", "--for", "2s"}), 0);
+  expect(d, with(nadia, {"sa", "grant", "tech-bot", "--perm", "routers.read", "--for", "2s"}), 0);
+  expect(d, {"grant", "set", "carol", "client-north", "--perm", "routers.read", "--for", "1h30m"},
+         0);
+  Run carol = expect(d, {"grant", "show", "carol", "client-north"}, 0);
+  BOOST_TEST(contains(carol.out, "until:       "));
+  Run carolJson = expect(d, {"--json", "grant", "show", "carol", "client-north"}, 0);
+  BOOST_TEST(!contains(carolJson.out, "\"expiresAt\":0"));
+  BOOST_TEST(!contains(expect(d, {"grant", "show", "alice", "msp"}, 0).out, "until:"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "bob", "client-north", "routers.write"}, 0).out, "allow"));
+
+  // Two seconds later: no access, without anyone acting; the writer's removal is audited.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  BOOST_TEST(
+      contains(expect(d, {"check", "bob", "client-north", "routers.write"}, 1).out, "no access"));
+  BOOST_TEST(contains(expect(d, {"check", "tech-bot", "client-north", "routers.read"}, 1).out,
+                      "no access"));
+  BOOST_TEST(
+      contains(expect(d, {"check", "carol", "client-north", "routers.read"}, 0).out, "allow"));
+  Run audit;
+  for (int i = 0; i < 100; ++i) {
+    audit = expect(d, with(nadia, {"audit", "list", "--limit", "5"}), 0);
+    if (contains(audit.out, "grantExpired")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST(contains(audit.out, "system"));
+  BOOST_TEST(contains(audit.out, "grantExpired"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"sa", "show", "tech-bot"}), 0).out,
+                      "access here: no (offered, not granted)"));
+}
+
+// docs/service-accounts.md, "A second worked example": a ceiling on the MSP's NOC account, a
+// technician's grant for one shift (2 s here instead of 8 h), and the client ending the contract.
+BOOST_AUTO_TEST_CASE(second_worked_example_of_the_service_accounts_guide) {
+  Daemon d;
+  DemoGraph demo(d);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  Run created = expect(d,
+                       with(alice, {"sa", "create", "noc-bot", "--description",
+                                    "MSP network operations", "--role", "operator"}),
+                       0);
+  std::string key = created.out.substr(0, created.out.find('\n'));
+  BOOST_TEST(contains(created.err, "created service account 8"));
+  expect(d,
+         with(alice,
+              {"sa", "ceiling", "noc-bot", "--perm", "routers.read", "--perm", "routers.reboot"}),
+         0);
+  expect(d, with(alice, {"sa", "share", "noc-bot", "--with", "client-north"}), 0);
+
+  Run above = expect(d, with(nadia, {"sa", "grant", "noc-bot", "--role", "operator"}), 2);
+  BOOST_TEST(contains(above.err,
+                      "aboveCeiling: service account 8 may be granted at most its ceiling outside "
+                      "its owner company (missing: routers.write)"));
+  expect(
+      d,
+      with(nadia, {"sa", "grant", "noc-bot", "--perm", "routers.read", "--perm", "routers.reboot"}),
+      0);
+  expect(d, {"check-access", "client-north", "routers.reboot"}, 0, key + "\n");
+
+  BOOST_TEST(contains(expect(d, {"user", "create", "tom"}, 0).out, "created user 9"));
+  expect(d, with(nadia, {"user", "grant", "tom", "--role", "operator", "--for", "2s"}), 0);
+  Run shown = expect(d, {"grant", "show", "tom", "client-north"}, 0);
+  BOOST_TEST(contains(shown.out, "roles:       operator (2)\nuntil:       "));
+  BOOST_TEST(
+      contains(expect(d, {"check", "tom", "client-north", "routers.write"}, 0).out, "allow"));
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  BOOST_TEST(contains(expect(d, {"check", "tom", "client-north", "routers.write"}, 1).out,
+                      "deny: no access to the company"));
+  Run audit;
+  for (int i = 0; i < 100; ++i) {
+    audit = expect(d, with(nadia, {"audit", "list", "--limit", "1"}), 0);
+    if (contains(audit.out, "grantExpired")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST(contains(audit.out, "system"));
+  BOOST_TEST(contains(audit.out, "grantExpired  principal 9 in company 2  ok"));
+
+  expect(d, with(nadia, {"sa", "revoke", "noc-bot"}), 0);
+  BOOST_TEST(
+      contains(expect(d, {"check-access", "client-north", "routers.read"}, 1, key + "\n").out,
+               "deny: no access to the company"));
+  expect(d, {"check-access", "msp", "routers.write"}, 0, key + "\n");
+}

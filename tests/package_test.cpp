@@ -398,7 +398,8 @@ BOOST_AUTO_TEST_CASE(the_bash_completion_completes_subcommands_and_options) {
   BOOST_TEST(replies[3] == "key");
   BOOST_TEST(replies[4] == "--timeout");
   // A command's own options, then the global ones.
-  BOOST_TEST(replies[5].starts_with("--perm --role --help --socket --timeout"), replies[5]);
+  BOOST_TEST(replies[5].starts_with("--perm --role --until --for --help --socket --timeout"),
+             replies[5]);
   BOOST_TEST(contains(replies[5], "--company"));
   BOOST_TEST(replies[6] == (dir.path() / "gh.sock").string());
   BOOST_TEST(replies[7] == "");  // a value to type

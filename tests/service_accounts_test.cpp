@@ -4,6 +4,9 @@
 // viewer; escalation through direct grants and roles; the audit trail and its company scopes.
 #define BOOST_TEST_MODULE service_accounts
 #include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <ctime>
+#include <thread>
 
 #include "daemon_fixture.hpp"
 
@@ -683,4 +686,111 @@ BOOST_FIXTURE_TEST_CASE(a_ceiling_bounds_and_trims_what_another_company_grants, 
   client::checkOk(ceiling(mspAdmin, msp, {}, true));
   grantHere(northAdmin, north, bot.id, {"routers.read", "routers.reboot"});
   BOOST_TEST(allowed(bot.key, north, "routers.reboot"));
+}
+
+// Time-boxed grants: any grant (saGrant, userGrant, the system's setGrant) may carry an expiry;
+// the view and getGrant show it; an expiry not in the future (or past 9999) is refused and changes
+// nothing; from the expiry on the checks refuse, before and after the writer removes the grant,
+// which it audits as the system in the company (and the account's owner) within a second or so.
+BOOST_FIXTURE_TEST_CASE(a_time_boxed_grant_ends_by_itself, World) {
+  Created bot = createBot();
+  offer(bot.id, north);
+  auto now = [] { return static_cast<uint64_t>(std::time(nullptr)); };
+  auto timedGrant = [&](wire::Request::Builder r, uint64_t account, uint64_t until) {
+    auto g = r.initSaGrant();
+    g.setPrincipal(account);
+    g.initPermissions(1).set(0, "routers.read");
+    g.setExpiresAt(until);
+  };
+  // Refused: now, the past, beyond 9999 — for an actor and for the system; nothing changes.
+  for (uint64_t bad : {now() - 10, uint64_t{1}, uint64_t{253402300800}}) {
+    Answer a = as(northAdmin, north, [&](wire::Request::Builder r) { timedGrant(r, bot.id, bad); });
+    BOOST_TEST((code(a) == ErrorCode::INVALID_ARGUMENT));
+    BOOST_TEST(std::string(a->getError().getMessage().cStr()).find("expiresAt") == 0u);
+    Answer u = as(northAdmin, north, [&](wire::Request::Builder r) {
+      auto g = r.initUserGrant();
+      g.setPrincipal(reader);
+      g.setExpiresAt(bad);
+    });
+    BOOST_TEST((code(u) == ErrorCode::INVALID_ARGUMENT));
+    Answer s = c.call([&](wire::Request::Builder r) {
+      auto g = r.initSetGrant();
+      g.setPrincipal(reader);
+      g.setCompany(north);
+      g.setExpiresAt(bad);
+    });
+    BOOST_TEST((code(s) == ErrorCode::INVALID_ARGUMENT));
+  }
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+  Answer readerGrant = c.call([&](wire::Request::Builder r) {
+    auto q = r.initGetGrant();
+    q.setPrincipal(reader);
+    q.setCompany(north);
+  });
+  BOOST_TEST(readerGrant->getGrant().getPermissions().size() == 1u);  // untouched
+  BOOST_TEST(readerGrant->getGrant().getExpiresAt() == 0u);
+
+  // Granted for two seconds (a user too, through the system's setGrant).
+  uint64_t until = now() + 2;
+  client::checkOk(
+      as(northAdmin, north, [&](wire::Request::Builder r) { timedGrant(r, bot.id, until); }));
+  client::checkOk(c.call([&](wire::Request::Builder r) {
+    auto g = r.initSetGrant();
+    g.setPrincipal(reader);
+    g.setCompany(south);
+    g.initPermissions(1).set(0, "routers.read");
+    g.setExpiresAt(until);
+  }));
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
+  Answer shown = as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  BOOST_TEST(shown->getSaView().getRows()[0].getExpiresAt() == until);
+  Answer owners = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  BOOST_TEST(owners->getSaView().getRows()[0].getExpiresAt() == 0u);  // its own grant is permanent
+  Answer southGrant = c.call([&](wire::Request::Builder r) {
+    auto q = r.initGetGrant();
+    q.setPrincipal(reader);
+    q.setCompany(south);
+  });
+  BOOST_TEST(southGrant->getGrant().getExpiresAt() == until);
+  auto authorize = [&](uint64_t p, uint64_t where) {
+    Answer a = c.call([&](wire::Request::Builder r) {
+      auto q = r.initAuthorize();
+      q.setPrincipal(p);
+      q.setCompany(where);
+      q.setPermission("routers.read");
+    });
+    client::checkOk(a);
+    return a->getAuthorize();
+  };
+  BOOST_TEST(authorize(reader, south).getAllowed());
+
+  // From the expiry on: refused at once (the writer may not have removed it yet).
+  while (now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  BOOST_TEST(!allowed(bot.key, north, "routers.read"));
+  BOOST_TEST((authorize(reader, south).getReason() == wire::DenyReason::NO_ACCESS));
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+
+  // Removed by the writer, audited as the system where the grant was and in the owner company.
+  std::string event = "grantExpired principal " + std::to_string(bot.id) + " in company " +
+                      std::to_string(north) + " -> ok";
+  for (int i = 0; i < 300 && !anyContains(auditOps(northAdmin, north), event); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), event));
+  BOOST_TEST(anyContains(auditOps(mspAdmin, msp), event));
+  BOOST_TEST(!anyContains(auditOps(southAdmin, south), event));
+  Answer audit = as(northAdmin, north, [](wire::Request::Builder r) { r.initAuditList(); });
+  BOOST_TEST(audit->getAudit().getEvents()[0].getActor() == 0u);
+  Answer after = as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  auto row = after->getSaView().getRows()[0];
+  BOOST_TEST(!row.getHasAccess());
+  BOOST_TEST(row.getOffered());  // the offer stays: north may grant it again
+  BOOST_TEST(row.getExpiresAt() == 0u);
+  Answer companies = as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaCompanies(bot.id); });
+  BOOST_TEST(companies->getSaCompanies().getCompanies().size() == 1u);  // msp alone
+
+  // A new grant without an expiry is permanent.
+  client::checkOk(
+      as(northAdmin, north, [&](wire::Request::Builder r) { timedGrant(r, bot.id, 0); }));
+  BOOST_TEST(allowed(bot.key, north, "routers.read"));
 }

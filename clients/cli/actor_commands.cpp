@@ -6,6 +6,8 @@
 // and credential_commands.cpp.
 #include <fmt/format.h>
 
+#include <ctime>
+
 #include "command.hpp"
 #include "wire_text.hpp"
 
@@ -20,6 +22,7 @@ struct DescribeArguments {
 struct ScopedGrantArguments {
   std::string principal;
   GrantOptions grant;
+  ExpiryOptions expiry;
 };
 
 struct ShareArguments {
@@ -85,7 +88,17 @@ std::vector<std::string> permissionsHere(wire::SaRow::Reader row) {
 
 std::string permissionsHereText(wire::SaRow::Reader row) {
   if (!row.getHasAccess()) return row.getOffered() ? "(offered, not granted)" : "(no access)";
-  return listText(permissionsHere(row), ",");
+  std::string text = listText(permissionsHere(row), ",");
+  if (row.getExpiresAt() != 0) text += fmt::format(" (until {})", utcTime(row.getExpiresAt()));
+  return text;
+}
+
+// "yes", "yes, until 2026-12-01T18:00:00Z", "no (offered, not granted)" or "no".
+std::string accessText(wire::SaRow::Reader row) {
+  if (row.getHasAccess()) {
+    return row.getExpiresAt() == 0 ? "yes" : "yes, until " + utcTime(row.getExpiresAt());
+  }
+  return row.getOffered() ? "no (offered, not granted)" : "no";
 }
 
 std::string relationText(wire::Relation relation) {
@@ -130,6 +143,7 @@ Json rowJson(wire::SaRow::Reader row) {
           {"lastUsedAt", row.getLastUsedAt()},
           {"actions", actionsJson(row.getActions())},
           {"hasAccess", row.getHasAccess()},
+          {"expiresAt", row.getExpiresAt()},
           {"offered", row.getOffered()},
           {"offeredTo", std::move(offeredTo)},
           {"ceiling", row.getHasCeiling() ? jsonStrings(row.getCeiling()) : Json(nullptr)}};
@@ -178,9 +192,7 @@ std::string rowText(wire::SaRow::Reader row) {
       fmt::format("owner:       {} (company {})", view(row.getOwnerCompanyName()),
                   row.getOwnerCompany()),
       fmt::format("state:       {}", enumName(row.getState())),
-      fmt::format("access here: {}", row.getHasAccess() ? "yes"
-                                     : row.getOffered() ? "no (offered, not granted)"
-                                                        : "no"),
+      fmt::format("access here: {}", accessText(row)),
       fmt::format("permissions: {}", listText(row.getPermissions(), ", ")),
       fmt::format("roles:       {}", listText(roles, ", ")),
       fmt::format("last used:   {}", utcTime(row.getLastUsedAt())),
@@ -257,10 +269,12 @@ int grantHere(Context& context, const ScopedGrantArguments& args,
   uint64_t principal = context.session.principal(args.principal);
   std::vector<uint64_t> roles =
       grantableRoles(context.session, args.grant.roles, context.session.scope().company);
+  uint64_t until = expiresAt(args.expiry, static_cast<uint64_t>(std::time(nullptr)));
   return change(context, [&](wire::Request::Builder request) {
     auto grant = (request.*init)();
     grant.setPrincipal(principal);
     fillGrant(grant, args.grant.permissions, roles);
+    grant.setExpiresAt(until);
   });
 }
 
@@ -384,6 +398,7 @@ void addServiceAccountCommands(CLI::App& accounts, Action& chosen) {
       grantServiceAccount, Mode::kActor);
   grant.app->add_option("SA", grant.args.principal, "Service account name or id")->required();
   addGrantOptions(*grant.app, grant.args.grant);
+  addExpiryOptions(*grant.app, grant.args.expiry);
   addServiceAccountCommand(accounts, "revoke",
                            "Remove a service account's access to the active company", chosen,
                            revokeServiceAccount);
@@ -422,6 +437,7 @@ void addUserGrantCommands(CLI::App& users, Action& chosen) {
                                                 chosen, grantUser, Mode::kActor);
   grant.app->add_option("USER", grant.args.principal, "User name or id")->required();
   addGrantOptions(*grant.app, grant.args.grant);
+  addExpiryOptions(*grant.app, grant.args.expiry);
   addPrincipalCommand(users, "revoke", "Remove a user's access to the active company", "USER",
                       "User name or id", chosen, revokeUser, Mode::kActor);
 }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <ctime>
+#include <limits>
 
 namespace gatehouse::cli {
 
@@ -101,6 +103,86 @@ void addGrantOptions(CLI::App& command, GrantOptions& options) {
       .add_option("--role", options.roles,
                   "A role, name or id: the company's role, else the system role (repeatable)")
       ->allow_extra_args(false);
+}
+
+void addExpiryOptions(CLI::App& command, ExpiryOptions& options) {
+  auto* until =
+      command
+          .add_option_function<std::string>(
+              "--until",
+              [&options](const std::string& text) { options.until = parseTime("--until", text); },
+              "End the grant at this time: RFC 3339 with its offset "
+              "(2026-12-01T18:00:00Z) or @UNIX-SECONDS")
+          ->type_name("TIME");
+  command
+      .add_option_function<std::string>(
+          "--for",
+          [&options](const std::string& text) {
+            options.forSeconds = parseDuration("--for", text);
+          },
+          "End the grant this long from now: whole numbers with units s, m, h, d, w (8h, 90m, "
+          "1h30m)")
+      ->type_name("DURATION")
+      ->excludes(until);
+}
+
+uint64_t parseDuration(const std::string& option, std::string_view text) {
+  auto bad = [&] {
+    return CLI::ValidationError(
+        option, fmt::format("'{}' is not a duration: whole numbers each with a unit s, m, h, d or "
+                            "w, e.g. 8h, 90m, 1h30m",
+                            text));
+  };
+  constexpr std::pair<char, uint64_t> kUnits[] = {
+      {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+  uint64_t total = 0;
+  std::string_view rest = text;
+  if (rest.empty()) throw bad();
+  while (!rest.empty()) {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+    if (ec != std::errc() || end == rest.data() + rest.size()) throw bad();
+    const auto* unit = std::find_if(std::begin(kUnits), std::end(kUnits),
+                                    [c = *end](const auto& u) { return u.first == c; });
+    if (unit == std::end(kUnits)) throw bad();
+    if (n > (std::numeric_limits<uint64_t>::max() - total) / unit->second) throw bad();
+    total += n * unit->second;
+    rest.remove_prefix(static_cast<size_t>(end - rest.data()) + 1);
+  }
+  if (total == 0)
+    throw CLI::ValidationError(option, fmt::format("'{}' is zero: give at least 1s", text));
+  return total;
+}
+
+uint64_t parseTime(const std::string& option, std::string_view text) {
+  if (!text.empty() && text.front() == '@') {
+    return parseWholeNumber(option, text.substr(1), 1, std::numeric_limits<int64_t>::max(),
+                            "unix seconds");
+  }
+  std::string copy(text);
+  tm parts{};
+  const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%S%z", &parts);
+  if (end == nullptr || *end != '\0') {
+    throw CLI::ValidationError(
+        option, fmt::format("'{}' is not a time: give RFC 3339 with its offset, e.g. "
+                            "2026-12-01T18:00:00Z or 2026-12-01T19:00:00+01:00, or @UNIX-SECONDS",
+                            text));
+  }
+  long offset = parts.tm_gmtoff;
+  time_t utc = timegm(&parts);
+  if (utc == -1 || utc - offset <= 0) {
+    throw CLI::ValidationError(option, fmt::format("'{}' is before 1970", text));
+  }
+  return static_cast<uint64_t>(utc - offset);
+}
+
+uint64_t expiresAt(const ExpiryOptions& options, uint64_t now) {
+  if (options.until != 0) return options.until;
+  if (options.forSeconds == 0) return 0;
+  // Past the largest time the daemon takes, it refuses the grant and names its limit.
+  return options.forSeconds > std::numeric_limits<uint64_t>::max() - now
+             ? std::numeric_limits<uint64_t>::max()
+             : now + options.forSeconds;
 }
 
 uint64_t parseWholeNumber(const std::string& option, std::string_view text, uint64_t min,

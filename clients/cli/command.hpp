@@ -75,6 +75,11 @@ struct GrantOptions {
   std::vector<std::string> permissions;
   std::vector<std::string> roles;
 };
+// --until and --for of a time-boxed grant (at most one of them).
+struct ExpiryOptions {
+  uint64_t until = 0;       // --until as unix seconds; 0: not given
+  uint64_t forSeconds = 0;  // --for in seconds; 0: not given
+};
 
 template <typename Args>
 struct Command {
@@ -117,6 +122,15 @@ CLI::Option* addPermissionOption(CLI::App& command, std::vector<std::string>& pe
                                  const std::string& help);
 // --perm and a repeatable --role, name or id, looked up as the company's role, then a system role.
 void addGrantOptions(CLI::App& command, GrantOptions& options);
+// --until TIME and --for DURATION, exclusive of each other, checked as the command line is read.
+void addExpiryOptions(CLI::App& command, ExpiryOptions& options);
+// The wire's expiresAt for the options at unix time `now`: 0 (never) when neither was given.
+uint64_t expiresAt(const ExpiryOptions& options, uint64_t now);
+// A duration as --for takes it, in seconds: whole numbers with units s, m, h, d, w ("1h30m").
+uint64_t parseDuration(const std::string& option, std::string_view text);
+// A time as --until takes it, in unix seconds: "2026-12-01T18:00:00Z",
+// "2026-12-01T19:00:00+01:00", or "@1796148000".
+uint64_t parseTime(const std::string& option, std::string_view text);
 
 // `text` as a number for addWholeNumberOption; throws CLI::ValidationError naming `option`.
 uint64_t parseWholeNumber(const std::string& option, std::string_view text, uint64_t min,

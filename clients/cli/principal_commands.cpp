@@ -2,6 +2,7 @@
 // `sa create` also run for an actor (see actor_commands.cpp for the actor's other commands).
 #include <fmt/format.h>
 
+#include <ctime>
 #include <unordered_map>
 
 #include "command.hpp"
@@ -20,6 +21,7 @@ struct ServiceAccountArguments {
 struct GrantArguments {
   PrincipalInCompanyArguments target;
   GrantOptions grant;
+  ExpiryOptions expiry;
 };
 
 int createUser(Context& context, const OneArgument& args) {
@@ -84,11 +86,13 @@ int createServiceAccount(Context& context, const ServiceAccountArguments& args) 
 int setGrant(Context& context, const GrantArguments& args) {
   PrincipalInCompanyIds ids = resolve(context.session, args.target);
   std::vector<uint64_t> roles = grantableRoles(context.session, args.grant.roles, ids.company);
+  uint64_t until = expiresAt(args.expiry, static_cast<uint64_t>(std::time(nullptr)));
   return change(context, [&](wire::Request::Builder request) {
     auto grant = request.initSetGrant();
     grant.setPrincipal(ids.principal);
     grant.setCompany(ids.company);
     fillGrant(grant, args.grant.permissions, roles);
+    grant.setExpiresAt(until);
   });
 }
 
@@ -112,11 +116,13 @@ void printGrant(Context& context, wire::GrantInfo::Reader grant,
     roleTexts.push_back(fmt::format("{} ({})", name, role));
     roles.push_back({{"id", role}, {"name", name}});
   }
-  context.out.print(fmt::format("permissions: {}\nroles:       {}",
-                                listText(grant.getPermissions(), ", "), listText(roleTexts, ", ")),
-                    Json{{"permissions", jsonStrings(grant.getPermissions())},
-                         {"roles", std::move(roles)},
-                         {"revision", grant.getRevision()}});
+  std::string text = fmt::format("permissions: {}\nroles:       {}",
+                                 listText(grant.getPermissions(), ", "), listText(roleTexts, ", "));
+  if (grant.getExpiresAt() != 0) text += "\nuntil:       " + utcTime(grant.getExpiresAt());
+  context.out.print(text, Json{{"permissions", jsonStrings(grant.getPermissions())},
+                               {"roles", std::move(roles)},
+                               {"expiresAt", grant.getExpiresAt()},
+                               {"revision", grant.getRevision()}});
 }
 
 int showGrant(Context& context, const PrincipalInCompanyArguments& args) {
@@ -217,11 +223,12 @@ void addAccountCommands(CLI::App& app, Action& chosen) {
 void addGrantCommands(CLI::App& app, Action& chosen) {
   CLI::App* group = addGroup(app, "grant", "Set, show and remove a principal's grant in a company");
   auto set = addCommand<GrantArguments>(
-      *group, "set", "Replace the grant's direct permissions and roles", chosen, setGrant);
+      *group, "set", "Replace the grant's direct permissions, roles and expiry", chosen, setGrant);
   addPrincipalInCompany(*set.app, set.args.target);
   addGrantOptions(*set.app, set.args.grant);
+  addExpiryOptions(*set.app, set.args.expiry);
   auto show = addCommand<PrincipalInCompanyArguments>(
-      *group, "show", "Show the grant's direct permissions and roles", chosen, showGrant);
+      *group, "show", "Show the grant's direct permissions, roles and expiry", chosen, showGrant);
   addPrincipalInCompany(*show.app, show.args);
   auto remove = addCommand<PrincipalInCompanyArguments>(
       *group, "remove", "Remove the principal's access to the company", chosen, removeGrant);

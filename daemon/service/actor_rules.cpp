@@ -144,8 +144,13 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
         return false;
       }
       if (!scope.noEscalation(permissions, q.getRoles(), response)) return false;
-      return mutationOk(w, response,
-                        w.setGrant(q.getPrincipal(), here, permissions, ids(q.getRoles())));
+      if (auto bad = badExpiry(q.getExpiresAt(), unixNow())) {
+        protocol::setError(response, ErrorCode::INVALID_ARGUMENT, *bad);
+        return false;
+      }
+      return mutationOk(
+          w, response,
+          w.setGrant(q.getPrincipal(), here, permissions, ids(q.getRoles()), q.getExpiresAt()));
     }
     case Request::SA_REVOKE:
     case Request::USER_REVOKE: {

@@ -223,9 +223,10 @@ void answerGetGrant(ServiceParts&, IoState& io, wire::Request::Reader request,
   store::GraphReader g = snap.reader();
   auto r = response.initGrant();
   r.setRevision(snap.revision());
-  auto grant = g.grant(q.getPrincipal(), q.getCompany());
+  auto grant = g.liveGrant(q.getPrincipal(), q.getCompany());
   r.setFound(grant.has_value());
   if (!grant) return;
+  r.setExpiresAt(grant->expiresAt);
   auto names = namesOf(g, grant->direct.stored());
   setNames(r.initPermissions(names.size()), names);
   auto roles = r.initRoles(grant->roles.size());
@@ -278,8 +279,12 @@ bool applyGraphMutation(ServiceParts&, store::Writer& w, wire::Request::Reader r
     }
     case wire::Request::SET_GRANT: {
       auto r = req.getSetGrant();
+      if (auto bad = badExpiry(r.getExpiresAt(), unixNow())) {
+        result = store::refuse(store::RefusalCode::invalidArgument, *bad);
+        break;
+      }
       result = w.setGrant(r.getPrincipal(), r.getCompany(), views(r.getPermissions()),
-                          ids(r.getRoles()));
+                          ids(r.getRoles()), r.getExpiresAt());
       break;
     }
     case wire::Request::REMOVE_GRANT: {

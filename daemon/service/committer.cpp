@@ -3,6 +3,7 @@
 #include <capnp/dynamic.h>
 #include <fmt/format.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -127,22 +128,74 @@ void Committer::flush(bool prune) {
   queue_.push_back(std::move(pending));
 }
 
+std::chrono::steady_clock::time_point Committer::expiryWake() const {
+  using namespace std::chrono;
+  auto now = steady_clock::now();
+  if (!nextExpiry_) return steady_clock::time_point::max();
+  // Far expiries are looked at again within the hour (and the wall clock may move meanwhile).
+  uint64_t wallNow = unixNow();
+  auto wake = now + hours(1);
+  if (*nextExpiry_ <= wallNow + 3600) {
+    auto at = system_clock::time_point(seconds(*nextExpiry_));
+    wake = now + duration_cast<steady_clock::duration>(at - system_clock::now());
+  }
+  return std::max(wake, nextSweep_);
+}
+
+void Committer::expireDue() {
+  nextSweep_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  Pending pending;
+  pending.apply = [this](store::Writer& w, wire::Response::Builder) {
+    uint64_t now = unixNow();
+    auto expired = w.expireGrants(now, kExpireMax);
+    if (expired.size() == kExpireMax) nextSweep_ = {};  // more are due: at once
+    for (auto [p, c] : expired) {
+      store::AuditRecord record;
+      record.time = now;
+      record.peerUid = static_cast<uint32_t>(::getuid());
+      record.peerPid = static_cast<int32_t>(::getpid());
+      record.activeCompany = c;
+      record.operation = "grantExpired";
+      record.target = fmt::format("principal {} in company {}", p, c);
+      record.outcome = "ok";
+      record.companies = {c};
+      auto principal = w.principal(p);
+      if (principal && principal->kind == store::PrincipalKind::serviceAccount) {
+        record.companies.push_back(principal->ownerCompany);
+      }
+      w.appendAudit(std::move(record));
+    }
+    if (!expired.empty()) {
+      logLine(Level::info, "grants_expired", {{"grants", std::to_string(expired.size())}});
+    }
+    return true;
+  };
+  pending.queued = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  queue_.push_back(std::move(pending));
+}
+
 void Committer::loop() {
   std::deque<Pending> batch;
   std::deque<std::function<void()>> jobs;
   auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
   bool finalFlush = false;
+  nextExpiry_ = store_.nextGrantExpiry();
   for (;;) {
     bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_until(lock, nextFlush,
+      wake_.wait_until(lock, std::min(nextFlush, expiryWake()),
                        [&] { return stopping_ || !queue_.empty() || !between_.empty(); });
       stopping = stopping_;
       jobs.swap(between_);
     }
     for (auto& job : jobs) job();
     jobs.clear();
+    if (nextExpiry_ && *nextExpiry_ <= unixNow() &&
+        std::chrono::steady_clock::now() >= nextSweep_) {
+      expireDue();
+    }
     if (std::chrono::steady_clock::now() >= nextFlush) {
       flush(true);
       nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
@@ -165,6 +218,7 @@ void Committer::loop() {
     }
     applyBatch(batch);
     batch.clear();
+    nextExpiry_ = store_.nextGrantExpiry();
     std::lock_guard lock(mutex_);
     applyingSince_.reset();
   }

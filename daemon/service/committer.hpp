@@ -9,7 +9,11 @@
 // `failed` for the whole group when the group's own transaction could not be begun, committed or
 // synced (daemon/service/fault_injection_test.cpp makes each LMDB call fail in turn).
 // Periodically, and once when stopping, the writer also applies the `Housekeeping` work (key
-// last-used times) and prunes audit events past their retention.
+// last-used times) and prunes audit events past their retention. And it removes time-boxed grants
+// when their expiry passes: it reads the earliest expiry after every commit, wakes then, and
+// removes every grant due in a change of its own, audited as done by the system ("grantExpired").
+// (Readers refuse such a grant from its expiry on anyway; the removal is what the views and the
+// audit trail show.)
 //
 // Threading: `queue` from any thread; answers are delivered on the writer thread. `start` once,
 // after construction; `stop` answers what was queued, runs the final housekeeping and joins.
@@ -94,6 +98,11 @@ class Committer {
  private:
   void loop();
   void flush(bool prune);
+  // Queues the removal of the grants due now, audited; at most kExpireMax in one change.
+  void expireDue();
+  // When the writer should wake for the next expiry (never before nextSweep_).
+  std::chrono::steady_clock::time_point expiryWake() const;
+  static constexpr size_t kExpireMax = 1000;
   void applyBatch(std::deque<Pending>& batch);
   std::chrono::steady_clock::duration backlogAgeLocked() const;  // mutex_ held
 
@@ -108,6 +117,11 @@ class Committer {
   WriterStats stats_;  // under mutex_; queued and backlogAge filled in by stats()
   // When the oldest item of the batch being applied was queued; empty between batches.
   std::optional<std::chrono::steady_clock::time_point> applyingSince_;
+  // Time-boxed grants (writer thread only): the earliest stored expiry in unix seconds, read
+  // after every commit, and the earliest time for the next sweep (one a second, unless the last
+  // one left grants due), so that a sweep that fails cannot make the writer spin.
+  std::optional<uint64_t> nextExpiry_;
+  std::chrono::steady_clock::time_point nextSweep_{};
   std::thread thread_;
 };
 

@@ -45,9 +45,10 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
     setNames(row.initCeiling(static_cast<unsigned>(names.size())), names);
   }
   row.setState(toWire(account.state));
-  auto grant = g.grant(account.id, company);
+  auto grant = g.liveGrant(account.id, company);
   row.setHasAccess(grant.has_value());
   if (grant) {
+    row.setExpiresAt(grant->expiresAt);
     auto names = namesOf(g, grant->direct.stored());
     setNames(row.initPermissions(static_cast<unsigned>(names.size())), names);
     auto roles = row.initRoles(static_cast<unsigned>(grant->roles.size()));

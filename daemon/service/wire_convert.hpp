@@ -4,11 +4,13 @@
 #pragma once
 
 #include <capnp/message.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -129,6 +131,20 @@ struct Page {
 
 // Wall-clock time in unix seconds, as stored in key, audit and usage records.
 inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
+
+// Why a grant's `expiresAt` cannot be stored, or nullopt when it can: 0 (never), or a time after
+// `now` up to store::kMaxExpiry.
+inline std::optional<std::string> badExpiry(uint64_t expiresAt, uint64_t now) {
+  if (expiresAt == 0) return std::nullopt;
+  if (expiresAt <= now) {
+    return fmt::format("expiresAt: {} is not in the future (now: {})", expiresAt, now);
+  }
+  if (expiresAt > store::kMaxExpiry) {
+    return fmt::format("expiresAt: {} is after 9999-12-31T23:59:59Z ({})", expiresAt,
+                       store::kMaxExpiry);
+  }
+  return std::nullopt;
+}
 
 // Answers the store's refusal, if any; true when there was one.
 inline bool setRefusal(wire::Response::Builder response, const store::Refusal* refusal) {

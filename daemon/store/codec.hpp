@@ -51,6 +51,7 @@ class Decoder {
     pos_ += n;
     return s;
   }
+  bool atEnd() const { return pos_ == in_.size(); }
   void expectEnd() const {
     if (pos_ != in_.size()) throw CorruptRecord(table_);
   }

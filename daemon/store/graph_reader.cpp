@@ -1,5 +1,6 @@
 #include "store/graph_reader.hpp"
 
+#include "store/effective_row.hpp"
 #include "store/records.hpp"
 
 namespace gatehouse::store {
@@ -69,9 +70,26 @@ std::optional<GrantRecord> GraphReader::grant(PrincipalId p, CompanyId c) const 
   return records::decodeGrant(*v);
 }
 
+std::optional<GrantRecord> GraphReader::liveGrant(PrincipalId p, CompanyId c) const {
+  auto g = grant(p, c);
+  if (g && expiredAt(g->expiresAt, clockNow())) return std::nullopt;
+  return g;
+}
+
 std::optional<std::string_view> GraphReader::effective(PrincipalId p, CompanyId c) const {
   if (p > kMaxEntityId || c > kMaxEntityId) return std::nullopt;
-  return txn_.get(t_.effective, IntKey(grantKey(p, c)).bytes());
+  auto value = txn_.get(t_.effective, IntKey(grantKey(p, c)).bytes());
+  if (!value || !hasExpiry(*value)) return value;
+  EffectiveRow row = decodeEffective(*value);
+  if (expiredAt(row.expiresAt, clockNow())) return std::nullopt;
+  return row.bits;
+}
+
+std::optional<uint64_t> GraphReader::nextGrantExpiry() const {
+  Cursor cur(txn_, t_.grantExpiries);
+  std::string_view k, v;
+  if (!cur.move(MDB_FIRST, k, v)) return std::nullopt;
+  return readU64(k);
 }
 
 void GraphReader::forEachCompany(const std::function<void(CompanyId, std::string_view)>& fn) const {

@@ -19,7 +19,7 @@ struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
       principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
       companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers,
-      ceilings;
+      ceilings, grantExpiries;
 };
 
 class GraphReader {
@@ -37,7 +37,14 @@ class GraphReader {
   std::optional<PermissionBit> permission(std::string_view name) const;
   std::optional<std::string_view> permissionName(PermissionBit bit) const;
   std::optional<GrantRecord> grant(PrincipalId p, CompanyId c) const;
+  // The grant as the views show it: none once its expiry has passed, even before the writer has
+  // removed it.
+  std::optional<GrantRecord> liveGrant(PrincipalId p, CompanyId c) const;
+  // The permissions (p, c)'s grant gives now: none when there is no grant, the principal is
+  // disabled, or the grant's expiry has passed (even before the writer has removed it).
   std::optional<std::string_view> effective(PrincipalId p, CompanyId c) const;
+  // The earliest expiry of any grant still stored (unix seconds); nullopt when none expires.
+  std::optional<uint64_t> nextGrantExpiry() const;
 
   void forEachCompany(const std::function<void(CompanyId, std::string_view)>& fn) const;
   void forEachPermission(const std::function<void(PermissionBit, std::string_view)>& fn) const;

@@ -4,7 +4,10 @@
 // exercised too. Offers of service accounts are modelled as well: withdrawing one also removes the
 // company's grant, and the store's offers must match the model's. So are ceilings: a grant or role
 // edit that would give an account more than its ceiling outside its owner is refused, setting one
-// trims the grants above it, and no effective row outside the owner ever exceeds it.
+// trims the grants above it, and no effective row outside the owner ever exceeds it. And so are
+// time-boxed grants: a grant may carry an expiry long past (the store keeps what it is given; the
+// readers must treat it as absent) or far ahead, and `expireGrants` sweeps those due at a chosen
+// time; the store's earliest expiry must match the model's.
 //
 // GATEHOUSE_MODEL_SEED and GATEHOUSE_MODEL_OPS override the fixed seed and the operation count;
 // the seed is printed with every failure.
@@ -14,7 +17,9 @@
 #include <map>
 #include <random>
 #include <set>
+#include <tuple>
 
+#include "store/effective_row.hpp"
 #include "store/store.hpp"
 #include "store/test_support.hpp"
 
@@ -35,6 +40,7 @@ struct Model {
   struct Grant {
     std::set<uint32_t> direct;
     std::vector<RoleId> roles;
+    uint64_t expiresAt = 0;
   };
   std::map<std::pair<PrincipalId, CompanyId>, Grant> grants;
   std::map<PrincipalId, CompanyId> accountOwners;  // service accounts only
@@ -75,7 +81,9 @@ struct Model {
     auto bit = bitOf(perm);
     if (!bit) return {false, DenyReason::unknownPermission};
     auto g = grants.find({p, c});
-    if (g == grants.end()) return {false, DenyReason::noAccess};
+    if (g == grants.end() || expiredAt(g->second.expiresAt, clockNow())) {
+      return {false, DenyReason::noAccess};
+    }
     if (g->second.direct.contains(*bit)) return {true, DenyReason::none};
     for (RoleId r : g->second.roles) {
       if (roles.at(r).perms.contains(*bit)) return {true, DenyReason::none};
@@ -236,7 +244,9 @@ class ModelTest {
       for (int i = 0, n = static_cast<int>(rng_() % 3); i < n; ++i) {
         roles.push_back(chance(90) && !usable.empty() ? pick(usable) : pick(roleIds()));
       }
-      return [this, p, c, perms, roles](Writer& w) {
+      // Mostly permanent; else long expired (the readers must ignore it) or far ahead.
+      uint64_t expiresAt = chance(70) ? 0 : chance(50) ? 100 * (1 + rng_() % 3) : kFarAhead;
+      return [this, p, c, perms, roles, expiresAt](Writer& w) {
         bool valid =
             model_.principals.contains(p) && model_.companies.contains(c) && validPerms(perms);
         for (RoleId r : roles) {
@@ -244,7 +254,7 @@ class ModelTest {
           valid =
               valid && it != model_.roles.end() && (it->second.scope == 0 || it->second.scope == c);
         }
-        Model::Grant g{bits(perms), {}};
+        Model::Grant g{bits(perms), {}, expiresAt};
         if (valid) {
           for (RoleId role : roles) {
             if (std::find(g.roles.begin(), g.roles.end(), role) == g.roles.end())
@@ -252,12 +262,17 @@ class ModelTest {
           }
           valid = !model_.aboveCeiling(p, c, model_.held(g));
         }
-        auto r = w.setGrant(p, c, views(perms), roles);
+        auto r = w.setGrant(p, c, views(perms), roles, expiresAt);
         if (agree(r, valid, "setGrant")) model_.grants[{p, c}] = g;
         return refusalOf(r) == nullptr;
       };
     }
-    if (kind < 78) {
+    if (kind < 77) {
+      uint64_t now = 50 + 100 * (rng_() % 4);  // sweeps none, or up to the first 1, 2, 3 times
+      size_t max = 1 + rng_() % 4;
+      return [this, now, max](Writer& w) { return expireGrants(w, now, max); };
+    }
+    if (kind < 79) {
       PrincipalId p = pick(principalIds());
       bool clear = chance(20);
       auto perms = randomPerms(4);
@@ -348,6 +363,26 @@ class ModelTest {
     return true;
   }
 
+  // Removes up to `max` grants due at `now`, earliest expiry first (ties by grant key, as the
+  // store's index orders them).
+  bool expireGrants(Writer& w, uint64_t now, size_t max) {
+    std::vector<std::tuple<uint64_t, uint64_t, std::pair<PrincipalId, CompanyId>>> due;
+    for (auto& [key, g] : model_.grants) {
+      if (expiredAt(g.expiresAt, now))
+        due.emplace_back(g.expiresAt, grantKey(key.first, key.second), key);
+    }
+    std::sort(due.begin(), due.end());
+    if (due.size() > max) due.resize(max);
+    std::vector<std::pair<PrincipalId, CompanyId>> want;
+    for (auto& [at, key, pc] : due) {
+      want.push_back(pc);
+      model_.grants.erase(pc);
+    }
+    BOOST_TEST((w.expireGrants(now, max) == want),
+               "seed " << seed_ << ": expireGrants(" << now << ")");
+    return true;
+  }
+
   static std::vector<std::string_view> views(const std::vector<std::string>& names) {
     return {names.begin(), names.end()};
   }
@@ -396,6 +431,11 @@ class ModelTest {
 
   void compareAll() {
     snap_.begin();
+    std::optional<uint64_t> earliest;
+    for (auto& [key, g] : model_.grants) {
+      if (g.expiresAt != 0 && (!earliest || g.expiresAt < *earliest)) earliest = g.expiresAt;
+    }
+    BOOST_TEST((snap_.reader().nextGrantExpiry() == earliest), "seed " << seed_ << ": next expiry");
     for (PrincipalId p : principalIds()) {
       std::vector<CompanyId> want;
       for (auto [account, c] : model_.offers) {
@@ -427,6 +467,8 @@ class ModelTest {
     }
     snap_.end();
   }
+
+  static constexpr uint64_t kFarAhead = kMaxExpiry;
 
   uint64_t seed_;
   std::mt19937_64 rng_;

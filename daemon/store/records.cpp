@@ -80,6 +80,7 @@ std::string encodeGrant(const GrantRecord& g) {
   Encoder e;
   e.str(g.direct.stored()).u32(static_cast<uint32_t>(g.roles.size()));
   for (RoleId r : g.roles) e.u64(r);
+  if (g.expiresAt != 0) e.u64(g.expiresAt);  // absent: never (every record before schema 4)
   return e.bytes();
 }
 
@@ -91,6 +92,10 @@ GrantRecord decodeGrant(std::string_view bytes) {
   if (n > bytes.size() / sizeof(uint64_t)) throw CorruptRecord("grants");
   g.roles.reserve(n);
   for (uint32_t i = 0; i < n; ++i) g.roles.push_back(d.u64());
+  if (!d.atEnd()) {
+    g.expiresAt = d.u64();
+    if (g.expiresAt == 0) throw CorruptRecord("grants");
+  }
   d.expectEnd();
   return g;
 }

@@ -29,7 +29,7 @@ PrincipalState decodePrincipalState(std::string_view bytes);
 std::string encodeRole(const RoleRecord& r);
 RoleRecord decodeRole(RoleId id, std::string_view bytes);
 
-// grants: direct permission set, role ids.
+// grants: direct permission set, role ids, then the expiry when there is one.
 std::string encodeGrant(const GrantRecord& g);
 GrantRecord decodeGrant(std::string_view bytes);
 

@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "store/effective_row.hpp"
+
 using namespace gatehouse::store;
 using namespace gatehouse::store::records;
 
@@ -60,6 +62,44 @@ BOOST_AUTO_TEST_CASE(grant) {
   // A role count far beyond the record's size is refused before anything is reserved.
   std::string huge = Encoder().str("").u32(0xFFFFFFFFu).bytes();
   BOOST_CHECK_THROW(decodeGrant(huge), CorruptRecord);
+  // A permanent grant's record is what schema 3 wrote; a time-boxed one appends its expiry.
+  BOOST_TEST(decodeGrant(encodeGrant(g)).expiresAt == 0u);
+  g.expiresAt = 1767225600;
+  std::string timed = encodeGrant(g);
+  BOOST_TEST(timed.size() == encodeGrant(GrantRecord{g.direct, g.roles, 0}).size() + 8);
+  BOOST_TEST(decodeGrant(timed).expiresAt == g.expiresAt);
+  BOOST_TEST(decodeGrant(timed).roles == g.roles);
+  BOOST_CHECK_THROW(decodeGrant(timed.substr(0, timed.size() - 3)), CorruptRecord);
+  BOOST_CHECK_THROW(decodeGrant(timed + "\x01"), CorruptRecord);
+  std::string zero = encodeGrant(GrantRecord{g.direct, g.roles, 0}) + std::string(8, '\0');
+  BOOST_CHECK_THROW(decodeGrant(zero), CorruptRecord);  // a stored expiry is never 0
+}
+
+BOOST_AUTO_TEST_CASE(effective_row) {
+  PermissionSet bits;
+  bits.set(2);
+  bits.set(17);
+  // Permanent: the stored set alone, no trailer.
+  BOOST_TEST(encodeEffective(bits.stored(), 0) == bits.stored());
+  BOOST_TEST(!hasExpiry(encodeEffective(bits.stored(), 0)));
+  EffectiveRow plain = decodeEffective(bits.stored());
+  BOOST_TEST(plain.bits == bits.stored());
+  BOOST_TEST(plain.expiresAt == 0u);
+  // Time-boxed, with bits and without: the set, then the expiry and a zero byte.
+  for (std::string_view set : {bits.stored(), std::string_view()}) {
+    std::string value = encodeEffective(set, 1767225600);
+    BOOST_TEST(value.size() == set.size() + kExpiryTrailer);
+    BOOST_TEST(hasExpiry(value));
+    EffectiveRow row = decodeEffective(value);
+    BOOST_TEST(row.bits == set);
+    BOOST_TEST(row.expiresAt == 1767225600u);
+  }
+  BOOST_TEST(!hasExpiry(""));
+  BOOST_CHECK_THROW(decodeEffective(std::string("\x01\0", 2)), CorruptRecord);  // too short
+  BOOST_CHECK_THROW(decodeEffective(std::string(9, '\0')), CorruptRecord);      // expiry 0
+  BOOST_TEST(expiredAt(100, 100));
+  BOOST_TEST(!expiredAt(101, 100));
+  BOOST_TEST(!expiredAt(0, 100));
 }
 
 BOOST_AUTO_TEST_CASE(key) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "store/effective_row.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::store {
@@ -93,6 +94,11 @@ Decision Snapshot::authorize(PrincipalId p, CompanyId c, std::string_view permis
   std::string_view row;
   bool cacheable = p != 0 && c != 0 && p <= kMaxEntityId && c <= kMaxEntityId;
   if (!cacheable || !effectiveRow(grantKey(p, c), row)) return reader().decide(p, c, permission);
+  if (hasExpiry(row)) [[unlikely]] {  // a time-boxed grant: nothing from its expiry on
+    EffectiveRow live = decodeEffective(row);
+    if (expiredAt(live.expiresAt, clockNow())) return reader().decide(p, c, permission);
+    row = live.bits;
+  }
   int32_t bit = permissionBit(permission);
   if (bit < 0) return Decision{false, DenyReason::unknownPermission};
   if (testBit(row, static_cast<uint32_t>(bit))) return Decision{true, DenyReason::none};

@@ -10,7 +10,9 @@
 // pointer into the map, whose pages LMDB promises only until the transaction ends), tagged with
 // an epoch that changes whenever the snapshot's revision does, so an entry is used only at the
 // revision it was read at. An effective set too large to copy into its cache line (more than
-// RowEntry::kInline bytes, i.e. permission bits beyond 8 * kInline) is read from the map each time.
+// RowEntry::kInline bytes, i.e. permission bits beyond 8 * kInline, less 9 bytes for a time-boxed
+// grant's expiry) is read from the map each time. A time-boxed row is checked against the clock
+// on every use, cached or not (effective_row.hpp).
 //
 // Threading: a resource, used by one thread at a time; the store's map growth waits for it to be
 // outside begin()/end().

@@ -128,6 +128,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.offers = openDb("offers", MDB_INTEGERKEY);
   t.companyOffers = openDb("company_offers", kIdList);
   t.ceilings = openDb("ceilings", MDB_INTEGERKEY);
+  t.grantExpiries = openDb("grant_expiries", kIdList);  // expiry -> grant keys
 
   auto version = txn.get(t.meta, kSchemaKey);
   uint32_t v = kSchemaVersion;
@@ -143,6 +144,10 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   }
   if (v == 2) {  // 2 -> 3: the `ceilings` table, created empty above; no account has a ceiling
     v = 3;
+    changed = true;
+  }
+  if (v == 3) {  // 3 -> 4: `grant_expiries`, created empty above; every grant is permanent
+    v = 4;
     changed = true;
   }
   if (v != kSchemaVersion) {
@@ -197,14 +202,34 @@ void Store::enter(std::atomic<bool>& active) {
   }
 }
 
-void Store::copyCompacted(int fd) {
+void Store::asReader(const std::function<void()>& read) {
   std::atomic<bool> active{false};
   addReader(active);
   enter(active);
-  int rc = mdb_env_copyfd2(env_.get(), fd, MDB_CP_COMPACT);
-  active.store(false, std::memory_order_release);
-  removeReader(active);
+  struct Leave {
+    Store& store;
+    std::atomic<bool>& active;
+    ~Leave() {
+      active.store(false, std::memory_order_release);
+      store.removeReader(active);
+    }
+  } leave{*this, active};
+  read();
+}
+
+void Store::copyCompacted(int fd) {
+  int rc = MDB_SUCCESS;
+  asReader([&] { rc = mdb_env_copyfd2(env_.get(), fd, MDB_CP_COMPACT); });
   check(rc, "mdb_env_copyfd2");
+}
+
+std::optional<uint64_t> Store::nextGrantExpiry() {
+  std::optional<uint64_t> at;
+  asReader([&] {
+    Txn txn = Txn::begin(env_.get(), MDB_RDONLY);
+    at = GraphReader(txn, tables_).nextGrantExpiry();
+  });
+  return at;
 }
 
 void Store::grow() {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "store/codec.hpp"
@@ -72,6 +73,10 @@ class Store {
   // transaction ids start again from 1.
   void copyCompacted(int fd);
 
+  // The earliest expiry of any stored grant (unix seconds), from a fresh read transaction;
+  // nullopt when no grant expires. Thread-safe.
+  std::optional<uint64_t> nextGrantExpiry();
+
   // How much of the map the data file uses; thread-safe.
   struct Usage {
     uint64_t revision = 0;
@@ -96,6 +101,8 @@ class Store {
   // The growth gate: a reader (a snapshot, a copy) marks itself active before it reads; grow()
   // waits for none to be active.
   void enter(std::atomic<bool>& active);
+  // Runs `read` as a reader of its own, which map growth waits for.
+  void asReader(const std::function<void()>& read);
   void addReader(std::atomic<bool>& active);
   void removeReader(std::atomic<bool>& active);
 

@@ -417,6 +417,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
     check(mdb_drop(txn.get(), store->tables().offers, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().companyOffers, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().grantExpiries, 1), "mdb_drop");
     uint32_t v1 = 1;
     txn.put(store->tables().meta, "schema_version",
             std::string_view(reinterpret_cast<const char*>(&v1), sizeof v1));
@@ -424,7 +425,7 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   }
   for (int open = 0; open < 2; ++open) {  // the second open finds nothing to migrate
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(schemaVersionOf(*store) == 3u);
+    BOOST_TEST(schemaVersionOf(*store) == kSchemaVersion);
     Snapshot snap(*store);
     snap.begin();
     auto g = snap.reader();
@@ -455,9 +456,10 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
   }
 }
 
-// A store of schema version 2 (no ceilings table) is migrated to 3 when opened: the table is
-// created empty, nothing else changes, and ceilings work from then on.
-BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
+// A store of schema version 2 (no ceilings table) is migrated to 3, then 4 (no grant_expiries),
+// when opened: the tables are created empty, nothing else changes, and ceilings and time-boxed
+// grants work from then on.
+BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings_and_expiries) {
   TempDir dir;
   PrincipalId sa = 0;
   CompanyId owner = 0, c2 = 0;
@@ -474,6 +476,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
     });
     Txn txn = Txn::begin(store->env(), 0);
     check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().grantExpiries, 1), "mdb_drop");
     uint32_t v2 = 2;
     txn.put(store->tables().meta, "schema_version",
             std::string_view(reinterpret_cast<const char*>(&v2), sizeof v2));
@@ -481,11 +484,12 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
   }
   for (int open = 0; open < 2; ++open) {
     auto store = Store::open(testOptions(dir.path()));
-    BOOST_TEST(schemaVersionOf(*store) == 3u);
+    BOOST_TEST(schemaVersionOf(*store) == kSchemaVersion);
     Snapshot snap(*store);
     snap.begin();
     BOOST_TEST(snap.reader().offered(sa, c2));
     BOOST_TEST(!snap.reader().ceiling(sa).has_value());
+    BOOST_TEST(!snap.reader().nextGrantExpiry().has_value());
     BOOST_TEST(snap.authorize(sa, c2, "x.z").allowed);
     snap.end();
   }
@@ -493,11 +497,14 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings) {
   store->commit([&](Writer& w) {
     auto trimmed = w.setCeiling(sa, {"x.y"});
     BOOST_TEST((std::get<std::vector<CompanyId>>(trimmed) == std::vector<CompanyId>{c2}));
+    ok(w.setGrant(sa, owner, {"x.y"}, {}, 1));  // expired long ago
     return true;
   });
   Snapshot snap(*store);
   snap.begin();
   BOOST_TEST(!snap.authorize(sa, c2, "x.z").allowed);
   BOOST_TEST(snap.authorize(sa, c2, "x.y").allowed);
+  BOOST_TEST((snap.authorize(sa, owner, "x.y").reason == DenyReason::noAccess));
+  BOOST_TEST((snap.reader().nextGrantExpiry() == std::optional<uint64_t>(1)));
   snap.end();
 }

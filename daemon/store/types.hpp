@@ -22,13 +22,16 @@ using RoleId = uint64_t;
 using PermissionBit = uint32_t;
 
 // The on-disk schema. 1: the first. 2: adds the offers of service accounts (`offers`,
-// `company_offers`). 3: adds the ceilings of service accounts (`ceilings`). An older store is
-// migrated when opened, one version at a time (Store::open).
-constexpr uint32_t kSchemaVersion = 3;
+// `company_offers`). 3: adds the ceilings of service accounts (`ceilings`). 4: adds time-boxed
+// grants (an expiry in a grant record and in its effective row, `grant_expiries`). An older store
+// is migrated when opened, one version at a time (Store::open).
+constexpr uint32_t kSchemaVersion = 4;
 constexpr size_t kMaxPermissionName = 64;
 constexpr size_t kMaxEntityName = 128;
 constexpr size_t kMaxDescription = 1024;
 constexpr uint64_t kMaxEntityId = 0xFFFFFFFFull;
+// The latest expiry a grant may carry: 9999-12-31T23:59:59Z, in unix seconds.
+constexpr uint64_t kMaxExpiry = 253402300799ull;
 
 // The grant key: principal in the high half, company in the low half.
 inline uint64_t grantKey(PrincipalId p, CompanyId c) { return (p << 32) | c; }
@@ -98,6 +101,7 @@ struct RoleRecord {
 struct GrantRecord {
   PermissionSet direct;
   std::vector<RoleId> roles;
+  uint64_t expiresAt = 0;  // Unix seconds; 0: never. From then on the grant gives nothing.
 };
 
 // An API key as stored: never the secret, only its keyed hash. Times are unix seconds; 0 = never.

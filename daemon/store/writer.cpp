@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "store/effective_row.hpp"
 #include "store/names.hpp"
 #include "store/records.hpp"
 
@@ -209,6 +210,13 @@ Result<PrincipalId> Writer::createServiceAccount(std::string_view name, CompanyI
 }
 
 void Writer::putGrant(uint64_t key, const GrantRecord& g) {
+  std::string_view keyBytes = u64Bytes(key);
+  if (auto old = grant(key >> 32, key & kMaxEntityId); old && old->expiresAt != g.expiresAt) {
+    if (old->expiresAt != 0) {
+      wtxn_.del(t_.grantExpiries, IntKey(old->expiresAt).bytes(), &keyBytes);
+    }
+  }
+  if (g.expiresAt != 0) wtxn_.put(t_.grantExpiries, IntKey(g.expiresAt).bytes(), keyBytes);
   wtxn_.put(t_.grants, IntKey(key).bytes(), records::encodeGrant(g));
 }
 
@@ -221,7 +229,7 @@ void Writer::rematerialise(uint64_t key) {
     wtxn_.del(t_.effective, IntKey(key).bytes());
     return;
   }
-  wtxn_.put(t_.effective, IntKey(key).bytes(), held(*g).stored());
+  wtxn_.put(t_.effective, IntKey(key).bytes(), encodeEffective(held(*g).stored(), g->expiresAt));
 }
 
 PermissionSet Writer::held(const GrantRecord& grant) const {
@@ -254,7 +262,7 @@ Refusal Writer::aboveCeiling(PrincipalId p, std::vector<std::string> missing) {
 
 Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
                                      const std::vector<std::string_view>& permissions,
-                                     const std::vector<RoleId>& roles) {
+                                     const std::vector<RoleId>& roles, uint64_t expiresAt) {
   if (!principal(p)) {
     return refuse(RefusalCode::notFound, fmt::format("principal: no principal with id {}", p));
   }
@@ -263,7 +271,7 @@ Result<PrincipalId> Writer::setGrant(PrincipalId p, CompanyId c,
   }
   auto perms = resolvePermissions(permissions);
   if (auto r = refusalOf(perms)) return *r;
-  GrantRecord next{std::move(std::get<PermissionSet>(perms)), {}};
+  GrantRecord next{std::move(std::get<PermissionSet>(perms)), {}, expiresAt};
   for (RoleId id : roles) {
     auto role = this->role(id);
     if (!role) return refuse(RefusalCode::notFound, fmt::format("roles: no role with id {}", id));
@@ -298,6 +306,7 @@ void Writer::dropGrant(uint64_t key, const GrantRecord& g) {
   wtxn_.del(t_.companyGrants, IntKey(key & kMaxEntityId).bytes(), &principalBytes);
   wtxn_.del(t_.accessUsed, IntKey(key).bytes());
   for (RoleId r : g.roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
+  if (g.expiresAt != 0) wtxn_.del(t_.grantExpiries, IntKey(g.expiresAt).bytes(), &keyBytes);
   wtxn_.del(t_.grants, IntKey(key).bytes());
   wtxn_.del(t_.effective, IntKey(key).bytes());
 }
@@ -310,6 +319,27 @@ Result<PrincipalId> Writer::removeGrant(PrincipalId p, CompanyId c) {
   }
   dropGrant(grantKey(p, c), *g);
   return p;
+}
+
+std::vector<std::pair<PrincipalId, CompanyId>> Writer::expireGrants(uint64_t now, size_t max) {
+  std::vector<uint64_t> due;
+  {
+    Cursor cur(wtxn_, t_.grantExpiries);
+    std::string_view k, v;
+    for (bool ok = cur.move(MDB_FIRST, k, v); ok && due.size() < max;
+         ok = cur.move(MDB_NEXT, k, v)) {
+      if (readU64(k) > now) break;
+      due.push_back(readU64(v));
+    }
+  }
+  std::vector<std::pair<PrincipalId, CompanyId>> expired;
+  for (uint64_t key : due) {
+    auto g = grant(key >> 32, key & kMaxEntityId);
+    if (!g || !expiredAt(g->expiresAt, now)) throw CorruptRecord("grant_expiries");
+    dropGrant(key, *g);
+    expired.emplace_back(key >> 32, key & kMaxEntityId);
+  }
+  return expired;
 }
 
 Result<PrincipalId> Writer::setPrincipalState(PrincipalId p, PrincipalState state) {
@@ -415,6 +445,7 @@ Result<std::vector<CompanyId>> Writer::setCeiling(
     if (!g) throw CorruptRecord("grants");
     std::string_view keyBytes = u64Bytes(key);
     GrantRecord next;
+    next.expiresAt = g->expiresAt;
     forEachBit(g->direct.stored(), [&](uint32_t bit) {
       if (limit.test(bit)) next.direct.set(bit);
     });

@@ -32,10 +32,14 @@ class Writer : public GraphReader {
   Result<PrincipalId> createUser(std::string_view name);
   Result<PrincipalId> createServiceAccount(std::string_view name, CompanyId owner,
                                            std::string_view description);
+  // Replaces the whole grant: its direct permissions, roles and expiry (unix seconds; 0: never).
+  // The caller checks that an expiry is in the future; the writer stores what it is given.
   Result<PrincipalId> setGrant(PrincipalId p, CompanyId c,
                                const std::vector<std::string_view>& permissions,
-                               const std::vector<RoleId>& roles);
+                               const std::vector<RoleId>& roles, uint64_t expiresAt = 0);
   Result<PrincipalId> removeGrant(PrincipalId p, CompanyId c);
+  // Removes up to `max` grants whose expiry is at or before `now`, earliest first; answers which.
+  std::vector<std::pair<PrincipalId, CompanyId>> expireGrants(uint64_t now, size_t max);
   Result<PrincipalId> setPrincipalState(PrincipalId p, PrincipalState state);
   Result<PrincipalId> deletePrincipal(PrincipalId p);
   // Offers (docs/service-accounts.md, "Sharing"). `offer` records that the account's owner offers
