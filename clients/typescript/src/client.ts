@@ -40,6 +40,7 @@ import {
   type CredentialResult,
   type Decision,
   type GrantInfo,
+  type GrantQuery,
   type Hello,
   type Id,
   type KeyInfo,
@@ -59,6 +60,7 @@ import {
   type SaCreated,
   type SaRow,
   type SaView,
+  type ScopedGrantQuery,
   type TotpEnrolled,
 } from "./types.js";
 
@@ -159,10 +161,12 @@ function stateQuery(query: { principal: Id; state: PrincipalState }): (q: wire.S
 }
 
 // SetGrant without its company: ScopedGrant (saGrant, userGrant) and the rest of SetGrant.
-function grantQuery(query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] }): (q: wire.ScopedGrant | wire.SetGrant) => void {
+function grantQuery(query: ScopedGrantQuery): (q: wire.ScopedGrant | wire.SetGrant) => void {
   const principal = u64(query.principal, "principal");
+  const expiresAt = u64(query.expiresAt, "expiresAt");
   return (q) => {
     q.principal = principal;
+    q.expiresAt = expiresAt;
     texts((n) => q._initPermissions(n), query.permissions, "permissions");
     ids((n) => q._initRoles(n), query.roles, "roles");
   };
@@ -247,6 +251,7 @@ function saRow(r: wire.SaRow): SaRow {
       share: a.share,
     },
     hasAccess: r.hasAccess,
+    expiresAt: r.expiresAt,
     offered: r.offered,
     offeredTo: r.offeredTo.map(company),
     hasCeiling: r.hasCeiling,
@@ -590,7 +595,7 @@ export class Client {
     );
   }
 
-  /** The direct permissions and roles of one grant. */
+  /** The direct permissions, roles and expiry of one grant; `found` is false once it has expired. */
   async getGrant(query: PrincipalInCompany, options?: CallOptions): Promise<GrantInfo> {
     const set = principalInCompany(query);
     return this.#ask(
@@ -599,7 +604,13 @@ export class Client {
       wire.Response_Which.GRANT,
       (a) => {
         const g = a.grant;
-        return { revision: g.revision, found: g.found, permissions: strings(g.permissions), roles: bigints(g.roles) };
+        return {
+          revision: g.revision,
+          found: g.found,
+          permissions: strings(g.permissions),
+          roles: bigints(g.roles),
+          expiresAt: g.expiresAt,
+        };
       },
       options,
     );
@@ -742,11 +753,9 @@ export class Client {
     );
   }
 
-  /** Replaces the grant's direct permissions and roles (system roles or roles of `company`). */
-  async setGrant(
-    query: { principal: Id; company: Id; permissions?: readonly string[]; roles?: readonly Id[] },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
+  /** Replaces the whole grant: direct permissions, roles (system roles or roles of `company`) and
+   *  expiry (`expiresAt`, Unix seconds; absent or 0: permanent). */
+  async setGrant(query: GrantQuery, options?: CallOptions): Promise<MutationResult> {
     const set = grantQuery(query);
     const company = u64(query.company, "company");
     return this.#mutation(
@@ -913,12 +922,9 @@ export class Client {
     return this.#actorMutation("saSetState", as, (r) => set(r._initSaSetState()), options);
   }
 
-  /** The account's grant in the active company (owned, offered to it, or already granted). */
-  async saGrant(
-    as: ActorContext,
-    query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
+  /** Replaces the account's grant in the active company (owned, offered to it, or already
+   *  granted); `expiresAt` makes it time-boxed. */
+  async saGrant(as: ActorContext, query: ScopedGrantQuery, options?: CallOptions): Promise<MutationResult> {
     const set = grantQuery(query);
     return this.#actorMutation("saGrant", as, (r) => set(r._initSaGrant()), options);
   }
@@ -1080,12 +1086,8 @@ export class Client {
     return this.#actorMutation("userCreate", as, (r) => (r._initUserCreate().name = name), options);
   }
 
-  /** A user's grant in the active company. */
-  async userGrant(
-    as: ActorContext,
-    query: { principal: Id; permissions?: readonly string[]; roles?: readonly Id[] },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
+  /** Replaces a user's grant in the active company; `expiresAt` makes it time-boxed. */
+  async userGrant(as: ActorContext, query: ScopedGrantQuery, options?: CallOptions): Promise<MutationResult> {
     const set = grantQuery(query);
     return this.#actorMutation("userGrant", as, (r) => set(r._initUserGrant()), options);
   }

@@ -85,6 +85,22 @@ export interface CredentialQuery {
   source?: string;
 }
 
+/** A grant in the active company (saGrant, userGrant): it replaces the principal's direct
+ *  permissions, roles and expiry there. */
+export interface ScopedGrantQuery {
+  principal: Id;
+  permissions?: readonly string[];
+  /** System roles or roles of the grant's company. */
+  roles?: readonly Id[];
+  /** Unix seconds: the grant ends then by itself; 0 or absent: never. Must be in the future. */
+  expiresAt?: Id;
+}
+
+/** A grant in any company (setGrant, the system context). */
+export interface GrantQuery extends ScopedGrantQuery {
+  company: Id;
+}
+
 export interface AccessQuery {
   credential: string;
   company: Id;
@@ -163,9 +179,10 @@ export interface PrincipalInfo {
 
 export interface GrantInfo {
   revision: bigint;
-  found: boolean;
+  found: boolean; // false also once the grant's expiry has passed
   permissions: string[];
   roles: bigint[];
+  expiresAt: bigint; // Unix seconds when the grant ends; 0n: never
 }
 
 /** A committed (durable) change. */
@@ -251,6 +268,7 @@ export interface SaRow {
   lastUsedAt: bigint;
   actions: SaActions; // what this actor may do to this row
   hasAccess: boolean;
+  expiresAt: bigint; // with hasAccess: when the grant in the viewing company ends; 0n: never
   offered: boolean;
   offeredTo: CompanyInfo[];
   hasCeiling: boolean;
