@@ -101,6 +101,14 @@ struct Request {
     # --- Added later (actor requests; see docs/service-accounts.md, "Ceilings") ---
     saSetCeiling @62 :SaCeiling;  # service_accounts.manage, owner only: the most any other
                                   # company may grant the account; lowering it trims their grants.
+
+    # --- Added later (actor requests; see docs/service-accounts.md, "Transfer") ---
+    saOfferOwnership @63 :SaTransfer;  # service_accounts.manage, owner only: offer the account's
+                                       # ownership to `company` (replaces a pending offer).
+    saCancelTransfer @64 :UInt64;      # service_accounts.manage, the owner or the company
+                                       # offered: withdraw (or decline) the pending offer.
+    saAcceptOwnership @65 :UInt64;     # service_accounts.manage, the company offered: it becomes
+                                       # the owner, and every key of the account is revoked.
   }
 
   actor @49 :UInt64;          # The principal on whose behalf the request acts; 0: system context.
@@ -231,6 +239,13 @@ struct ScopedGrant {
 struct SaShare {
   serviceAccount @0 :UInt64;  # Owned by the active company.
   company @1 :UInt64;         # The company offered the account (never the owner itself).
+}
+
+struct SaTransfer {
+  serviceAccount @0 :UInt64;  # Owned by the active company.
+  company @1 :UInt64;         # The company offered the ownership (never the owner itself).
+  dropAccess @2 :Bool;        # At acceptance the owner's own grant goes too. Default: it stays,
+                              # as an external company's grant (with an offer).
 }
 
 struct SaCeiling {
@@ -425,7 +440,8 @@ struct GrantInfo {
 struct MutationResult {
   revision @0 :UInt64;  # The committed (durable) revision that contains the change.
   id @1 :UInt64;        # The created entity's id, for create requests; else 0.
-  count @2 :UInt32;     # For definePermissions: how many names were new.
+  count @2 :UInt32;     # For definePermissions: how many names were new; for saAcceptOwnership:
+                        # how many keys were revoked.
 }
 
 enum CredentialRefusal {
@@ -513,6 +529,10 @@ struct SaActions {
   editPermissions @3 :Bool;
   removeAccess @4 :Bool;
   share @5 :Bool;  # Offer it to other companies or withdraw offers (saShare, saUnshare).
+  transfer @6 :Bool;         # Offer its ownership, or withdraw that offer (saOfferOwnership,
+                             # saCancelTransfer).
+  acceptOwnership @7 :Bool;  # Its ownership is offered here: accept it or decline
+                             # (saAcceptOwnership, saCancelTransfer).
 }
 
 struct SaRow {
@@ -540,6 +560,9 @@ struct SaRow {
                                # nothing may be granted outside the owner), ascending by bit.
   expiresAt @17 :UInt64;       # With `hasAccess`: when its grant in the viewing company ends
                                # (unix seconds); 0: never.
+  ownershipOfferedTo @18 :CompanyInfo;  # Owned rows: the company its ownership is offered to;
+                                        # id 0: no pending offer. Always 0 on an external row.
+  ownershipOffered @19 :Bool;  # External rows: its ownership is offered to the viewing company.
 }
 
 struct SaView {

@@ -628,3 +628,53 @@ BOOST_AUTO_TEST_CASE(second_worked_example_of_the_service_accounts_guide) {
                "deny: no access to the company"));
   expect(d, {"check-access", "msp", "routers.write"}, 0, key + "\n");
 }
+
+// sa transfer / cancel-transfer / accept-transfer through the CLI: the allowed cases and the
+// refusals, the offer in both views, the keys revoked at acceptance.
+BOOST_AUTO_TEST_CASE(transfers_through_the_cli) {
+  Daemon d;
+  DemoGraph demo(d);
+  std::vector<std::string> alice = {"--as", "alice", "--company", "msp"};
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  std::vector<std::string> sam = {"--as", "sam", "--company", "client-south"};
+  Run created = expect(d, with(alice, {"sa", "create", "bot5", "--perm", "routers.read"}), 0);
+  std::string key = created.out.substr(0, created.out.find('\n'));
+
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "transfer", "bot5"}), 2).err, "--to"));
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "transfer", "bot5", "--to", "msp"}), 2).err,
+                      "invalidArgument"));
+  BOOST_TEST(
+      contains(expect(d, with(sam, {"sa", "transfer", "bot5", "--to", "client-south"}), 2).err,
+               "notFound: serviceAccount: no service account with id"));
+  BOOST_TEST(
+      contains(expect(d, with(nadia, {"sa", "accept-transfer", "bot5"}), 2).err, "notFound"));
+
+  expect(d, with(alice, {"sa", "transfer", "bot5", "--to", "client-north"}), 0);
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "show", "bot5"}), 0).out,
+                      "ownership:   offered to client-north (2)"));
+  Run theirs = expect(d, with(nadia, {"sa", "show", "bot5"}), 0);
+  BOOST_TEST(contains(theirs.out, "ownership:   offered to this company"));
+  BOOST_TEST(contains(theirs.out, "actions:     accept"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"--json", "sa", "list"}), 0).out,
+                      "\"ownershipOffered\":true"));
+  BOOST_TEST(contains(expect(d, with(sam, {"sa", "cancel-transfer", "bot5"}), 2).err, "notFound"));
+
+  Run accepted = expect(d, with(nadia, {"sa", "accept-transfer", "bot5"}), 0);
+  BOOST_TEST(contains(accepted.out, "ok: the active company owns service account"));
+  BOOST_TEST(contains(accepted.out, "1 key revoked"));
+  expect(d, {"check-access", "msp", "routers.read"}, 1, key + "\n");
+  Run owned = expect(d, with(nadia, {"sa", "show", "bot5"}), 0);
+  BOOST_TEST(contains(owned.out, "relation:    owned"));
+  BOOST_TEST(contains(owned.out, "offered to:  msp (1)"));
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "reset", "bot5"}), 2).err, "notOwner"));
+
+  // Offered back, then withdrawn by the owner and declined by nobody: nothing changes.
+  expect(d, with(nadia, {"sa", "transfer", "bot5", "--to", "msp", "--drop-access"}), 0);
+  BOOST_TEST(contains(expect(d, with(alice, {"sa", "transfer", "bot5", "--to", "msp"}), 2).err,
+                      "notOwner"));
+  expect(d, with(nadia, {"sa", "cancel-transfer", "bot5"}), 0);
+  BOOST_TEST(
+      contains(expect(d, with(alice, {"sa", "accept-transfer", "bot5"}), 2).err, "notFound"));
+  BOOST_TEST(contains(expect(d, with(nadia, {"sa", "cancel-transfer", "bot5"}), 2).err,
+                      "has no pending ownership offer"));
+}

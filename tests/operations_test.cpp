@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(backup_under_write_load_restores_what_was_committed) {
                                     << " of them by revision " << revision);
   BOOST_REQUIRE(before > 0);
   BOOST_REQUIRE(before < created.size());  // the load went on during and after the copy
-  BOOST_TEST(during["schemaVersion"] == 4);
+  BOOST_TEST(during["schemaVersion"] == 5);
   BOOST_TEST(during["bytes"].get<uint64_t>() ==
              std::filesystem::file_size(backups.path() / "during.mdb"));
   std::ifstream meta(backups.path() / "during.mdb.meta");

@@ -760,14 +760,14 @@ BOOST_FIXTURE_TEST_CASE(a_time_boxed_grant_ends_by_itself, World) {
       q.setPermission("routers.read");
     });
     client::checkOk(a);
-    return a->getAuthorize();
+    return std::make_pair(a->getAuthorize().getAllowed(), a->getAuthorize().getReason());
   };
-  BOOST_TEST(authorize(reader, south).getAllowed());
+  BOOST_TEST(authorize(reader, south).first);
 
   // From the expiry on: refused at once (the writer may not have removed it yet).
   while (now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   BOOST_TEST(!allowed(bot.key, north, "routers.read"));
-  BOOST_TEST((authorize(reader, south).getReason() == wire::DenyReason::NO_ACCESS));
+  BOOST_TEST((authorize(reader, south).second == wire::DenyReason::NO_ACCESS));
   BOOST_TEST(allowed(bot.key, msp, "routers.read"));
 
   // Removed by the writer, audited as the system where the grant was and in the owner company.
@@ -793,4 +793,115 @@ BOOST_FIXTURE_TEST_CASE(a_time_boxed_grant_ends_by_itself, World) {
   client::checkOk(
       as(northAdmin, north, [&](wire::Request::Builder r) { timedGrant(r, bot.id, 0); }));
   BOOST_TEST(allowed(bot.key, north, "routers.read"));
+}
+
+// Ownership transfer: the owner offers, the company offered accepts (or declines), either side
+// cancels; at acceptance the owner changes, every key is revoked, the ceiling goes, and the former
+// owner keeps its grant as an external company unless the offer said otherwise. Each refusal.
+BOOST_FIXTURE_TEST_CASE(ownership_moves_only_when_offered_and_accepted, World) {
+  Created bot = createBot();
+  offer(bot.id, north);
+  grantHere(northAdmin, north, bot.id, {"routers.read"});
+  auto ceiling = as(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto q = r.initSaSetCeiling();
+    q.setServiceAccount(bot.id);
+    q.initPermissions(1).set(0, "routers.read");
+  });
+  client::checkOk(ceiling);
+  auto transfer = [&](uint64_t actor, uint64_t where, uint64_t to, bool drop = false) {
+    return as(actor, where, [&](wire::Request::Builder r) {
+      auto q = r.initSaOfferOwnership();
+      q.setServiceAccount(bot.id);
+      q.setCompany(to);
+      q.setDropAccess(drop);
+    });
+  };
+  auto accept = [&](uint64_t actor, uint64_t where) {
+    return as(actor, where, [&](wire::Request::Builder r) { r.setSaAcceptOwnership(bot.id); });
+  };
+  auto cancel = [&](uint64_t actor, uint64_t where) {
+    return as(actor, where, [&](wire::Request::Builder r) { r.setSaCancelTransfer(bot.id); });
+  };
+  auto row = [&](uint64_t actor, uint64_t where) {
+    Answer a = as(actor, where, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+    client::checkOk(a);
+    return a;
+  };
+
+  // Refused: not the owner, unrelated, the owner itself, no such company, no permission; nothing
+  // to accept or cancel yet.
+  BOOST_TEST((code(transfer(northAdmin, north, south)) == ErrorCode::NOT_OWNER));
+  BOOST_TEST((code(transfer(southAdmin, south, south)) == ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(transfer(mspAdmin, msp, msp)) == ErrorCode::INVALID_ARGUMENT));
+  BOOST_TEST((code(transfer(mspAdmin, msp, 999)) == ErrorCode::NOT_FOUND));
+  BOOST_TEST((code(transfer(reader, north, north)) == ErrorCode::FORBIDDEN));
+  Answer early = accept(northAdmin, north);
+  BOOST_TEST((code(early) == ErrorCode::NOT_FOUND));
+  BOOST_TEST(std::string(early->getError().getMessage().cStr()) ==
+             "service account " + std::to_string(bot.id) + " is not offered to company " +
+                 std::to_string(north) + " for ownership");
+  BOOST_TEST((code(cancel(mspAdmin, msp)) == ErrorCode::NOT_FOUND));
+
+  // Offered to south (unrelated until now): south sees it, may decline; offered again to north.
+  client::checkOk(transfer(mspAdmin, msp, south));
+  Answer southRowAnswer = row(southAdmin, south);
+  auto southRow = southRowAnswer->getSaView().getRows()[0];
+  BOOST_TEST(southRow.getOwnershipOffered());
+  BOOST_TEST(southRow.getActions().getAcceptOwnership());
+  BOOST_TEST(!southRow.getHasAccess());
+  BOOST_TEST(!southRow.getActions().getEditPermissions());  // it may accept, not grant itself
+  Answer selfGrant = grant(southAdmin, south, bot.id, {"routers.read"});
+  BOOST_TEST((code(selfGrant) == ErrorCode::NOT_FOUND));
+  BOOST_TEST(std::string(selfGrant->getError().getMessage().cStr()).find("accept that first") !=
+             std::string::npos);
+  BOOST_TEST((code(cancel(northAdmin, north)) == ErrorCode::NOT_OWNER));  // a third party
+  client::checkOk(cancel(southAdmin, south));                             // declined
+  BOOST_TEST((code(accept(southAdmin, south)) == ErrorCode::NOT_FOUND));
+  client::checkOk(transfer(mspAdmin, msp, north));
+  Answer mineAnswer = row(mspAdmin, msp);
+  auto mine = mineAnswer->getSaView().getRows()[0];
+  BOOST_TEST(mine.getOwnershipOfferedTo().getId() == north);
+  BOOST_TEST(mine.getActions().getTransfer());
+  BOOST_TEST(!mine.getActions().getAcceptOwnership());
+  BOOST_TEST((code(accept(southAdmin, south)) == ErrorCode::NOT_FOUND));  // unrelated again
+  BOOST_TEST((code(accept(reader, north)) == ErrorCode::FORBIDDEN));
+
+  // Accepted: north owns it; the key is revoked; msp keeps its grant, as an offered external.
+  Answer accepted = accept(northAdmin, north);
+  client::checkOk(accepted);
+  BOOST_TEST(accepted->getMutation().getCount() == 1u);
+  BOOST_TEST(!allowed(bot.key, msp, "routers.read"));
+  Answer ownedAnswer = row(northAdmin, north);
+  auto owned = ownedAnswer->getSaView().getRows()[0];
+  BOOST_TEST((owned.getRelation() == wire::Relation::OWNED));
+  BOOST_TEST(owned.getOwnerCompany() == north);
+  BOOST_TEST(!owned.getHasCeiling());
+  BOOST_TEST(owned.getOfferedTo().size() == 1u);  // msp, for the grant it kept
+  Answer formerAnswer = row(mspAdmin, msp);
+  auto former = formerAnswer->getSaView().getRows()[0];
+  BOOST_TEST((former.getRelation() == wire::Relation::EXTERNAL));
+  BOOST_TEST(former.getHasAccess());
+  BOOST_TEST(former.getOffered());
+  BOOST_TEST((code(as(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); })) ==
+              ErrorCode::NOT_OWNER));
+  Answer reset =
+      as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaResetCredentials(bot.id); });
+  client::checkOk(reset);
+  std::string fresh = reset->getKeyIssued().getSecret().cStr();
+  BOOST_TEST(allowed(fresh, msp, "routers.read"));
+  BOOST_TEST(allowed(fresh, north, "routers.read"));
+  std::string event = "saAcceptOwnership serviceAccount " + std::to_string(bot.id) + " -> ok";
+  BOOST_TEST(anyContains(auditOps(mspAdmin, msp), event));
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), event));
+  BOOST_TEST(anyContains(auditOps(northAdmin, north), "saOfferOwnership serviceAccount " +
+                                                          std::to_string(bot.id) + " to company " +
+                                                          std::to_string(north) + " -> ok"));
+  BOOST_TEST(!anyContains(auditOps(southAdmin, south), event));  // its own refusals only
+
+  // Back to msp with dropAccess: north's own grant goes at acceptance.
+  client::checkOk(transfer(northAdmin, north, msp, true));
+  client::checkOk(accept(mspAdmin, msp));
+  Answer gone = as(northAdmin, north, [&](wire::Request::Builder r) { r.setSaShow(bot.id); });
+  BOOST_TEST((code(gone) == ErrorCode::NOT_FOUND));  // no grant, no offer: unrelated now
+  BOOST_TEST(row(mspAdmin, msp)->getSaView().getRows()[0].getOwnerCompany() == msp);
 }

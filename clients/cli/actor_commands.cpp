@@ -30,6 +30,12 @@ struct ShareArguments {
   std::string company;  // --with
 };
 
+struct TransferArguments {
+  std::string serviceAccount;
+  std::string company;      // --to
+  bool dropAccess = false;  // --drop-access
+};
+
 struct CeilingArguments {
   std::string serviceAccount;
   std::vector<std::string> permissions;  // --perm
@@ -59,6 +65,8 @@ constexpr ActionField kActionFields[] = {
     {"edit", "editPermissions", &wire::SaActions::Reader::getEditPermissions},
     {"remove", "removeAccess", &wire::SaActions::Reader::getRemoveAccess},
     {"share", "share", &wire::SaActions::Reader::getShare},
+    {"transfer", "transfer", &wire::SaActions::Reader::getTransfer},
+    {"accept", "acceptOwnership", &wire::SaActions::Reader::getAcceptOwnership},
 };
 
 // "describe,reset,delete": the allowed actions.
@@ -146,7 +154,12 @@ Json rowJson(wire::SaRow::Reader row) {
           {"expiresAt", row.getExpiresAt()},
           {"offered", row.getOffered()},
           {"offeredTo", std::move(offeredTo)},
-          {"ceiling", row.getHasCeiling() ? jsonStrings(row.getCeiling()) : Json(nullptr)}};
+          {"ceiling", row.getHasCeiling() ? jsonStrings(row.getCeiling()) : Json(nullptr)},
+          {"ownershipOfferedTo", row.getOwnershipOfferedTo().getId() == 0
+                                     ? Json(nullptr)
+                                     : Json{{"id", row.getOwnershipOfferedTo().getId()},
+                                            {"name", view(row.getOwnershipOfferedTo().getName())}}},
+          {"ownershipOffered", row.getOwnershipOffered()}};
 }
 
 int listServiceAccounts(Context& context, const NoArguments&) {
@@ -199,6 +212,14 @@ std::string rowText(wire::SaRow::Reader row) {
       fmt::format("actions:     {}", actionsText(row.getActions())),
       fmt::format("ceiling:     {}", ceilingText(row)),
   };
+  if (row.getOwnershipOfferedTo().getId() != 0) {
+    lines.push_back(fmt::format("ownership:   offered to {} ({})",
+                                view(row.getOwnershipOfferedTo().getName()),
+                                row.getOwnershipOfferedTo().getId()));
+  }
+  if (row.getOwnershipOffered()) {
+    lines.push_back("ownership:   offered to this company (sa accept-transfer)");
+  }
   if (row.getRelation() == wire::Relation::OWNED) {
     lines.push_back(fmt::format("offered to:  {}", offeredToText(row)));
     std::vector<std::vector<std::string>> keys{kKeyHeader};
@@ -311,6 +332,37 @@ int shareServiceAccount(Context& context, const ShareArguments& args) {
 
 int unshareServiceAccount(Context& context, const ShareArguments& args) {
   return sendShare(context, args, false);
+}
+
+// saOfferOwnership: offer an owned account's ownership to a company.
+int transferServiceAccount(Context& context, const TransferArguments& args) {
+  uint64_t account = context.session.principal(args.serviceAccount);
+  uint64_t company = context.session.company(args.company);
+  return change(context, [&](wire::Request::Builder request) {
+    auto q = request.initSaOfferOwnership();
+    q.setServiceAccount(account);
+    q.setCompany(company);
+    q.setDropAccess(args.dropAccess);
+  });
+}
+
+int cancelTransfer(Context& context, const OneArgument& args) {
+  return changePrincipal(context, args, &wire::Request::Builder::setSaCancelTransfer);
+}
+
+// saAcceptOwnership: prints how many keys the acceptance revoked.
+int acceptTransfer(Context& context, const OneArgument& args) {
+  uint64_t account = context.session.principal(args.value);
+  client::Answer answer = context.session.call(
+      wire::Response::MUTATION,
+      [&](wire::Request::Builder request) { request.setSaAcceptOwnership(account); });
+  auto result = answer.get().getMutation();
+  context.out.print(fmt::format("ok: the active company owns service account {}; {} key{} revoked "
+                                "(revision {})",
+                                account, result.getCount(), result.getCount() == 1 ? "" : "s",
+                                result.getRevision()),
+                    Json{{"keysRevoked", result.getCount()}, {"revision", result.getRevision()}});
+  return kExitOk;
 }
 
 // saSetCeiling: the most any other company may grant an owned account, or --clear.
@@ -426,6 +478,25 @@ void addServiceAccountCommands(CLI::App& accounts, Action& chosen) {
                                                  "A permission of the ceiling (repeatable)");
   ceiling.app->add_flag("--clear", ceiling.args.clear, "Remove the ceiling: no limit")
       ->excludes(ceilingPerm);
+  auto transfer = addCommand<TransferArguments>(
+      accounts, "transfer",
+      "Offer an owned service account's ownership to a company, which may accept it (every key "
+      "is then revoked)",
+      chosen, transferServiceAccount, Mode::kActor);
+  transfer.app->add_option("SA", transfer.args.serviceAccount, "Service account name or id")
+      ->required();
+  transfer.app->add_option("--to", transfer.args.company, "Company name or id")->required();
+  transfer.app->add_flag("--drop-access", transfer.args.dropAccess,
+                         "At acceptance, remove this company's own grant too (default: it stays, "
+                         "as an external company's)");
+  addServiceAccountCommand(accounts, "cancel-transfer",
+                           "Withdraw the offer of an account's ownership (the owner) or decline "
+                           "it (the company offered)",
+                           chosen, cancelTransfer);
+  addServiceAccountCommand(accounts, "accept-transfer",
+                           "Accept the ownership of a service account offered to the active "
+                           "company; every key of it is revoked",
+                           chosen, acceptTransfer);
   addServiceAccountCommand(accounts, "companies",
                            "The companies where an owned service account holds a grant", chosen,
                            serviceAccountCompanies);

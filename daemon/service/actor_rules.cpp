@@ -143,6 +143,15 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
              : !scope.user(q.getPrincipal(), response)) {
         return false;
       }
+      // An offer of the ownership lets the company see the account and accept it, not grant it
+      // access before it owns it.
+      if (sa && !open && !scope.shared(q.getPrincipal())) {
+        protocol::setError(response, ErrorCode::NOT_FOUND,
+                           fmt::format("service account {} is not shared with company {}; its "
+                                       "ownership is offered to it: accept that first",
+                                       q.getPrincipal(), here));
+        return false;
+      }
       if (!scope.noEscalation(permissions, q.getRoles(), response)) return false;
       if (auto bad = badExpiry(q.getExpiresAt(), unixNow())) {
         protocol::setError(response, ErrorCode::INVALID_ARGUMENT, *bad);
@@ -186,6 +195,37 @@ bool applyActorMutation(ServiceParts& parts, store::Writer& w, Request::Reader r
       auto changed = q.getClear() ? w.clearCeiling(q.getServiceAccount())
                                   : w.setCeiling(q.getServiceAccount(), views(q.getPermissions()));
       return mutationOk(w, response, store::refusalOf(changed));
+    }
+    case Request::SA_OFFER_OWNERSHIP: {
+      auto q = req.getSaOfferOwnership();
+      if (!scope.require(kManageAccounts, response) ||
+          !scope.owned(q.getServiceAccount(), response)) {
+        return false;
+      }
+      return mutationOk(
+          w, response,
+          w.offerOwnership(q.getServiceAccount(), q.getCompany(), !q.getDropAccess(), unixNow()));
+    }
+    case Request::SA_CANCEL_TRANSFER: {
+      uint64_t id = req.getSaCancelTransfer();
+      if (!scope.require(kManageAccounts, response)) return false;
+      auto account = scope.related(id, response);
+      if (!account) return false;
+      // The owner withdraws; the company offered declines; any other related company may not.
+      auto transfer = w.transferOffer(id);
+      if (account->ownerCompany != here && transfer && transfer->company != here) {
+        ActorScope::answerNotOwner(*account, response);
+        return false;
+      }
+      return mutationOk(w, response, store::refusalOf(w.cancelOwnershipOffer(id)));
+    }
+    case Request::SA_ACCEPT_OWNERSHIP: {
+      uint64_t id = req.getSaAcceptOwnership();
+      if (!scope.require(kManageAccounts, response) || !scope.related(id, response)) return false;
+      auto done = w.acceptOwnership(id, here, unixNow());
+      if (!mutationOk(w, response, store::refusalOf(done))) return false;
+      response.getMutation().setCount(std::get<store::TransferDone>(done).keysRevoked);
+      return true;
     }
     case Request::ROLE_CREATE: {
       auto q = req.getRoleCreate();

@@ -4,7 +4,8 @@
 // actor is active
 // (`forbidden` / `notFound`); the actor holds the request's permission in the active company
 // (`forbidden`); the target exists (`notFound`) — for a service account, exists and is related
-// to the active company (owned, granted access there, or offered to it), an unrelated account
+// to the active company (owned, granted access there, offered to it, or its ownership offered
+// to it), an unrelated account
 // being answered exactly as an id that names nothing; the active company owns the target when
 // the rule says "owner only" (`notOwner`); nothing granted exceeds what the actor holds there
 // (`escalation`, listing the missing permissions).
@@ -117,16 +118,27 @@ class ActorScope {
   }
 
   // The service account when it has a relation to the active company: owned by it, granted
-  // access to it, or offered to it. Otherwise nullopt. The same lookups run whether or not the
-  // id names an account, so that neither the answer nor its timing tells an unrelated company
-  // that the account exists (docs/service-accounts.md, "No existence leaks").
+  // access to it, offered to it, or its ownership offered to it. Otherwise nullopt. The same
+  // lookups run whether or not the id names an account, so that neither the answer nor its timing
+  // tells an unrelated company that the account exists (docs/service-accounts.md, "No existence
+  // leaks").
   std::optional<store::PrincipalRecord> relatedAccount(uint64_t id) const {
     auto p = g_.principal(id);
     bool granted = g_.grant(id, company_).has_value();
     bool offered = g_.offered(id, company_);
+    auto transfer = g_.transferOffer(id);
+    bool ownershipOffered = transfer && transfer->company == company_;
     if (!p || p->kind != store::PrincipalKind::serviceAccount) return std::nullopt;
-    if (p->ownerCompany == company_ || granted || offered) return p;
+    if (p->ownerCompany == company_ || granted || offered || ownershipOffered) return p;
     return std::nullopt;
+  }
+
+  // Whether the active company owns the account, holds a grant of it or an offer of it: what a
+  // grant (saGrant) needs under consent. An offer of its ownership alone is not enough.
+  bool shared(uint64_t id) const {
+    auto p = g_.principal(id);
+    return (p && p->ownerCompany == company_) || g_.grant(id, company_).has_value() ||
+           g_.offered(id, company_);
   }
 
   // `relatedAccount`, or an answered `notFound` in the words used for an id that names nothing.

@@ -36,8 +36,16 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
       std::string_view name = g.company(offers[i]).value_or(std::string_view());
       copyText(list[i].initName(static_cast<unsigned>(name.size())), name);
     }
+    if (auto transfer = g.transferOffer(account.id)) {
+      auto to = row.initOwnershipOfferedTo();
+      to.setId(transfer->company);
+      std::string_view name = g.company(transfer->company).value_or(std::string_view());
+      copyText(to.initName(static_cast<unsigned>(name.size())), name);
+    }
   } else {
     row.setOffered(g.offered(account.id, company));
+    auto transfer = g.transferOffer(account.id);
+    row.setOwnershipOffered(transfer && transfer->company == company);
   }
   if (auto ceiling = g.ceiling(account.id)) {
     row.setHasCeiling(true);
@@ -75,9 +83,12 @@ void fillRow(ServiceParts& parts, const store::GraphReader& g,
   actions.setEditDescription(owned && manage);
   actions.setResetCredentials(owned && manage);
   actions.setDelete(owned && manage);
-  actions.setEditPermissions(manage);
+  // Not on a row only offered for its ownership: that company may accept it, not grant it.
+  actions.setEditPermissions(manage && (owned || grant.has_value() || row.getOffered()));
   actions.setRemoveAccess(manage && grant.has_value());
   actions.setShare(owned && manage);
+  actions.setTransfer(owned && manage);
+  actions.setAcceptOwnership(manage && row.getOwnershipOffered());
 }
 
 // A page of the accounts the company sees: those it owns, then the external ones granted access
@@ -100,15 +111,20 @@ std::vector<store::PrincipalRecord> accountsIn(const store::GraphReader& g,
   uint64_t from = page.secondPart() ? page.from() : 0;
   std::vector<store::PrincipalId> granted = g.principalsIn(company);
   std::vector<store::PrincipalId> offered = g.offeredTo(company);
-  std::vector<store::PrincipalId> external;
-  external.reserve(granted.size() + offered.size());
+  std::vector<store::PrincipalId> transfers = g.transfersTo(company);
+  std::vector<store::PrincipalId> related;
+  related.reserve(granted.size() + offered.size());
   std::set_union(granted.begin(), granted.end(), offered.begin(), offered.end(),
+                 std::back_inserter(related));
+  std::vector<store::PrincipalId> external;
+  external.reserve(related.size() + transfers.size());
+  std::set_union(related.begin(), related.end(), transfers.begin(), transfers.end(),
                  std::back_inserter(external));
   for (auto id : external) {
     if (rows.size() > page.size) break;
     if (id < from) continue;
     auto p = g.principal(id);
-    if (!p) throw store::CorruptRecord("company_grants or company_offers");
+    if (!p) throw store::CorruptRecord("company_grants, company_offers or company_transfers");
     if (p->kind == store::PrincipalKind::serviceAccount && p->ownerCompany != company) {
       rows.push_back(std::move(*p));
     }

@@ -32,6 +32,16 @@ std::string sharing(wire::SaShare::Reader q) {
   return fmt::format("serviceAccount {} with company {}", q.getServiceAccount(), q.getCompany());
 }
 
+// Transfers: the companies a transfer request concerns besides the acting one — the owner and
+// the company the ownership is (or is being) offered to, as they stand before it is applied.
+void transferParties(const store::GraphReader& g, store::PrincipalId account,
+                     std::vector<store::CompanyId>& out) {
+  if (auto p = g.principal(account); p && p->kind == store::PrincipalKind::serviceAccount) {
+    out.push_back(p->ownerCompany);
+  }
+  if (auto t = g.transferOffer(account)) out.push_back(t->company);
+}
+
 // Ceilings: the companies whose grant of the account a new ceiling trims (none when it is
 // cleared, or when a name is unknown and the request will be refused).
 void trimmedBy(const store::GraphReader& g, wire::SaCeiling::Reader q,
@@ -176,6 +186,25 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return account(r.getSaSetCeiling().getServiceAccount()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        trimmedBy(g, r.getSaSetCeiling(), out);
+     }},
+    {Request::SA_OFFER_OWNERSHIP, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) {
+       auto q = r.getSaOfferOwnership();
+       return fmt::format("serviceAccount {} to company {}", q.getServiceAccount(), q.getCompany());
+     },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       transferParties(g, r.getSaOfferOwnership().getServiceAccount(), out);
+       out.push_back(r.getSaOfferOwnership().getCompany());
+     }},
+    {Request::SA_CANCEL_TRANSFER, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaCancelTransfer()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       transferParties(g, r.getSaCancelTransfer(), out);
+     }},
+    {Request::SA_ACCEPT_OWNERSHIP, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
+     [](Request::Reader r) { return account(r.getSaAcceptOwnership()); },
+     [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
+       transferParties(g, r.getSaAcceptOwnership(), out);
      }},
     {Request::SA_KEY_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaKeyCreate().getServiceAccount()); }},

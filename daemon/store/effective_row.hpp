@@ -48,7 +48,9 @@ inline std::string encodeEffective(std::string_view bits, uint64_t expiresAt) {
 }
 
 // Whether a grant with this expiry gives nothing at unix time `now`.
-inline bool expiredAt(uint64_t expiresAt, uint64_t now) { return expiresAt != 0 && expiresAt <= now; }
+inline bool expiredAt(uint64_t expiresAt, uint64_t now) {
+  return expiresAt != 0 && expiresAt <= now;
+}
 
 // The clock the readers judge expiries by (seconds, as the expiries are stored).
 inline uint64_t clockNow() { return static_cast<uint64_t>(std::time(nullptr)); }

@@ -190,6 +190,16 @@ std::vector<PrincipalId> GraphReader::offeredTo(CompanyId c) const {
   return duplicates(t_.companyOffers, c);
 }
 
+std::optional<TransferOffer> GraphReader::transferOffer(PrincipalId account) const {
+  auto v = txn_.get(t_.transfers, IntKey(account).bytes());
+  if (!v) return std::nullopt;
+  return records::decodeTransfer(*v);
+}
+
+std::vector<PrincipalId> GraphReader::transfersTo(CompanyId c) const {
+  return duplicates(t_.companyTransfers, c);
+}
+
 std::optional<PermissionSet> GraphReader::ceiling(PrincipalId account) const {
   auto v = txn_.get(t_.ceilings, IntKey(account).bytes());
   if (!v) return std::nullopt;

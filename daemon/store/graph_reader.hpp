@@ -19,7 +19,7 @@ struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
       principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
       companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers,
-      ceilings, grantExpiries;
+      ceilings, grantExpiries, transfers, companyTransfers;
 };
 
 class GraphReader {
@@ -66,6 +66,10 @@ class GraphReader {
   bool offered(PrincipalId account, CompanyId c) const;
   std::vector<CompanyId> offersOf(PrincipalId account) const;
   std::vector<PrincipalId> offeredTo(CompanyId c) const;
+  // Ownership transfers (docs/service-accounts.md, "Transfer"): the account's pending offer of
+  // its ownership; the accounts whose ownership is offered to a company, ascending.
+  std::optional<TransferOffer> transferOffer(PrincipalId account) const;
+  std::vector<PrincipalId> transfersTo(CompanyId c) const;
   // Ceilings (docs/service-accounts.md, "Ceilings"): the most the account's owner lets any other
   // company grant it, as a stored permission set; nullopt when it set none (no limit).
   std::optional<PermissionSet> ceiling(PrincipalId account) const;

@@ -7,7 +7,9 @@
 // trims the grants above it, and no effective row outside the owner ever exceeds it. And so are
 // time-boxed grants: a grant may carry an expiry long past (the store keeps what it is given; the
 // readers must treat it as absent) or far ahead, and `expireGrants` sweeps those due at a chosen
-// time; the store's earliest expiry must match the model's.
+// time; the store's earliest expiry must match the model's. And ownership transfers: an offer of
+// the ownership, its cancellation, and its acceptance (the owner changes, the new owner's offer and
+// the ceiling go, the former owner's grant stays with an offer or goes).
 //
 // GATEHOUSE_MODEL_SEED and GATEHOUSE_MODEL_OPS override the fixed seed and the operation count;
 // the seed is printed with every failure.
@@ -46,6 +48,7 @@ struct Model {
   std::map<PrincipalId, CompanyId> accountOwners;  // service accounts only
   std::set<std::pair<PrincipalId, CompanyId>> offers;
   std::map<PrincipalId, std::set<uint32_t>> ceilings;
+  std::map<PrincipalId, std::pair<CompanyId, bool>> transfers;  // account -> (company, keep)
 
   std::set<uint32_t> held(const Grant& g) const {
     std::set<uint32_t> out = g.direct;
@@ -193,6 +196,7 @@ class ModelTest {
         return refusalOf(r) == nullptr;
       };
     }
+    if (chance(5)) return transferOp();
     if (kind < 20 && model_.roles.size() < 40) {
       CompanyId scope = chance(40) ? 0 : pick(companyIds());
       auto perms = randomPerms(4);
@@ -330,8 +334,59 @@ class ModelTest {
         std::erase_if(model_.grants, [p](const auto& kv) { return kv.first.first == p; });
         std::erase_if(model_.offers, [p](const auto& o) { return o.first == p; });
         model_.ceilings.erase(p);
+        model_.transfers.erase(p);
       }
       return refusalOf(r) == nullptr;
+    };
+  }
+
+  // Offer an account's ownership, cancel the offer, or accept it (mostly by the company offered).
+  std::function<bool(Writer&)> transferOp() {
+    PrincipalId p = pick(principalIds());
+    CompanyId c = pick(companyIds());
+    auto pending = model_.transfers.find(p);
+    if (pending != model_.transfers.end() && chance(70)) c = pending->second.first;
+    int what = static_cast<int>(rng_() % 3);
+    bool keep = chance(50);
+    return [this, p, c, what, keep](Writer& w) {
+      auto owner = model_.accountOwners.find(p);
+      bool account = owner != model_.accountOwners.end();
+      auto pending = model_.transfers.find(p);
+      if (what == 0) {
+        auto r = w.offerOwnership(p, c, keep, 1000);
+        if (agree(r, account && model_.companies.contains(c) && owner->second != c,
+                  "offerOwnership")) {
+          model_.transfers[p] = {c, keep};
+        }
+        return refusalOf(r) == nullptr;
+      }
+      if (what == 1) {
+        auto r = w.cancelOwnershipOffer(p);
+        if (agree(r, pending != model_.transfers.end(), "cancelOwnershipOffer")) {
+          BOOST_TEST(std::get<CompanyId>(r) == pending->second.first, "seed " << seed_);
+          model_.transfers.erase(p);
+        }
+        return refusalOf(r) == nullptr;
+      }
+      auto r = w.acceptOwnership(p, c, 1000);
+      if (!agree(r, pending != model_.transfers.end() && pending->second.first == c,
+                 "acceptOwnership")) {
+        return false;
+      }
+      CompanyId former = owner->second;
+      BOOST_TEST(std::get<TransferDone>(r).formerOwner == former, "seed " << seed_);
+      owner->second = c;
+      model_.offers.erase({p, c});
+      model_.ceilings.erase(p);
+      if (model_.grants.contains({p, former})) {
+        if (pending->second.second) {
+          model_.offers.insert({p, former});
+        } else {
+          model_.grants.erase({p, former});
+        }
+      }
+      model_.transfers.erase(pending);
+      return true;
     };
   }
 
@@ -437,6 +492,17 @@ class ModelTest {
     }
     BOOST_TEST((snap_.reader().nextGrantExpiry() == earliest), "seed " << seed_ << ": next expiry");
     for (PrincipalId p : principalIds()) {
+      auto transfer = snap_.reader().transferOffer(p);
+      auto modelled = model_.transfers.find(p);
+      BOOST_TEST(transfer.has_value() == (modelled != model_.transfers.end()),
+                 "seed " << seed_ << ": transfer of " << p);
+      if (transfer && modelled != model_.transfers.end()) {
+        BOOST_TEST(transfer->company == modelled->second.first, "seed " << seed_);
+        BOOST_TEST(transfer->keepAccess == modelled->second.second, "seed " << seed_);
+      }
+      if (auto owner = model_.accountOwners.find(p); owner != model_.accountOwners.end()) {
+        BOOST_TEST(snap_.reader().principal(p)->ownerCompany == owner->second, "seed " << seed_);
+      }
       std::vector<CompanyId> want;
       for (auto [account, c] : model_.offers) {
         if (account == p) want.push_back(c);

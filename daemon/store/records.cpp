@@ -100,6 +100,22 @@ GrantRecord decodeGrant(std::string_view bytes) {
   return g;
 }
 
+std::string encodeTransfer(const TransferOffer& t) {
+  return Encoder().u64(t.company).u8(t.keepAccess ? 1 : 0).u64(t.offeredAt).bytes();
+}
+
+TransferOffer decodeTransfer(std::string_view bytes) {
+  Decoder d(bytes, "transfers");
+  TransferOffer t;
+  t.company = d.u64();
+  uint8_t keep = d.u8();
+  if (keep > 1 || t.company == 0) throw CorruptRecord("transfers");
+  t.keepAccess = keep == 1;
+  t.offeredAt = d.u64();
+  d.expectEnd();
+  return t;
+}
+
 std::string encodeKey(const KeyRecord& k) {
   return Encoder()
       .u64(k.principal)

@@ -37,6 +37,10 @@ GrantRecord decodeGrant(std::string_view bytes);
 std::string encodeKey(const KeyRecord& k);
 KeyRecord decodeKey(uint64_t id, std::string_view bytes);
 
+// transfers: the company offered the ownership, whether the owner keeps access, when.
+std::string encodeTransfer(const TransferOffer& t);
+TransferOffer decodeTransfer(std::string_view bytes);
+
 // totp: the last accepted step, the sealed secret.
 std::string encodeTotp(const TotpRecord& t);
 TotpRecord decodeTotp(std::string_view bytes);

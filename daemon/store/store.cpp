@@ -129,6 +129,8 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   t.companyOffers = openDb("company_offers", kIdList);
   t.ceilings = openDb("ceilings", MDB_INTEGERKEY);
   t.grantExpiries = openDb("grant_expiries", kIdList);  // expiry -> grant keys
+  t.transfers = openDb("transfers", MDB_INTEGERKEY);
+  t.companyTransfers = openDb("company_transfers", kIdList);
 
   auto version = txn.get(t.meta, kSchemaKey);
   uint32_t v = kSchemaVersion;
@@ -148,6 +150,10 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   }
   if (v == 3) {  // 3 -> 4: `grant_expiries`, created empty above; every grant is permanent
     v = 4;
+    changed = true;
+  }
+  if (v == 4) {  // 4 -> 5: `transfers`, `company_transfers`, created empty: no pending transfer
+    v = 5;
     changed = true;
   }
   if (v != kSchemaVersion) {

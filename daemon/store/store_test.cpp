@@ -418,6 +418,8 @@ BOOST_AUTO_TEST_CASE(a_version_1_store_is_migrated_to_offers_once) {
     check(mdb_drop(txn.get(), store->tables().companyOffers, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().grantExpiries, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().transfers, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().companyTransfers, 1), "mdb_drop");
     uint32_t v1 = 1;
     txn.put(store->tables().meta, "schema_version",
             std::string_view(reinterpret_cast<const char*>(&v1), sizeof v1));
@@ -477,6 +479,8 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings_and_expiries) {
     Txn txn = Txn::begin(store->env(), 0);
     check(mdb_drop(txn.get(), store->tables().ceilings, 1), "mdb_drop");
     check(mdb_drop(txn.get(), store->tables().grantExpiries, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().transfers, 1), "mdb_drop");
+    check(mdb_drop(txn.get(), store->tables().companyTransfers, 1), "mdb_drop");
     uint32_t v2 = 2;
     txn.put(store->tables().meta, "schema_version",
             std::string_view(reinterpret_cast<const char*>(&v2), sizeof v2));
@@ -506,5 +510,111 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_is_migrated_to_ceilings_and_expiries) {
   BOOST_TEST(snap.authorize(sa, c2, "x.y").allowed);
   BOOST_TEST((snap.authorize(sa, owner, "x.y").reason == DenyReason::noAccess));
   BOOST_TEST((snap.reader().nextGrantExpiry() == std::optional<uint64_t>(1)));
+  snap.end();
+}
+
+// Ownership transfer: offered by the owner to one company at a time, cancelled, accepted only by
+// the company offered; at acceptance the owner changes (and the owned-accounts index with it),
+// every live key is revoked, the ceiling goes, the new owner's offer goes, and the former owner's
+// grant stays with an offer (keepAccess) or goes.
+BOOST_AUTO_TEST_CASE(ownership_moves_only_when_the_company_offered_accepts) {
+  TempDir dir;
+  auto store = Store::open(testOptions(dir.path()));
+  PrincipalId bot = 0;
+  CompanyId msp = 0, north = 0, south = 0;
+  uint64_t key = 0;
+  store->commit([&](Writer& w) {
+    ok(w.definePermissions({"x.y", "x.z"}));
+    msp = ok(w.createCompany("msp"));
+    north = ok(w.createCompany("north"));
+    south = ok(w.createCompany("south"));
+    bot = ok(w.createServiceAccount("bot", msp, ""));
+    ok(w.setGrant(bot, msp, {"x.y", "x.z"}, {}));
+    ok(w.offer(bot, north));
+    ok(w.setGrant(bot, north, {"x.y"}, {}));
+    ok(w.offer(bot, south));
+    ok(w.setCeiling(bot, {"x.y"}));
+    KeyRecord k;
+    k.id = 42;
+    k.principal = bot;
+    k.createdAt = 10;
+    key = ok(w.addKey(k, 8, 10));
+    return true;
+  });
+  auto refused = [&](auto&& op, RefusalCode code) {
+    store->commit([&](Writer& w) {
+      auto r = op(w);
+      BOOST_TEST_REQUIRE(refusalOf(r) != nullptr);
+      BOOST_TEST((refusalOf(r)->code == code), refusalOf(r)->message);
+      return false;
+    });
+  };
+  refused([&](Writer& w) { return w.offerOwnership(bot, msp, true, 20); },
+          RefusalCode::invalidArgument);
+  refused([&](Writer& w) { return w.offerOwnership(bot, 999, true, 20); }, RefusalCode::notFound);
+  refused([&](Writer& w) { return w.offerOwnership(999, north, true, 20); }, RefusalCode::notFound);
+  refused([&](Writer& w) { return w.cancelOwnershipOffer(bot); }, RefusalCode::notFound);
+  refused([&](Writer& w) { return w.acceptOwnership(bot, north, 20); }, RefusalCode::notFound);
+  // Offered to south, then to north instead: one pending offer at a time.
+  store->commit([&](Writer& w) {
+    ok(w.offerOwnership(bot, south, false, 20));
+    ok(w.offerOwnership(bot, north, true, 21));
+    return true;
+  });
+  {
+    Snapshot snap(*store);
+    snap.begin();
+    auto g = snap.reader();
+    BOOST_TEST(g.transferOffer(bot)->company == north);
+    BOOST_TEST(g.transferOffer(bot)->keepAccess);
+    BOOST_TEST(g.transferOffer(bot)->offeredAt == 21u);
+    BOOST_TEST(g.transfersTo(south).empty());
+    BOOST_TEST((g.transfersTo(north) == std::vector<PrincipalId>{bot}));
+    snap.end();
+  }
+  refused([&](Writer& w) { return w.acceptOwnership(bot, south, 22); }, RefusalCode::notFound);
+  store->commit([&](Writer& w) {
+    TransferDone done = ok(w.acceptOwnership(bot, north, 30));
+    BOOST_TEST(done.formerOwner == msp);
+    BOOST_TEST(done.keysRevoked == 1u);
+    return true;
+  });
+  Snapshot snap(*store);
+  snap.begin();
+  auto g = snap.reader();
+  BOOST_TEST(g.principal(bot)->ownerCompany == north);
+  BOOST_TEST(g.ownedAccounts(msp).empty());
+  BOOST_TEST((g.ownedAccounts(north) == std::vector<PrincipalId>{bot}));
+  BOOST_TEST(!g.transferOffer(bot).has_value());
+  BOOST_TEST(g.transfersTo(north).empty());
+  BOOST_TEST(!g.offered(bot, north));       // the owner needs no offer
+  BOOST_TEST(g.offered(bot, msp));          // the former owner keeps its grant, offered
+  BOOST_TEST(g.offered(bot, south));        // other offers stay
+  BOOST_TEST(!g.ceiling(bot).has_value());  // the former owner's ceiling is gone
+  BOOST_TEST(snap.authorize(bot, msp, "x.z").allowed);
+  BOOST_TEST(snap.authorize(bot, north, "x.y").allowed);
+  BOOST_TEST(g.key(key)->revoked(30));
+  snap.end();
+
+  // Back to msp, this time without keeping north's access; a deleted account takes its offer.
+  store->commit([&](Writer& w) {
+    ok(w.offerOwnership(bot, msp, false, 40));
+    ok(w.acceptOwnership(bot, msp, 41));
+    return true;
+  });
+  snap.begin();
+  BOOST_TEST(snap.reader().principal(bot)->ownerCompany == msp);
+  BOOST_TEST(!snap.reader().grant(bot, north).has_value());
+  BOOST_TEST(!snap.reader().offered(bot, north));
+  BOOST_TEST((snap.authorize(bot, north, "x.y").reason == DenyReason::noAccess));
+  snap.end();
+  store->commit([&](Writer& w) {
+    ok(w.offerOwnership(bot, south, true, 50));
+    ok(w.deletePrincipal(bot));
+    return true;
+  });
+  snap.begin();
+  BOOST_TEST(snap.reader().transfersTo(south).empty());
+  BOOST_TEST(!snap.reader().transferOffer(bot).has_value());
   snap.end();
 }

@@ -23,9 +23,10 @@ using PermissionBit = uint32_t;
 
 // The on-disk schema. 1: the first. 2: adds the offers of service accounts (`offers`,
 // `company_offers`). 3: adds the ceilings of service accounts (`ceilings`). 4: adds time-boxed
-// grants (an expiry in a grant record and in its effective row, `grant_expiries`). An older store
-// is migrated when opened, one version at a time (Store::open).
-constexpr uint32_t kSchemaVersion = 4;
+// grants (an expiry in a grant record and in its effective row, `grant_expiries`). 5: adds offers
+// of a service account's ownership (`transfers`, `company_transfers`). An older store is migrated
+// when opened, one version at a time (Store::open).
+constexpr uint32_t kSchemaVersion = 5;
 constexpr size_t kMaxPermissionName = 64;
 constexpr size_t kMaxEntityName = 128;
 constexpr size_t kMaxDescription = 1024;
@@ -117,6 +118,19 @@ struct KeyRecord {
   bool revoked(uint64_t now) const { return revokedAt != 0 && revokedAt <= now; }
   bool expired(uint64_t now) const { return expiresAt != 0 && expiresAt <= now; }
   bool live(uint64_t now) const { return !revoked(now) && !expired(now); }
+};
+
+// A pending offer of a service account's ownership (docs/service-accounts.md, "Transfer").
+struct TransferOffer {
+  CompanyId company = 0;   // the company offered the ownership
+  bool keepAccess = true;  // the owner keeps its grant, as an external company, at acceptance
+  uint64_t offeredAt = 0;  // unix seconds
+};
+
+// What an accepted transfer did.
+struct TransferDone {
+  CompanyId formerOwner = 0;
+  uint32_t keysRevoked = 0;
 };
 
 struct TotpRecord {

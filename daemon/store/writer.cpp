@@ -366,6 +366,7 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
     dropGrant(grantKey(p, c), *g);
   }
   for (CompanyId c : offersOf(p)) dropOffer(p, c);
+  if (auto transfer = transferOffer(p)) dropTransfer(p, transfer->company);
   wtxn_.del(t_.ceilings, IntKey(p).bytes());
   for (const KeyRecord& k : keysOf(p)) wtxn_.del(t_.keys, IntKey(k.id).bytes());
   wtxn_.del(t_.principalKeys, IntKey(p).bytes());
@@ -425,6 +426,83 @@ Result<PrincipalId> Writer::withdrawOffer(PrincipalId account, CompanyId c) {
   if (wasOffered) dropOffer(account, c);
   if (g) dropGrant(grantKey(account, c), *g);
   return account;
+}
+
+Result<PrincipalRecord> Writer::accountOf(PrincipalId account) const {
+  auto r = principal(account);
+  if (!r || r->kind != PrincipalKind::serviceAccount) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("serviceAccount: no service account with id {}", account));
+  }
+  return *r;
+}
+
+void Writer::dropTransfer(PrincipalId account, CompanyId to) {
+  std::string_view accountBytes = u64Bytes(account);
+  wtxn_.del(t_.companyTransfers, IntKey(to).bytes(), &accountBytes);
+  wtxn_.del(t_.transfers, IntKey(account).bytes());
+}
+
+Result<PrincipalId> Writer::offerOwnership(PrincipalId account, CompanyId to, bool keepAccess,
+                                           uint64_t now) {
+  auto r = accountOf(account);
+  if (auto refusal = refusalOf(r)) return *refusal;
+  if (!company(to)) {
+    return refuse(RefusalCode::notFound, fmt::format("company: no company with id {}", to));
+  }
+  if (to == std::get<PrincipalRecord>(r).ownerCompany) {
+    return refuse(RefusalCode::invalidArgument,
+                  fmt::format("company: company {} already owns service account {}", to, account));
+  }
+  if (auto pending = transferOffer(account)) dropTransfer(account, pending->company);
+  wtxn_.put(t_.transfers, IntKey(account).bytes(),
+            records::encodeTransfer(TransferOffer{to, keepAccess, now}));
+  wtxn_.put(t_.companyTransfers, IntKey(to).bytes(), u64Bytes(account));
+  return account;
+}
+
+Result<CompanyId> Writer::cancelOwnershipOffer(PrincipalId account) {
+  auto r = accountOf(account);
+  if (auto refusal = refusalOf(r)) return *refusal;
+  auto pending = transferOffer(account);
+  if (!pending) {
+    return refuse(RefusalCode::notFound,
+                  fmt::format("service account {} has no pending ownership offer", account));
+  }
+  dropTransfer(account, pending->company);
+  return pending->company;
+}
+
+Result<TransferDone> Writer::acceptOwnership(PrincipalId account, CompanyId by, uint64_t now) {
+  auto r = accountOf(account);
+  if (auto refusal = refusalOf(r)) return *refusal;
+  PrincipalRecord record = std::move(std::get<PrincipalRecord>(r));
+  auto pending = transferOffer(account);
+  if (!pending || pending->company != by) {
+    return refuse(
+        RefusalCode::notFound,
+        fmt::format("service account {} is not offered to company {} for ownership", account, by));
+  }
+  TransferDone done{record.ownerCompany, 0};
+  dropTransfer(account, by);
+  std::string_view idBytes = u64Bytes(record.id);
+  wtxn_.del(t_.ownedAccounts, IntKey(done.formerOwner).bytes(), &idBytes);
+  wtxn_.put(t_.ownedAccounts, IntKey(by).bytes(), idBytes);
+  record.ownerCompany = by;
+  putPrincipal(record);
+  if (offered(account, by)) dropOffer(account, by);  // the owner needs no offer
+  wtxn_.del(t_.ceilings, IntKey(account).bytes());   // the former owner's statement
+  if (auto former = grant(account, done.formerOwner)) {
+    if (pending->keepAccess) {  // an external grant, with the consent it now needs
+      if (refusalOf(offer(account, done.formerOwner)) != nullptr) throw CorruptRecord("companies");
+    } else {
+      dropGrant(grantKey(account, done.formerOwner), *former);
+    }
+  }
+  auto retired = retireKeys(account, now, now);
+  if (auto refusal = refusalOf(retired)) return *refusal;
+  done.keysRevoked = std::get<uint32_t>(retired);
+  return done;
 }
 
 Result<std::vector<CompanyId>> Writer::setCeiling(

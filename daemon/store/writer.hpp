@@ -47,6 +47,16 @@ class Writer : public GraphReader {
   // account's grant in `c`, whichever exist; a refusal when neither does.
   Result<PrincipalId> offer(PrincipalId account, CompanyId c);
   Result<PrincipalId> withdrawOffer(PrincipalId account, CompanyId c);
+  // Ownership transfers (docs/service-accounts.md, "Transfer"). `offerOwnership` records that the
+  // owner offers the account's ownership to company `to` (replacing a pending offer);
+  // `cancelOwnershipOffer` removes the pending offer and answers the company it was made to.
+  // `acceptOwnership` by the company offered: the owner becomes `by`; every key live at `now` is
+  // revoked; the ceiling (the former owner's) is removed; `by` needs no offer of its own any more;
+  // the former owner's grant stays, with an offer, when the offer said keepAccess, else it goes.
+  Result<PrincipalId> offerOwnership(PrincipalId account, CompanyId to, bool keepAccess,
+                                     uint64_t now);
+  Result<CompanyId> cancelOwnershipOffer(PrincipalId account);
+  Result<TransferDone> acceptOwnership(PrincipalId account, CompanyId by, uint64_t now);
   // Ceilings (docs/service-accounts.md, "Ceilings"). `setCeiling` sets the most that any company
   // other than the owner may grant the account, and trims its grants there to it: direct
   // permissions outside the ceiling are removed, and a role with a permission outside it leaves the
@@ -90,6 +100,9 @@ class Writer : public GraphReader {
   void putRole(const RoleRecord& role);
   void dropGrant(uint64_t key, const GrantRecord& grant);
   void dropOffer(PrincipalId account, CompanyId c);
+  void dropTransfer(PrincipalId account, CompanyId to);
+  // The record of a service account, or a notFound refusal.
+  Result<PrincipalRecord> accountOf(PrincipalId account) const;
   void rematerialise(uint64_t key);
   // The permissions the grant gives, directly or through its roles.
   PermissionSet held(const GrantRecord& grant) const;
