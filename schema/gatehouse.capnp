@@ -117,6 +117,8 @@ struct Request {
                               # most this many items per answer; 0: 1,000; capped at 10,000.
   pageToken @55 :UInt64;      # List requests: the `nextPageToken` of the previous page; 0: the
                               # first page.
+  dryRun @66 :Bool;           # A mutation that can change effective permissions (docs/protocol.md,
+                              # "Dry runs"): answer the `impact` it would have; write nothing.
 }
 
 struct AuthorizeQuery {
@@ -306,6 +308,7 @@ struct Response {
     hello @22 :Hello;
     stats @23 :Stats;
     backup @24 :BackupResult;
+    impact @25 :Impact;            # A dry run's answer (Request.dryRun).
   }
 }
 
@@ -332,6 +335,21 @@ enum ErrorCode {
   forbidden @12;         # The actor lacks the permission the request needs in the active company.
   aboveCeiling @13;      # A service account would hold more outside its owner company than the
                          # owner's ceiling allows; `missing` lists the permissions over it.
+}
+
+# What a mutation would change: each (principal, company) whose effective permissions differ.
+struct Impact {
+  revision @0 :UInt64;              # The revision the request would have been committed at;
+                                    # nothing was written.
+  changes @1 :List(ImpactChange);   # Ascending by (principal, company); at most 1,000.
+  total @2 :UInt32;                 # How many (principal, company) pairs would change in all.
+}
+
+struct ImpactChange {
+  principal @0 :UInt64;
+  company @1 :UInt64;
+  gained @2 :List(Text);  # Permissions it would gain there, ascending by bit.
+  lost @3 :List(Text);    # Permissions it would lose there (all of them when its access ends).
 }
 
 struct Decision {

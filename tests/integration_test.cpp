@@ -678,3 +678,28 @@ BOOST_AUTO_TEST_CASE(transfers_through_the_cli) {
   BOOST_TEST(contains(expect(d, with(nadia, {"sa", "cancel-transfer", "bot5"}), 2).err,
                       "has no pending ownership offer"));
 }
+
+// --dry-run through the CLI: a readable summary (and JSON) of who would gain or lose what, with
+// nothing written; refused on a command that cannot be previewed.
+BOOST_AUTO_TEST_CASE(dry_runs_through_the_cli) {
+  Daemon d;
+  DemoGraph demo(d);
+  std::vector<std::string> nadia = {"--as", "nadia", "--company", "client-north"};
+  Run grant =
+      expect(d, with(nadia, {"--dry-run", "sa", "grant", "msp-automation", "--role", "viewer"}), 0);
+  BOOST_TEST(contains(grant.out, "dry run, nothing written: 1 grant would change"));
+  BOOST_TEST(contains(grant.out, "principal 6 in company 2: -routers.write -routers.reboot"));
+  BOOST_TEST(contains(
+      expect(d, {"check", "msp-automation", "client-north", "routers.write"}, 0).out, "allow"));
+  Run role =
+      expect(d, {"--json", "--dry-run", "role", "update", "operator", "--perm", "routers.read"}, 0);
+  BOOST_TEST(contains(role.out, "\"dryRun\":true"));
+  BOOST_TEST(contains(role.out, "\"total\":2"));  // bob and msp-automation hold it
+  BOOST_TEST(contains(role.out, "\"lost\":[\"routers.write\",\"routers.reboot\"]"));
+  Run disable = expect(d, {"--dry-run", "principal", "disable", "bob"}, 0);
+  BOOST_TEST(contains(disable.out, "principal 2 in company 2: -routers.read -routers.write"));
+  BOOST_TEST(contains(expect(d, {"check", "bob", "client-north", "routers.read"}, 0).out, "allow"));
+  Run refused = expect(d, {"--dry-run", "company", "create", "x"}, 2);
+  BOOST_TEST(contains(refused.err, "--dry-run: `company create` cannot be previewed"));
+  BOOST_TEST(!contains(expect(d, {"audit", "list", "--limit", "3"}, 0).out, "updateRole"));
+}

@@ -905,3 +905,77 @@ BOOST_FIXTURE_TEST_CASE(ownership_moves_only_when_offered_and_accepted, World) {
   BOOST_TEST((code(gone) == ErrorCode::NOT_FOUND));  // no grant, no offer: unrelated now
   BOOST_TEST(row(mspAdmin, msp)->getSaView().getRows()[0].getOwnerCompany() == msp);
 }
+
+// Impact preview through the wire: the actor's own requests as dry runs — a grant, a deletion, a
+// ceiling, an acceptance with dropAccess — answer who would gain or lose what, and change nothing
+// (the checks and the audit trail say so).
+BOOST_FIXTURE_TEST_CASE(a_dry_run_previews_what_a_change_would_do, World) {
+  Created bot = createBot();
+  offer(bot.id, north);
+  grantHere(northAdmin, north, bot.id, {"routers.read", "routers.reboot"});
+  auto dry = [&](uint64_t actor, uint64_t where, const Client::Fill& fill) {
+    Answer a = as(actor, where, [&](wire::Request::Builder r) {
+      fill(r);
+      r.setDryRun(true);
+    });
+    client::checkOk(a);
+    BOOST_REQUIRE((a->which() == wire::Response::IMPACT));
+    return a;
+  };
+  auto names = [](capnp::List<capnp::Text>::Reader list) {
+    std::vector<std::string> out;
+    for (auto n : list) out.emplace_back(n.cStr());
+    return out;
+  };
+  // A grant: north's edit gains routers.write, loses routers.reboot.
+  Answer g = dry(northAdmin, north, [&](wire::Request::Builder r) {
+    auto q = r.initSaGrant();
+    q.setPrincipal(bot.id);
+    auto p = q.initPermissions(2);
+    p.set(0, "routers.read");
+    p.set(1, "routers.write");
+  });
+  BOOST_REQUIRE(g->getImpact().getChanges().size() == 1u);
+  auto change = g->getImpact().getChanges()[0];
+  BOOST_TEST(change.getPrincipal() == bot.id);
+  BOOST_TEST(change.getCompany() == north);
+  BOOST_TEST((names(change.getGained()) == std::vector<std::string>{"routers.write"}));
+  BOOST_TEST((names(change.getLost()) == std::vector<std::string>{"routers.reboot"}));
+  BOOST_TEST(!allowed(bot.key, north, "routers.write"));  // nothing changed
+  // Deleting: everything, in both companies.
+  Answer del = dry(mspAdmin, msp, [&](wire::Request::Builder r) { r.setSaDelete(bot.id); });
+  BOOST_TEST(del->getImpact().getTotal() == 2u);
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  // A ceiling: north's grant is trimmed.
+  Answer ceiling = dry(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto q = r.initSaSetCeiling();
+    q.setServiceAccount(bot.id);
+    q.initPermissions(1).set(0, "routers.read");
+  });
+  BOOST_REQUIRE(ceiling->getImpact().getTotal() == 1u);
+  BOOST_TEST((names(ceiling->getImpact().getChanges()[0].getLost()) ==
+              std::vector<std::string>{"routers.reboot"}));
+  // A transfer accepted with dropAccess: msp loses its access.
+  client::checkOk(as(mspAdmin, msp, [&](wire::Request::Builder r) {
+    auto q = r.initSaOfferOwnership();
+    q.setServiceAccount(bot.id);
+    q.setCompany(north);
+    q.setDropAccess(true);
+  }));
+  Answer accept =
+      dry(northAdmin, north, [&](wire::Request::Builder r) { r.setSaAcceptOwnership(bot.id); });
+  BOOST_REQUIRE(accept->getImpact().getTotal() == 1u);
+  BOOST_TEST(accept->getImpact().getChanges()[0].getCompany() == msp);
+  BOOST_TEST(allowed(bot.key, msp, "routers.read"));
+  // A refused dry run is the refusal; none of these is in the audit trail.
+  Answer escalation = as(limited, north, [&](wire::Request::Builder r) {
+    auto q = r.initSaGrant();
+    q.setPrincipal(bot.id);
+    q.initPermissions(1).set(0, "routers.write");
+    r.setDryRun(true);
+  });
+  BOOST_TEST((code(escalation) == ErrorCode::ESCALATION));
+  BOOST_TEST(!anyContains(auditOps(mspAdmin, msp), "saDelete"));
+  BOOST_TEST(!anyContains(auditOps(northAdmin, north), "saAcceptOwnership"));
+  BOOST_TEST(!anyContains(auditOps(northAdmin, north), "escalation"));
+}

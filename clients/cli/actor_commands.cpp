@@ -353,6 +353,10 @@ int cancelTransfer(Context& context, const OneArgument& args) {
 // saAcceptOwnership: prints how many keys the acceptance revoked.
 int acceptTransfer(Context& context, const OneArgument& args) {
   uint64_t account = context.session.principal(args.value);
+  if (context.dryRun) {
+    return preview(context,
+                   [&](wire::Request::Builder request) { request.setSaAcceptOwnership(account); });
+  }
   client::Answer answer = context.session.call(
       wire::Response::MUTATION,
       [&](wire::Request::Builder request) { request.setSaAcceptOwnership(account); });

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <limits>
 
+#include "wire_text.hpp"
+
 namespace gatehouse::cli {
 
 void checkScope(const Action& action, const ActorOptions& options) {
@@ -226,7 +228,60 @@ client::Answer showServiceAccountRow(Session& session, uint64_t account) {
   return answer;
 }
 
+// The commands --dry-run may preview: those whose request can change effective permissions.
+constexpr std::string_view kPreviewable[] = {
+    "grant set",          "grant remove", "principal disable", "principal enable",
+    "principal delete",   "role create",  "role update",       "role edit",
+    "role delete",        "sa grant",     "sa revoke",         "sa delete",
+    "sa disable",         "sa enable",    "sa ceiling",        "sa unshare",
+    "sa accept-transfer", "user grant",   "user revoke",
+};
+
+void checkDryRun(const Action& action, bool dryRun) {
+  if (!dryRun) return;
+  if (std::find(std::begin(kPreviewable), std::end(kPreviewable), action.name) !=
+      std::end(kPreviewable)) {
+    return;
+  }
+  throw CLI::ValidationError(
+      fmt::format("--dry-run: `{}` cannot be previewed (only changes of effective permissions can)",
+                  action.name));
+}
+
+int preview(Context& context, const client::Client::Fill& fill) {
+  client::Answer answer =
+      context.session.call(wire::Response::IMPACT, [&](wire::Request::Builder request) {
+        fill(request);
+        request.setDryRun(true);
+      });
+  auto impact = answer.get().getImpact();
+  std::vector<std::string> lines{
+      fmt::format("dry run, nothing written: {} grant{} would change (revision {})",
+                  impact.getTotal(), impact.getTotal() == 1 ? "" : "s", impact.getRevision())};
+  Json changes = Json::array();
+  for (auto change : impact.getChanges()) {
+    std::vector<std::string> words;
+    for (auto name : change.getGained()) words.push_back(fmt::format("+{}", view(name)));
+    for (auto name : change.getLost()) words.push_back(fmt::format("-{}", view(name)));
+    lines.push_back(fmt::format("principal {} in company {}: {}", change.getPrincipal(),
+                                change.getCompany(), joined(words, " ")));
+    changes.push_back({{"principal", change.getPrincipal()},
+                       {"company", change.getCompany()},
+                       {"gained", jsonStrings(change.getGained())},
+                       {"lost", jsonStrings(change.getLost())}});
+  }
+  if (impact.getTotal() > impact.getChanges().size()) {
+    lines.push_back(fmt::format("... and {} more", impact.getTotal() - impact.getChanges().size()));
+  }
+  context.out.print(joined(lines, "\n"), Json{{"dryRun", true},
+                                              {"revision", impact.getRevision()},
+                                              {"total", impact.getTotal()},
+                                              {"changes", std::move(changes)}});
+  return kExitOk;
+}
+
 int create(Context& context, std::string_view what, const client::Client::Fill& fill) {
+  if (context.dryRun) return preview(context, fill);
   client::Answer answer = context.session.call(wire::Response::MUTATION, fill);
   auto result = answer.get().getMutation();
   context.out.print(
@@ -236,6 +291,7 @@ int create(Context& context, std::string_view what, const client::Client::Fill& 
 }
 
 int change(Context& context, const client::Client::Fill& fill) {
+  if (context.dryRun) return preview(context, fill);
   client::Answer answer = context.session.call(wire::Response::MUTATION, fill);
   auto result = answer.get().getMutation();
   context.out.print(fmt::format("ok (revision {})", result.getRevision()),

@@ -32,6 +32,7 @@ constexpr int kExitError = 2;   // Any error, bad arguments included.
 struct Context {
   Session& session;
   const Output& out;
+  bool dryRun = false;  // --dry-run: preview the change (change, create), write nothing
 };
 
 // How a command relates to the global --as ACTOR and --company COMPANY.
@@ -58,6 +59,8 @@ struct ActorOptions {
 // Throws CLI::ValidationError when the options do not fit the command's mode: only one of them
 // (except --company for kRoleScope), an actor-only command without them, a system command with.
 void checkScope(const Action& action, const ActorOptions& options);
+// Throws CLI::ValidationError when --dry-run is given to a command that cannot be previewed.
+void checkDryRun(const Action& action, bool dryRun);
 // The options resolved to ids (lookups, sent in the system context).
 Scope resolveScope(Session& session, const ActorOptions& options);
 
@@ -181,7 +184,11 @@ client::Answer listRoles(Session& session, uint64_t scope);
 // "created <what> <id> (revision N)", or {"id":N,"revision":N}.
 int create(Context& context, std::string_view what, const client::Client::Fill& fill);
 // Sends any other provisioning request; prints "ok (revision N)", or {"revision":N}.
+// With --dry-run (also for create), sends it as a dry run and prints its impact instead.
 int change(Context& context, const client::Client::Fill& fill);
+// Sends the request as a dry run; prints what it would change, one line per principal and
+// company ("principal 8 in company 2: +routers.write -routers.reboot"), or the Impact as JSON.
+int preview(Context& context, const client::Client::Fill& fill);
 // Disables or enables the principal named by `name` through the request member `init` starts
 // (setPrincipalState for the system, saSetState for an actor); prints as `change`.
 using InitState = wire::SetPrincipalState::Builder (wire::Request::Builder::*)();

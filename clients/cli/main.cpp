@@ -59,6 +59,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object per command on stdout");
+  bool dryRun = false;
+  app.add_flag("--dry-run", dryRun,
+               "Preview a change of grants, roles or principals: print whose effective "
+               "permissions it would change, and write nothing");
   ActorOptions actorOptions;
   app.add_option("--as", actorOptions.actor,
                  "Act for this principal (name or id) in the --company, with its permissions")
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     checkScope(chosen, actorOptions);
+    checkDryRun(chosen, dryRun);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitError;  // --help is a success.
   }
@@ -90,6 +95,6 @@ int main(int argc, char** argv) {
   if (socketPath.empty()) socketPath = gatehouse::client::Client::defaultSocket();
   Session session(socketPath,
                   std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
-  Context context{session, out};
+  Context context{session, out, dryRun};
   return run(chosen, actorOptions, context);
 }

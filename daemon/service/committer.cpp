@@ -232,6 +232,7 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
   auto audit = [&](size_t i, store::Writer& w, bool keptChange) {
     if (!batch[i].request || batch[i].row == nullptr) return;  // bookkeeping is not audited
     auto req = requestOf(i);
+    if (req.getDryRun()) return;  // a dry run changes nothing: a preview, not an event
     // A refusal changed nothing elsewhere: only the acting company (and the system) hears of it.
     if (!keptChange) scopes[i] = {req.getActiveCompany()};
     store::AuditRecord record;

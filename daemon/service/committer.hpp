@@ -3,17 +3,17 @@
 // Queued work is taken in groups of up to `groupCommitMax`, applied in one durable write
 // transaction, each item in its own nested transaction (a refusal leaves no trace), and each
 // request's audit event is appended in the same nested transaction (kept even when the change
-// was refused). Every queued request is answered exactly once, after the commit is durable: with
-// its own answer; `failed` when its apply threw (audited as failed) or its nested transaction or
-// audit could not be written (it left no trace) — the rest of the group goes on either way; or
-// `failed` for the whole group when the group's own transaction could not be begun, committed or
-// synced (daemon/service/fault_injection_test.cpp makes each LMDB call fail in turn).
-// Periodically, and once when stopping, the writer also applies the `Housekeeping` work (key
-// last-used times) and prunes audit events past their retention. And it removes time-boxed grants
-// when their expiry passes: it reads the earliest expiry after every commit, wakes then, and
-// removes every grant due in a change of its own, audited as done by the system ("grantExpired").
-// (Readers refuse such a grant from its expiry on anyway; the removal is what the views and the
-// audit trail show.)
+// was refused; a dry run, which its apply always rolls back, is not audited). Every queued request
+// is answered exactly once, after the commit is durable: with its own answer; `failed` when its
+// apply threw (audited as failed) or its nested transaction or audit could not be written (it left
+// no trace) — the rest of the group goes on either way; or `failed` for the whole group when the
+// group's own transaction could not be begun, committed or synced
+// (daemon/service/fault_injection_test.cpp makes each LMDB call fail in turn). Periodically, and
+// once when stopping, the writer also applies the `Housekeeping` work (key last-used times) and
+// prunes audit events past their retention. And it removes time-boxed grants when their expiry
+// passes: it reads the earliest expiry after every commit, wakes then, and removes every grant due
+// in a change of its own, audited as done by the system ("grantExpired"). (Readers refuse such a
+// grant from its expiry on anyway; the removal is what the views and the audit trail show.)
 //
 // Threading: `queue` from any thread; answers are delivered on the writer thread. `start` once,
 // after construction; `stop` answers what was queued, runs the final housekeeping and joins.

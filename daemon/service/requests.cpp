@@ -93,11 +93,13 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return named("role", r.getCreateRole().getName()); },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
        out.push_back(r.getCreateRole().getCompany());
-     }},
+     },
+     true},
     {Request::UPDATE_ROLE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("role {}", r.getUpdateRole().getRole()); }},
+     [](Request::Reader r) { return fmt::format("role {}", r.getUpdateRole().getRole()); }, nullptr,
+     true},
     {Request::DELETE_ROLE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("role {}", r.getDeleteRole()); }},
+     [](Request::Reader r) { return fmt::format("role {}", r.getDeleteRole()); }, nullptr, true},
     {Request::CREATE_USER, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
      [](Request::Reader r) { return named("user", r.getCreateUser().getName()); }},
     {Request::CREATE_SERVICE_ACCOUNT, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
@@ -114,7 +116,8 @@ constexpr RequestRow detail::kRows[] = {
      },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
        out.push_back(r.getSetGrant().getCompany());
-     }},
+     },
+     true},
     {Request::REMOVE_GRANT, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
      [](Request::Reader r) {
        return fmt::format("principal {} in company {}", r.getRemoveGrant().getPrincipal(),
@@ -122,19 +125,22 @@ constexpr RequestRow detail::kRows[] = {
      },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
        out.push_back(r.getRemoveGrant().getCompany());
-     }},
+     },
+     true},
     {Request::SET_PRINCIPAL_STATE, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
      [](Request::Reader r) {
        return fmt::format("principal {}", r.getSetPrincipalState().getPrincipal());
      },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        everywhere(g, r.getSetPrincipalState().getPrincipal(), out);
-     }},
+     },
+     true},
     {Request::DELETE_PRINCIPAL, kAdmin, Route::writer, nullptr, applyGraphMutation, nullptr,
      [](Request::Reader r) { return fmt::format("principal {}", r.getDeletePrincipal()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        everywhere(g, r.getDeletePrincipal(), out);
-     }},
+     },
+     true},
 
     {Request::CREATE_KEY, kAdmin, Route::writer, nullptr, applyCredentialMutation, nullptr,
      [](Request::Reader r) { return account(r.getCreateKey().getServiceAccount()); }},
@@ -162,16 +168,18 @@ constexpr RequestRow detail::kRows[] = {
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        everywhere(g, r.getSaDelete(), out);
        for (auto c : g.offersOf(r.getSaDelete())) out.push_back(c);
-     }},
+     },
+     true},
     {Request::SA_SET_STATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaSetState().getPrincipal()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        everywhere(g, r.getSaSetState().getPrincipal(), out);
-     }},
+     },
+     true},
     {Request::SA_GRANT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return account(r.getSaGrant().getPrincipal()); }},
+     [](Request::Reader r) { return account(r.getSaGrant().getPrincipal()); }, nullptr, true},
     {Request::SA_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return account(r.getSaRevoke()); }},
+     [](Request::Reader r) { return account(r.getSaRevoke()); }, nullptr, true},
     {Request::SA_SHARE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return sharing(r.getSaShare()); },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
@@ -181,12 +189,14 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return sharing(r.getSaUnshare()); },
      [](const store::GraphReader&, Request::Reader r, std::vector<store::CompanyId>& out) {
        out.push_back(r.getSaUnshare().getCompany());
-     }},
+     },
+     true},
     {Request::SA_SET_CEILING, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaSetCeiling().getServiceAccount()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        trimmedBy(g, r.getSaSetCeiling(), out);
-     }},
+     },
+     true},
     {Request::SA_OFFER_OWNERSHIP, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) {
        auto q = r.getSaOfferOwnership();
@@ -205,7 +215,8 @@ constexpr RequestRow detail::kRows[] = {
      [](Request::Reader r) { return account(r.getSaAcceptOwnership()); },
      [](const store::GraphReader& g, Request::Reader r, std::vector<store::CompanyId>& out) {
        transferParties(g, r.getSaAcceptOwnership(), out);
-     }},
+     },
+     true},
     {Request::SA_KEY_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaKeyCreate().getServiceAccount()); }},
     {Request::SA_KEY_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
@@ -213,17 +224,19 @@ constexpr RequestRow detail::kRows[] = {
     {Request::SA_KEY_ROTATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return account(r.getSaKeyRotate().getServiceAccount()); }},
     {Request::ROLE_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return named("role", r.getRoleCreate().getName()); }},
+     [](Request::Reader r) { return named("role", r.getRoleCreate().getName()); }, nullptr, true},
     {Request::ROLE_EDIT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("role {}", r.getRoleEdit().getRole()); }},
+     [](Request::Reader r) { return fmt::format("role {}", r.getRoleEdit().getRole()); }, nullptr,
+     true},
     {Request::ROLE_DELETE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("role {}", r.getRoleDelete()); }},
+     [](Request::Reader r) { return fmt::format("role {}", r.getRoleDelete()); }, nullptr, true},
     {Request::USER_CREATE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
      [](Request::Reader r) { return named("user", r.getUserCreate().getName()); }},
     {Request::USER_GRANT, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("user {}", r.getUserGrant().getPrincipal()); }},
+     [](Request::Reader r) { return fmt::format("user {}", r.getUserGrant().getPrincipal()); },
+     nullptr, true},
     {Request::USER_REVOKE, kAdmin, Route::writer, nullptr, applyActorMutation, nullptr,
-     [](Request::Reader r) { return fmt::format("user {}", r.getUserRevoke()); }},
+     [](Request::Reader r) { return fmt::format("user {}", r.getUserRevoke()); }, nullptr, true},
 
     {Request::SA_LIST, kAdmin, Route::snapshot, answerSaView},
     {Request::SA_SHOW, kAdmin, Route::snapshot, answerSaView},

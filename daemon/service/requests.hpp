@@ -66,6 +66,8 @@ struct RequestRow {
   StartFn start = nullptr;    // route pool
   TargetFn target = nullptr;  // requests that change something (null: not audited)
   ScopeFn scope = nullptr;    // null: the acting company only
+  bool preview = false;       // may be sent as a dry run (Request.dryRun): it can change
+                              // effective permissions
 };
 
 namespace detail {

@@ -3,8 +3,11 @@
 #include <capnp/message.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "protocol/errors.hpp"
 #include "protocol/framing.hpp"
+#include "service/wire_convert.hpp"
 
 namespace gatehouse::service {
 
@@ -62,6 +65,23 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
   return Disposition::answered;
 }
 
+void Service::answerImpact(const store::Writer& w, const std::vector<store::EffectChange>& changes,
+                           wire::Response::Builder response) {
+  auto impact = response.initImpact();
+  impact.setRevision(w.revision());
+  impact.setTotal(static_cast<uint32_t>(changes.size()));
+  size_t shown = std::min(changes.size(), kMaxImpactChanges);
+  auto list = impact.initChanges(static_cast<unsigned>(shown));
+  for (unsigned i = 0; i < shown; ++i) {
+    list[i].setPrincipal(changes[i].principal);
+    list[i].setCompany(changes[i].company);
+    auto gained = namesOf(w, changes[i].gained.stored());
+    setNames(list[i].initGained(static_cast<unsigned>(gained.size())), gained);
+    auto lost = namesOf(w, changes[i].lost.stored());
+    setNames(list[i].initLost(static_cast<unsigned>(lost.size())), lost);
+  }
+}
+
 Disposition Service::answerInline(const RequestRow& row, IoState& io, wire::Request::Reader request,
                                   std::string& out) {
   capnp::MallocMessageBuilder builder(io.scratch());
@@ -81,6 +101,14 @@ Disposition Service::queueMutation(const RequestRow& row, const protocol::Peer& 
                           fmt::format("undecodable request: {}", *why), out);
     return Disposition::answered;
   }
+  if (request.getDryRun() && !row.preview) {
+    protocol::appendError(request.getId(), ErrorCode::INVALID_ARGUMENT,
+                          fmt::format("dryRun: {} cannot be previewed (it changes no effective "
+                                      "permissions)",
+                                      operationName(request)),
+                          out);
+    return Disposition::answered;
+  }
   auto copy = std::make_shared<capnp::MallocMessageBuilder>();
   copy->setRoot(request);
   Committer::Pending pending;
@@ -90,7 +118,15 @@ Disposition Service::queueMutation(const RequestRow& row, const protocol::Peer& 
   pending.sink = sink.retain();
   pending.peer = peer;
   pending.apply = [this, &row, copy](store::Writer& w, wire::Response::Builder response) {
-    return row.apply(parts_, w, copy->getRoot<wire::Request>().asReader(), response);
+    auto req = copy->getRoot<wire::Request>().asReader();
+    if (!req.getDryRun()) return row.apply(parts_, w, req, response);
+    // A dry run: applied in its nested transaction like any request, answered with what changed
+    // there, and rolled back. A refusal is answered as it would be.
+    w.startRecording();
+    bool applied = row.apply(parts_, w, req, response);
+    auto changes = w.changes(unixNow());
+    if (applied) answerImpact(w, changes, response);
+    return false;
   };
   if (committer_.queue(std::move(pending))) return Disposition::queued;
   protocol::appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down", out);

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "credentials/pepper.hpp"
 #include "protocol/handler.hpp"
@@ -69,6 +70,10 @@ class Service : public protocol::RequestHandler {
   protocol::Disposition queueMutation(const RequestRow& row, const protocol::Peer& peer,
                                       wire::Request::Reader request, std::string& out,
                                       protocol::AnswerSink& sink);
+  // A dry run's answer: the changes (at most kMaxImpactChanges of them) and their total.
+  static void answerImpact(const store::Writer& w, const std::vector<store::EffectChange>& changes,
+                           wire::Response::Builder response);
+  static constexpr size_t kMaxImpactChanges = 1000;
 
   store::Store& store_;
   ServiceOptions options_;

@@ -992,3 +992,68 @@ BOOST_FIXTURE_TEST_CASE(a_ceiling_bounds_what_other_companies_grant, SharingFixt
   Decoded view(act(nadia, north, [&](auto r) { r.setSaShow(robot); }));
   BOOST_TEST(!view.get().getSaView().getRows()[0].getHasCeiling());
 }
+
+// Dry runs: the impact of a role edit held by more grants than an answer lists (bounded, with the
+// total), nothing written, nothing audited; a request that cannot be previewed is refused before
+// it is queued; a refused dry run answers the refusal.
+BOOST_FIXTURE_TEST_CASE(a_dry_run_answers_the_impact_and_writes_nothing, Fixture) {
+  uint64_t role = 0;
+  constexpr uint64_t kHolders = 1100;
+  db->commit([&](store::Writer& w) {
+    role = ok(w.createRole(0, "readers", {"routers.read"}));
+    for (uint64_t i = 0; i < kHolders; ++i) {
+      uint64_t u = ok(w.createUser("holder" + std::to_string(i)));
+      ok(w.setGrant(u, acme, {}, {role}));
+    }
+    return true;
+  });
+  uint64_t before = db->revision();
+  auto edit = [&](wire::Request::Builder r) {
+    r.setDryRun(true);
+    auto q = r.initUpdateRole();
+    q.setRole(role);
+    q.initPermissions(1).set(0, "routers.reboot");
+  };
+  BOOST_TEST(handle(admin, edit).empty());  // queued, like any mutation
+  Decoded d(sink->wait());
+  BOOST_REQUIRE((d.get().which() == wire::Response::IMPACT));
+  auto impact = d.get().getImpact();
+  BOOST_TEST(impact.getTotal() == kHolders);
+  BOOST_REQUIRE(impact.getChanges().size() == 1000u);
+  auto first = impact.getChanges()[0];
+  BOOST_TEST(first.getCompany() == acme);
+  BOOST_TEST(first.getGained().size() == 1u);
+  BOOST_TEST(std::string(first.getGained()[0].cStr()) == "routers.reboot");
+  BOOST_TEST(std::string(first.getLost()[0].cStr()) == "routers.read");
+  BOOST_TEST(impact.getChanges()[1].getPrincipal() > first.getPrincipal());  // ascending
+  BOOST_TEST(db->revision() == before);  // nothing was written, not even an audit event
+  Decoded still(handle(checker, [&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(first.getPrincipal());
+    q.setCompany(acme);
+    q.setPermission("routers.read");
+  }));
+  BOOST_TEST(still.get().getAuthorize().getAllowed());
+
+  // A refusal is answered as it would be; what cannot change permissions is refused at once.
+  sink = std::make_shared<PromiseSink>();  // one answer per sink
+  handle(admin, [&](wire::Request::Builder r) {
+    r.setDryRun(true);
+    r.initUpdateRole().setRole(999);
+  });
+  Decoded refused(sink->wait());
+  BOOST_REQUIRE((refused.get().which() == wire::Response::ERROR));
+  BOOST_TEST((refused.get().getError().getCode() == wire::ErrorCode::NOT_FOUND));
+  bool inlineAnswer = false;
+  Decoded unsupported(handle(
+      admin,
+      [&](wire::Request::Builder r) {
+        r.setDryRun(true);
+        r.initCreateCompany().setName("x");
+      },
+      &inlineAnswer));
+  BOOST_TEST(inlineAnswer);
+  BOOST_TEST((unsupported.get().getError().getCode() == wire::ErrorCode::INVALID_ARGUMENT));
+  BOOST_TEST(std::string(unsupported.get().getError().getMessage().cStr()) ==
+             "dryRun: createCompany cannot be previewed (it changes no effective permissions)");
+}

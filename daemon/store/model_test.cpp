@@ -76,6 +76,18 @@ struct Model {
     return std::nullopt;
   }
 
+  // What (p, c)'s grant gives now, as readers see it: nothing for a disabled principal or a
+  // passed expiry.
+  std::set<uint32_t> effective(PrincipalId p, CompanyId c) const {
+    auto pr = principals.find(p);
+    auto g = grants.find({p, c});
+    if (pr == principals.end() || !pr->second || g == grants.end() ||
+        expiredAt(g->second.expiresAt, clockNow())) {
+      return {};
+    }
+    return held(g->second);
+  }
+
   Decision decide(PrincipalId p, CompanyId c, std::string_view perm) const {
     auto pr = principals.find(p);
     if (pr == principals.end()) return {false, DenyReason::unknownPrincipal};
@@ -104,7 +116,7 @@ class ModelTest {
     while (done < operations) {
       size_t batch = 1 + rng_() % 8;
       std::vector<std::function<bool(Writer&)>> ops;
-      for (size_t i = 0; i < batch; ++i) ops.push_back(randomOp());
+      for (size_t i = 0; i < batch; ++i) ops.push_back(chance(5) ? dryRun(randomOp()) : randomOp());
       store_->commitBatch(ops.size(), [&](size_t i, Writer& w) { return ops[i](w); });
       done += static_cast<int>(batch);
       compareSample(32);
@@ -117,7 +129,8 @@ class ModelTest {
                                  << " with roles), " << model_.roles.size() << " roles, "
                                  << model_.principals.size() << " principals, "
                                  << model_.offers.size() << " offers, " << model_.ceilings.size()
-                                 << " ceilings, " << checks_ << " authorize answers compared");
+                                 << " ceilings, " << checks_ << " authorize answers compared, "
+                                 << dryRuns_ << " dry runs");
   }
 
  private:
@@ -340,6 +353,45 @@ class ModelTest {
     };
   }
 
+  // `op` as a dry run: applied and rolled back; the effective rows it would change must be the
+  // model's difference before and after it, and the model is put back as it was.
+  std::function<bool(Writer&)> dryRun(std::function<bool(Writer&)> op) {
+    return [this, op = std::move(op)](Writer& w) {
+      Model saved = model_;
+      w.startRecording();
+      bool applied = op(w);
+      std::vector<EffectChange> got = w.changes(clockNow());
+      if (applied) {
+        std::set<std::pair<PrincipalId, CompanyId>> keys;
+        for (auto& [key, g] : saved.grants) keys.insert(key);
+        for (auto& [key, g] : model_.grants) keys.insert(key);
+        std::vector<EffectChange> want;
+        for (auto [p, c] : keys) {
+          std::set<uint32_t> was = saved.effective(p, c), is = model_.effective(p, c);
+          EffectChange change{p, c, {}, {}};
+          for (uint32_t b : is) {
+            if (!was.contains(b)) change.gained.set(b);
+          }
+          for (uint32_t b : was) {
+            if (!is.contains(b)) change.lost.set(b);
+          }
+          if (!change.gained.stored().empty() || !change.lost.stored().empty()) {
+            want.push_back(std::move(change));
+          }
+        }
+        BOOST_TEST_REQUIRE(got.size() == want.size(), "seed " << seed_ << ": dry run changes");
+        for (size_t i = 0; i < got.size(); ++i) {
+          BOOST_TEST((got[i].principal == want[i].principal && got[i].company == want[i].company &&
+                      got[i].gained == want[i].gained && got[i].lost == want[i].lost),
+                     "seed " << seed_ << ": dry run change " << i);
+        }
+        ++dryRuns_;
+      }
+      model_ = std::move(saved);
+      return false;  // rolled back: the store stays as the model was
+    };
+  }
+
   // Offer an account's ownership, cancel the offer, or accept it (mostly by the company offered).
   std::function<bool(Writer&)> transferOp() {
     PrincipalId p = pick(principalIds());
@@ -546,6 +598,7 @@ class ModelTest {
   PrincipalId nextPrincipalGuess_ = 1;
   int failures_ = 0;
   uint64_t checks_ = 0;
+  uint64_t dryRuns_ = 0;
 };
 
 uint64_t envOr(const char* name, uint64_t fallback) {

@@ -133,6 +133,14 @@ struct TransferDone {
   uint32_t keysRevoked = 0;
 };
 
+// A change of one grant's effective permissions (a dry run's answer, docs/protocol.md).
+struct EffectChange {
+  PrincipalId principal = 0;
+  CompanyId company = 0;
+  PermissionSet gained;
+  PermissionSet lost;
+};
+
 struct TotpRecord {
   std::string sealedSecret;  // Encrypted by the credentials layer; opaque here.
   uint64_t lastStep = 0;     // The last accepted time step (replay protection).

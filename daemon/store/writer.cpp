@@ -220,7 +220,38 @@ void Writer::putGrant(uint64_t key, const GrantRecord& g) {
   wtxn_.put(t_.grants, IntKey(key).bytes(), records::encodeGrant(g));
 }
 
+void Writer::startRecording() {
+  recording_ = true;
+  before_.clear();
+}
+
+void Writer::noteEffective(uint64_t key) {
+  if (!recording_ || before_.contains(key)) return;
+  auto value = wtxn_.get(t_.effective, IntKey(key).bytes());
+  before_.emplace(key, value ? std::optional<std::string>(*value) : std::nullopt);
+}
+
+std::vector<EffectChange> Writer::changes(uint64_t now) {
+  auto live = [now](const std::optional<std::string_view>& value) {
+    if (!value) return std::string_view();
+    EffectiveRow row = decodeEffective(*value);
+    return expiredAt(row.expiresAt, now) ? std::string_view() : row.bits;
+  };
+  std::vector<EffectChange> out;
+  for (const auto& [key, value] : before_) {
+    std::string_view was = live(value ? std::optional<std::string_view>(*value) : std::nullopt);
+    std::string_view is = live(wtxn_.get(t_.effective, IntKey(key).bytes()));
+    EffectChange change{key >> 32, key & kMaxEntityId, outside(is, was), outside(was, is)};
+    if (change.gained.stored().empty() && change.lost.stored().empty()) continue;
+    out.push_back(std::move(change));
+  }
+  recording_ = false;
+  before_.clear();
+  return out;
+}
+
 void Writer::rematerialise(uint64_t key) {
+  noteEffective(key);
   PrincipalId p = key >> 32;
   CompanyId c = key & kMaxEntityId;
   auto g = grant(p, c);
@@ -308,6 +339,7 @@ void Writer::dropGrant(uint64_t key, const GrantRecord& g) {
   for (RoleId r : g.roles) wtxn_.del(t_.roleHolders, IntKey(r).bytes(), &keyBytes);
   if (g.expiresAt != 0) wtxn_.del(t_.grantExpiries, IntKey(g.expiresAt).bytes(), &keyBytes);
   wtxn_.del(t_.grants, IntKey(key).bytes());
+  noteEffective(key);
   wtxn_.del(t_.effective, IntKey(key).bytes());
 }
 

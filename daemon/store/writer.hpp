@@ -7,6 +7,9 @@
 // writer_credentials.cpp the credentials, usage times and the audit trail.
 #pragma once
 
+#include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +23,13 @@ class Writer : public GraphReader {
       : GraphReader(txn, tables), wtxn_(txn), options_(options) {}
 
   uint64_t revision() const { return wtxn_.id(); }
+
+  // Dry runs: between startRecording() and changes(), every effective row this writer is about
+  // to rewrite or remove has its value before the first such write kept; changes() compares each
+  // with the row now (as a reader at unix time `now` would see both: an expired grant gives
+  // nothing) and answers those that differ, ascending by grant key, and stops recording.
+  void startRecording();
+  std::vector<EffectChange> changes(uint64_t now);
 
   Result<CompanyId> createCompany(std::string_view name);
   // Adds the names not yet in the catalog; returns how many were new.
@@ -112,8 +122,13 @@ class Writer : public GraphReader {
   static Refusal aboveCeiling(PrincipalId p, std::vector<std::string> missing);
   std::vector<uint64_t> holdersOf(RoleId role) const;
 
+  // Keeps the value of the effective row `key` before its first write while recording.
+  void noteEffective(uint64_t key);
+
   Txn& wtxn_;
   const StoreOptions& options_;
+  bool recording_ = false;
+  std::map<uint64_t, std::optional<std::string>> before_;  // grant key -> row before, if any
 };
 
 }  // namespace gatehouse::store
