@@ -249,6 +249,8 @@ function saRow(r: wire.SaRow): SaRow {
       editPermissions: a.editPermissions,
       removeAccess: a.removeAccess,
       share: a.share,
+      transfer: a.transfer,
+      acceptOwnership: a.acceptOwnership,
     },
     hasAccess: r.hasAccess,
     expiresAt: r.expiresAt,
@@ -256,6 +258,8 @@ function saRow(r: wire.SaRow): SaRow {
     offeredTo: r.offeredTo.map(company),
     hasCeiling: r.hasCeiling,
     ceiling: strings(r.ceiling),
+    ownershipOfferedTo: r.ownershipOfferedTo.id === 0n ? null : company(r.ownershipOfferedTo),
+    ownershipOffered: r.ownershipOffered,
   };
 }
 
@@ -1027,6 +1031,44 @@ export class Client {
       },
       options,
     );
+  }
+
+  /** Owner only: offers the account's ownership to `company` (replacing a pending offer). With
+   *  `dropAccess`, the owner's own grant goes at acceptance; by default it stays, as an external
+   *  company's grant with an offer. */
+  async saOfferOwnership(
+    as: ActorContext,
+    query: { serviceAccount: Id; company: Id; dropAccess?: boolean },
+    options?: CallOptions,
+  ): Promise<MutationResult> {
+    const account = u64(query.serviceAccount, "serviceAccount");
+    const company = u64(query.company, "company");
+    const dropAccess = query.dropAccess === true;
+    return this.#actorMutation(
+      "saOfferOwnership",
+      as,
+      (r) => {
+        const q = r._initSaOfferOwnership();
+        q.serviceAccount = account;
+        q.company = company;
+        q.dropAccess = dropAccess;
+      },
+      options,
+    );
+  }
+
+  /** The owner withdraws the pending offer of the account's ownership, or the company offered
+   *  declines it. */
+  async saCancelTransfer(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<MutationResult> {
+    const account = u64(query.serviceAccount, "serviceAccount");
+    return this.#actorMutation("saCancelTransfer", as, (r) => (r.saCancelTransfer = account), options);
+  }
+
+  /** The company offered the ownership accepts it: it becomes the owner, every key of the account
+   *  is revoked (`count` says how many) and its ceiling is removed. */
+  async saAcceptOwnership(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<MutationResult> {
+    const account = u64(query.serviceAccount, "serviceAccount");
+    return this.#actorMutation("saAcceptOwnership", as, (r) => (r.saAcceptOwnership = account), options);
   }
 
   /** Owner only: issues a key (its secret, once). */

@@ -189,7 +189,7 @@ export interface GrantInfo {
 export interface MutationResult {
   revision: bigint;
   id: bigint; // the created entity's id, for create requests; else 0n
-  count: number; // for definePermissions: how many names were new
+  count: number; // definePermissions: how many names were new; saAcceptOwnership: keys revoked
 }
 
 export interface CredentialResult {
@@ -252,6 +252,8 @@ export interface SaActions {
   editPermissions: boolean;
   removeAccess: boolean;
   share: boolean;
+  transfer: boolean; // offer its ownership, or withdraw that offer (owned rows)
+  acceptOwnership: boolean; // its ownership is offered here: accept or decline (external rows)
 }
 
 export interface SaRow {
@@ -273,6 +275,11 @@ export interface SaRow {
   offeredTo: CompanyInfo[];
   hasCeiling: boolean;
   ceiling: string[];
+  /** Owned rows: the company its ownership is offered to; null when none is pending (and always
+   *  on an external row). */
+  ownershipOfferedTo: CompanyInfo | null;
+  /** External rows: its ownership is offered to the viewing company. */
+  ownershipOffered: boolean;
 }
 
 export interface SaView extends Page {

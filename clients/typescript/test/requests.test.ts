@@ -301,6 +301,8 @@ describe("management by an actor", () => {
       editPermissions: true,
       removeAccess: true,
       share: false,
+      transfer: false,
+      acceptOwnership: false,
     });
     const own = (await gh.saShow(asAlice(), { serviceAccount: bot })).rows[0];
     assert.equal(own?.relation, "owned");
