@@ -11,6 +11,8 @@
 //   --label TEXT    the workload's name in the output (to tell configurations apart)
 //   gatehouse-bench --make-graph        generate the benchmark graph (bench/graph.hpp) and exit
 //   gatehouse-bench --load-redis PATH   put the graph's effective permissions into Redis as sets
+//   gatehouse-bench --dump-lookups      print the authorize lookups the requests cycle through, one
+//                                       "principal company permission" a line (for bench/node)
 //
 // Modes: pingpong = 1 connection x 1 in flight; pipelined = 1 x 64; concurrent = 4 x 64. Each run
 // is bounded by a request count and a duration, whichever ends first. Prints one JSON object:
@@ -530,6 +532,17 @@ int loadRedis(const std::string& socket) {
   return 0;
 }
 
+// The lookups of the authorize workload, in the order its frames use them (frame i: lookup i).
+int dumpLookups() {
+  auto lookups = bench::lookups(bench::grantList(), true);
+  for (size_t i = 0; i < kFrames; ++i) {
+    const bench::Lookup& l = lookups[i % lookups.size()];
+    std::printf("%llu %llu %s\n", (unsigned long long)l.principal, (unsigned long long)l.company,
+                l.permission.c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -547,6 +560,7 @@ int main(int argc, char** argv) {
         return 0;
       }
       if (a == "--load-redis") return loadRedis(value());
+      if (a == "--dump-lookups") return dumpLookups();
       if (a == "--target")
         o.target = value();
       else if (a == "--socket")
