@@ -8,6 +8,9 @@
 //  - provisioning and credential management in the system context (access class `admin`);
 //  - management by an actor: the first argument is `{ actor, company }`, the envelope's `actor`
 //    and `activeCompany`; the daemon enforces the actor's rights there (docs/service-accounts.md).
+// The mutations that can change effective permissions take `{ dryRun: true }` (ChangeOptions) and
+// then resolve with the Impact the daemon previews instead of a MutationResult (docs/protocol.md,
+// "Dry runs"); their result type follows the option (ChangeResult).
 // `backup` and `acceptDescriptors` are not offered: `backup` takes the file it writes as a
 // descriptor passed with SCM_RIGHTS, which Node's sockets cannot send. Use `gatehouse backup`.
 import type * as $ from "capnp-es";
@@ -43,6 +46,7 @@ import {
   type GrantQuery,
   type Hello,
   type Id,
+  type Impact,
   type KeyInfo,
   type KeyIssued,
   type KeyList,
@@ -71,6 +75,25 @@ export interface CallOptions {
   /** Overrides the client's `timeoutMs` for this call; 0 waits for ever. */
   timeoutMs?: number;
 }
+
+/** The options of a mutation that can change effective permissions, which may be previewed
+ *  (docs/protocol.md, "Dry runs"). */
+export interface ChangeOptions extends CallOptions {
+  /** Send it as a dry run: the daemon applies it with the same checks, rolls it back and answers
+   *  what it would change; the call resolves with that `Impact` instead of a `MutationResult`. */
+  dryRun?: boolean;
+}
+
+/** What a previewable mutation resolves with: an `Impact` for `{ dryRun: true }`, a
+ *  `MutationResult` without `dryRun` or with `dryRun: false`, and either when `dryRun` is a
+ *  `boolean` not known until run time. */
+export type ChangeResult<O extends ChangeOptions | undefined> = O extends { dryRun: true }
+  ? Impact
+  : O extends { dryRun: false } | undefined
+    ? MutationResult
+    : "dryRun" extends keyof O
+      ? MutationResult | Impact
+      : MutationResult;
 
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
 
@@ -160,6 +183,16 @@ function stateQuery(query: { principal: Id; state: PrincipalState }): (q: wire.S
   };
 }
 
+// SaShare (saShare, saUnshare).
+function shareQuery(query: { serviceAccount: Id; company: Id }): (q: wire.SaShare) => void {
+  const account = u64(query.serviceAccount, "serviceAccount");
+  const company = u64(query.company, "company");
+  return (q) => {
+    q.serviceAccount = account;
+    q.company = company;
+  };
+}
+
 // SetGrant without its company: ScopedGrant (saGrant, userGrant) and the rest of SetGrant.
 function grantQuery(query: ScopedGrantQuery): (q: wire.ScopedGrant | wire.SetGrant) => void {
   const principal = u64(query.principal, "principal");
@@ -222,6 +255,19 @@ function key(k: wire.KeyInfo): KeyInfo {
 
 function mutation(m: wire.MutationResult): MutationResult {
   return { revision: m.revision, id: m.id, count: m.count };
+}
+
+function impact(i: wire.Impact): Impact {
+  return {
+    revision: i.revision,
+    changes: i.changes.map((c) => ({
+      principal: c.principal,
+      company: c.company,
+      gained: strings(c.gained),
+      lost: strings(c.lost),
+    })),
+    total: i.total,
+  };
 }
 
 function keyIssued(k: wire.KeyIssued): KeyIssued {
@@ -402,6 +448,27 @@ export class Client {
     options?: CallOptions,
   ): Promise<MutationResult> {
     return this.#askActor(what, as, fill, wire.Response_Which.MUTATION, (a) => mutation(a.mutation), options);
+  }
+
+  // A mutation that may be previewed: committed (`mutation`), or with `dryRun` previewed
+  // (`impact`); in the system context, or an actor's with `as`.
+  #change<O extends ChangeOptions | undefined>(
+    what: string,
+    fill: (request: wire.Request) => void,
+    options: O,
+    as?: ActorContext,
+  ): Promise<ChangeResult<O>> {
+    const dryRun = options?.dryRun === true;
+    const send = (r: wire.Request) => {
+      fill(r);
+      r.dryRun = dryRun;
+    };
+    const expected = dryRun ? wire.Response_Which.IMPACT : wire.Response_Which.MUTATION;
+    const read = (a: wire.Response): MutationResult | Impact => (dryRun ? impact(a.impact) : mutation(a.mutation));
+    const answer = as === undefined
+      ? this.#ask(what, send, expected, read, options)
+      : this.#askActor(what, as, send, expected, read, options);
+    return answer as Promise<ChangeResult<O>>;
   }
 
   // A request answered `keyIssued`: in the system context, or an actor's with `as`.
@@ -707,10 +774,13 @@ export class Client {
   }
 
   /** `company` 0 (the default) creates a system role, usable in every company. */
-  async createRole(query: { company?: Id; name: string; permissions?: readonly string[] }, options?: CallOptions): Promise<MutationResult> {
+  async createRole<O extends ChangeOptions | undefined = undefined>(
+    query: { company?: Id; name: string; permissions?: readonly string[] },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const company = u64(query.company, "company");
     const name = text(query.name, "name");
-    return this.#mutation(
+    return this.#change(
       "createRole",
       (r) => {
         const q = r._initCreateRole();
@@ -718,19 +788,25 @@ export class Client {
         q.name = name;
         texts((n) => q._initPermissions(n), query.permissions, "permissions");
       },
-      options,
+      options as O,
     );
   }
 
   /** Replaces the role's permissions; a non-empty `rename` renames it. */
-  async updateRole(query: { role: Id; permissions?: readonly string[]; rename?: string }, options?: CallOptions): Promise<MutationResult> {
+  async updateRole<O extends ChangeOptions | undefined = undefined>(
+    query: { role: Id; permissions?: readonly string[]; rename?: string },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = roleEditQuery(query);
-    return this.#mutation("updateRole", (r) => set(r._initUpdateRole()), options);
+    return this.#change("updateRole", (r) => set(r._initUpdateRole()), options as O);
   }
 
-  async deleteRole(query: { role: Id }, options?: CallOptions): Promise<MutationResult> {
+  async deleteRole<O extends ChangeOptions | undefined = undefined>(
+    query: { role: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const id = u64(query.role, "role");
-    return this.#mutation("deleteRole", (r) => (r.deleteRole = id), options);
+    return this.#change("deleteRole", (r) => (r.deleteRole = id), options as O);
   }
 
   async createUser(query: { name: string }, options?: CallOptions): Promise<MutationResult> {
@@ -759,34 +835,46 @@ export class Client {
 
   /** Replaces the whole grant: direct permissions, roles (system roles or roles of `company`) and
    *  expiry (`expiresAt`, Unix seconds; absent or 0: permanent). */
-  async setGrant(query: GrantQuery, options?: CallOptions): Promise<MutationResult> {
+  async setGrant<O extends ChangeOptions | undefined = undefined>(
+    query: GrantQuery,
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = grantQuery(query);
     const company = u64(query.company, "company");
-    return this.#mutation(
+    return this.#change(
       "setGrant",
       (r) => {
         const q = r._initSetGrant();
         set(q);
         q.company = company;
       },
-      options,
+      options as O,
     );
   }
 
-  async removeGrant(query: PrincipalInCompany, options?: CallOptions): Promise<MutationResult> {
+  async removeGrant<O extends ChangeOptions | undefined = undefined>(
+    query: PrincipalInCompany,
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = principalInCompany(query);
-    return this.#mutation("removeGrant", (r) => set(r._initRemoveGrant()), options);
+    return this.#change("removeGrant", (r) => set(r._initRemoveGrant()), options as O);
   }
 
   /** Disables or enables a principal; a disabled one keeps its grants and is denied everywhere. */
-  async setPrincipalState(query: { principal: Id; state: PrincipalState }, options?: CallOptions): Promise<MutationResult> {
+  async setPrincipalState<O extends ChangeOptions | undefined = undefined>(
+    query: { principal: Id; state: PrincipalState },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = stateQuery(query);
-    return this.#mutation("setPrincipalState", (r) => set(r._initSetPrincipalState()), options);
+    return this.#change("setPrincipalState", (r) => set(r._initSetPrincipalState()), options as O);
   }
 
-  async deletePrincipal(query: { principal: Id }, options?: CallOptions): Promise<MutationResult> {
+  async deletePrincipal<O extends ChangeOptions | undefined = undefined>(
+    query: { principal: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const principal = u64(query.principal, "principal");
-    return this.#mutation("deletePrincipal", (r) => (r.deletePrincipal = principal), options);
+    return this.#change("deletePrincipal", (r) => (r.deletePrincipal = principal), options as O);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -915,28 +1003,44 @@ export class Client {
   }
 
   /** Owner only: removes the account, its keys and its grants everywhere. */
-  async saDelete(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<MutationResult> {
+  async saDelete<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { serviceAccount: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const account = u64(query.serviceAccount, "serviceAccount");
-    return this.#actorMutation("saDelete", as, (r) => (r.saDelete = account), options);
+    return this.#change("saDelete", (r) => (r.saDelete = account), options as O, as);
   }
 
   /** Owner only: disables or enables the account. */
-  async saSetState(as: ActorContext, query: { principal: Id; state: PrincipalState }, options?: CallOptions): Promise<MutationResult> {
+  async saSetState<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { principal: Id; state: PrincipalState },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = stateQuery(query);
-    return this.#actorMutation("saSetState", as, (r) => set(r._initSaSetState()), options);
+    return this.#change("saSetState", (r) => set(r._initSaSetState()), options as O, as);
   }
 
   /** Replaces the account's grant in the active company (owned, offered to it, or already
    *  granted); `expiresAt` makes it time-boxed. */
-  async saGrant(as: ActorContext, query: ScopedGrantQuery, options?: CallOptions): Promise<MutationResult> {
+  async saGrant<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: ScopedGrantQuery,
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = grantQuery(query);
-    return this.#actorMutation("saGrant", as, (r) => set(r._initSaGrant()), options);
+    return this.#change("saGrant", (r) => set(r._initSaGrant()), options as O, as);
   }
 
   /** Removes the account's access to the active company (an offer stays). */
-  async saRevoke(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<MutationResult> {
+  async saRevoke<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { serviceAccount: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const account = u64(query.serviceAccount, "serviceAccount");
-    return this.#actorMutation("saRevoke", as, (r) => (r.saRevoke = account), options);
+    return this.#change("saRevoke", (r) => (r.saRevoke = account), options as O, as);
   }
 
   /** The Service Accounts view of the active company, a page at a time. */
@@ -983,53 +1087,39 @@ export class Client {
 
   /** Owner only: offers the account to `company`, which may then grant it access there. */
   async saShare(as: ActorContext, query: { serviceAccount: Id; company: Id }, options?: CallOptions): Promise<MutationResult> {
-    return this.#share("saShare", as, query, options);
+    const set = shareQuery(query);
+    return this.#actorMutation("saShare", as, (r) => set(r._initSaShare()), options);
   }
 
   /** Owner only: withdraws the offer and removes the account's access to `company`. */
-  async saUnshare(as: ActorContext, query: { serviceAccount: Id; company: Id }, options?: CallOptions): Promise<MutationResult> {
-    return this.#share("saUnshare", as, query, options);
-  }
-
-  #share(
-    what: "saShare" | "saUnshare",
+  async saUnshare<O extends ChangeOptions | undefined = undefined>(
     as: ActorContext,
     query: { serviceAccount: Id; company: Id },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
-    const account = u64(query.serviceAccount, "serviceAccount");
-    const company = u64(query.company, "company");
-    return this.#actorMutation(
-      what,
-      as,
-      (r) => {
-        const q = what === "saShare" ? r._initSaShare() : r._initSaUnshare();
-        q.serviceAccount = account;
-        q.company = company;
-      },
-      options,
-    );
+    options?: O,
+  ): Promise<ChangeResult<O>> {
+    const set = shareQuery(query);
+    return this.#change("saUnshare", (r) => set(r._initSaUnshare()), options as O, as);
   }
 
   /** Owner only: the most any other company may grant the account (`permissions`; empty:
    *  nothing), or with `clear` no limit. Lowering it trims grants elsewhere. */
-  async saSetCeiling(
+  async saSetCeiling<O extends ChangeOptions | undefined = undefined>(
     as: ActorContext,
     query: { serviceAccount: Id; permissions?: readonly string[]; clear?: boolean },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const account = u64(query.serviceAccount, "serviceAccount");
     const clear = query.clear === true;
-    return this.#actorMutation(
+    return this.#change(
       "saSetCeiling",
-      as,
       (r) => {
         const q = r._initSaSetCeiling();
         q.serviceAccount = account;
         q.clear = clear;
         texts((n) => q._initPermissions(n), query.permissions, "permissions");
       },
-      options,
+      options as O,
+      as,
     );
   }
 
@@ -1066,9 +1156,13 @@ export class Client {
 
   /** The company offered the ownership accepts it: it becomes the owner, every key of the account
    *  is revoked (`count` says how many) and its ceiling is removed. */
-  async saAcceptOwnership(as: ActorContext, query: { serviceAccount: Id }, options?: CallOptions): Promise<MutationResult> {
+  async saAcceptOwnership<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { serviceAccount: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const account = u64(query.serviceAccount, "serviceAccount");
-    return this.#actorMutation("saAcceptOwnership", as, (r) => (r.saAcceptOwnership = account), options);
+    return this.#change("saAcceptOwnership", (r) => (r.saAcceptOwnership = account), options as O, as);
   }
 
   /** Owner only: issues a key (its secret, once). */
@@ -1094,33 +1188,41 @@ export class Client {
   }
 
   /** A role of the active company. */
-  async roleCreate(as: ActorContext, query: { name: string; permissions?: readonly string[] }, options?: CallOptions): Promise<MutationResult> {
+  async roleCreate<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { name: string; permissions?: readonly string[] },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const name = text(query.name, "name");
-    return this.#actorMutation(
+    return this.#change(
       "roleCreate",
-      as,
       (r) => {
         const q = r._initRoleCreate();
         q.name = name;
         texts((n) => q._initPermissions(n), query.permissions, "permissions");
       },
-      options,
+      options as O,
+      as,
     );
   }
 
   /** Edits a role of the active company; every holder is rewritten in the same transaction. */
-  async roleEdit(
+  async roleEdit<O extends ChangeOptions | undefined = undefined>(
     as: ActorContext,
     query: { role: Id; permissions?: readonly string[]; rename?: string },
-    options?: CallOptions,
-  ): Promise<MutationResult> {
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = roleEditQuery(query);
-    return this.#actorMutation("roleEdit", as, (r) => set(r._initRoleEdit()), options);
+    return this.#change("roleEdit", (r) => set(r._initRoleEdit()), options as O, as);
   }
 
-  async roleDelete(as: ActorContext, query: { role: Id }, options?: CallOptions): Promise<MutationResult> {
+  async roleDelete<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { role: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const id = u64(query.role, "role");
-    return this.#actorMutation("roleDelete", as, (r) => (r.roleDelete = id), options);
+    return this.#change("roleDelete", (r) => (r.roleDelete = id), options as O, as);
   }
 
   async userCreate(as: ActorContext, query: { name: string }, options?: CallOptions): Promise<MutationResult> {
@@ -1129,15 +1231,23 @@ export class Client {
   }
 
   /** Replaces a user's grant in the active company; `expiresAt` makes it time-boxed. */
-  async userGrant(as: ActorContext, query: ScopedGrantQuery, options?: CallOptions): Promise<MutationResult> {
+  async userGrant<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: ScopedGrantQuery,
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const set = grantQuery(query);
-    return this.#actorMutation("userGrant", as, (r) => set(r._initUserGrant()), options);
+    return this.#change("userGrant", (r) => set(r._initUserGrant()), options as O, as);
   }
 
   /** Removes a user's access to the active company. */
-  async userRevoke(as: ActorContext, query: { user: Id }, options?: CallOptions): Promise<MutationResult> {
+  async userRevoke<O extends ChangeOptions | undefined = undefined>(
+    as: ActorContext,
+    query: { user: Id },
+    options?: O,
+  ): Promise<ChangeResult<O>> {
     const user = u64(query.user, "user");
-    return this.#actorMutation("userRevoke", as, (r) => (r.userRevoke = user), options);
+    return this.#change("userRevoke", (r) => (r.userRevoke = user), options as O, as);
   }
 
   /** The audit events in the active company's scope, newest first (`actor` 0: the system

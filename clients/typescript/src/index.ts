@@ -5,7 +5,7 @@
 //   const { allowed, reason } = await gh.authorize({ principal: 7n, company: 2n, permission: "routers.reboot" });
 //
 // See README.md for the API, docs/protocol.md for the wire protocol it speaks.
-export { Client, connect, type CallOptions, type ClientOptions } from "./client.js";
+export { Client, connect, type CallOptions, type ChangeOptions, type ChangeResult, type ClientOptions } from "./client.js";
 export { CHECKOUT_SOCKET, SYSTEM_SOCKET, defaultSocket, type ReconnectOptions } from "./connection.js";
 export { GatehouseConnectionError, GatehouseError, type ConnectionFailure } from "./errors.js";
 export { scanFrame, type FrameLimits, type FrameScan } from "./framing.js";

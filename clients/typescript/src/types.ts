@@ -185,6 +185,21 @@ export interface GrantInfo {
   expiresAt: bigint; // Unix seconds when the grant ends; 0n: never
 }
 
+/** What a previewed mutation would change (a dry run's answer): each (principal, company) whose
+ *  effective permissions would differ. Nothing was written. */
+export interface Impact {
+  revision: bigint; // the revision the request would have been committed at
+  changes: ImpactChange[]; // ascending by (principal, company); at most 1,000
+  total: number; // how many (principal, company) pairs would change in all
+}
+
+export interface ImpactChange {
+  principal: bigint;
+  company: bigint;
+  gained: string[]; // permissions it would gain there, ascending by bit
+  lost: string[]; // permissions it would lose there (all of them when its access would end)
+}
+
 /** A committed (durable) change. */
 export interface MutationResult {
   revision: bigint;
