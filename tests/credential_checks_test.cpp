@@ -145,6 +145,12 @@ BOOST_FIXTURE_TEST_CASE(service_account_key_api_yes_ui_never, World) {
   // No TOTP is asked of a service account on the API channel; on the UI channel it is refused
   // even though the key is correct.
   BOOST_TEST((refusal(key, wire::Channel::UI) == CredentialRefusal::SERVICE_ACCOUNT_NO_UI));
+  // Its name as a user: on the UI channel its own reason, whatever the password (it has none);
+  // on the API channel a name with a password is no credential of it at all.
+  BOOST_TEST((refusal("any password at all", wire::Channel::UI, "bot") ==
+              CredentialRefusal::SERVICE_ACCOUNT_NO_UI));
+  BOOST_TEST((refusal("any password at all", wire::Channel::API, "bot") ==
+              CredentialRefusal::BAD_CREDENTIAL));
 }
 
 BOOST_FIXTURE_TEST_CASE(mistyped_unknown_and_forged_keys_are_bad_credentials, World) {
@@ -241,8 +247,9 @@ BOOST_FIXTURE_TEST_CASE(user_password_and_totp_with_replay_protection, World) {
               CredentialRefusal::BAD_CREDENTIAL));
   BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "nobody") ==
               CredentialRefusal::BAD_CREDENTIAL));
-  BOOST_TEST((refusal("correct horse battery", wire::Channel::UI, "bot") ==
-              CredentialRefusal::BAD_CREDENTIAL));  // a service account has no password
+  // A service account has no password: on the API channel its name is no login at all.
+  BOOST_TEST((refusal("correct horse battery", wire::Channel::API, "bot") ==
+              CredentialRefusal::BAD_CREDENTIAL));
 
   auto enrolled = c.call([&](wire::Request::Builder r) { r.setEnrollTotp(alice); });
   client::checkOk(enrolled);

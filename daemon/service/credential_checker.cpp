@@ -189,6 +189,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
   job->id = request.getId();
   job->revision = snap.revision();
   job->sourceKey = sourceSubject(view(q.getSource()));
+  bool serviceAccountOnUi = false;
   if (auto id = g.principalByName(view(q.getUser()))) {
     auto p = g.principal(*id);
     if (p && p->kind == store::PrincipalKind::user) {
@@ -197,19 +198,27 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
       job->totp = g.totp(*id);
       job->principalKey = principalSubject(*id);
     }
+    // A service account has no password and never signs in to the UI: its name there is answered
+    // with its own reason, without hashing (the name is no secret: `lookup` tells its kind).
+    serviceAccountOnUi =
+        p && p->kind == store::PrincipalKind::serviceAccount && q.getChannel() == wire::Channel::UI;
   }
-  if (uint32_t wait = limiter_.retryAfter({job->sourceKey, job->principalKey}, Clock::now())) {
+  auto refuseInline = [&](CredentialRefusal refusal, uint32_t wait) {
     capnp::MallocMessageBuilder builder(io.scratch());
     auto response = builder.initRoot<wire::Response>();
     response.setId(job->id);
     auto r = response.initCredential();
-    r.setRefusal(CredentialRefusal::RATE_LIMITED);
-    io.counters().credential(CredentialRefusal::RATE_LIMITED);
+    r.setRefusal(refusal);
+    io.counters().credential(refusal);
     r.setRetryAfterSeconds(wait);
     r.setRevision(job->revision);
     protocol::appendFrame(builder, out);
     return Disposition::answered;
+  };
+  if (uint32_t wait = limiter_.retryAfter({job->sourceKey, job->principalKey}, Clock::now())) {
+    return refuseInline(CredentialRefusal::RATE_LIMITED, wait);
   }
+  if (serviceAccountOnUi) return refuseInline(CredentialRefusal::SERVICE_ACCOUNT_NO_UI, 0);
   std::string why;
   auto ticket = admission_.admit(&sink, job->principalKey, why);
   if (!ticket) {
