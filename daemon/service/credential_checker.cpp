@@ -192,16 +192,16 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
   bool serviceAccountOnUi = false;
   if (auto id = g.principalByName(view(q.getUser()))) {
     auto p = g.principal(*id);
+    // A service account has no password and never signs in to the UI: its name there is answered
+    // with its own reason, without hashing (the name is no secret: `lookup` tells its kind).
+    serviceAccountOnUi =
+        p && p->kind == store::PrincipalKind::serviceAccount && q.getChannel() == wire::Channel::UI;
     if (p && p->kind == store::PrincipalKind::user) {
       job->user = std::move(p);
       job->hash = std::string(g.passwordHash(*id).value_or(std::string_view()));
       job->totp = g.totp(*id);
       job->principalKey = principalSubject(*id);
     }
-    // A service account has no password and never signs in to the UI: its name there is answered
-    // with its own reason, without hashing (the name is no secret: `lookup` tells its kind).
-    serviceAccountOnUi =
-        p && p->kind == store::PrincipalKind::serviceAccount && q.getChannel() == wire::Channel::UI;
   }
   auto refuseInline = [&](CredentialRefusal refusal, uint32_t wait) {
     capnp::MallocMessageBuilder builder(io.scratch());
