@@ -106,7 +106,7 @@ CredentialChecker::KeyCheck CredentialChecker::checkKey(store::Snapshot& snapsho
   std::optional<VerifiedKeys::Tag> tag;
   if (verified != nullptr && verified->enabled() && text.size() == credentials::kKeyTextSize) {
     tag = verified->tag(text);
-    if (auto* hit = verified->find(*tag, snapshot.revision())) {
+    if (auto* hit = verified->find(*tag)) {
       store::KeyRecord record;
       record.principal = hit->principal;
       record.expiresAt = hit->expiresAt;
@@ -149,8 +149,8 @@ CredentialChecker::KeyCheck CredentialChecker::checkKey(store::Snapshot& snapsho
   }
   keyUsage_.touch(filter, key.id, nowUnix);
   if (tag) {
-    verified->remember({*tag, snapshot.revision(), key.id, record->principal, record->expiresAt,
-                        record->revokedAt, static_cast<uint32_t>(nowUnix)});
+    verified->remember({*tag, 0, key.id, record->principal, record->expiresAt, record->revokedAt,
+                        static_cast<uint32_t>(nowUnix)});
   }
   return out;
 }

@@ -29,10 +29,14 @@ class IoState : public protocol::RequestHandler::ThreadState {
           Counting& counting);
   void release() override;
 
-  // The snapshot, begun at the newest revision if this thread holds none.
+  // The snapshot, begun at the newest revision if this thread holds none; the verified-key
+  // cache drops the accounts whose credentials changed since the previous one.
   store::Snapshot& snapshot() {
     if (!open_) {
-      snapshot_.begin();
+      if (snapshot_.begin()) {
+        const auto& changed = snapshot_.credentialChanges();
+        verifiedKeys_.forget(changed.all, changed.principals);
+      }
       open_ = true;
     }
     return snapshot_;

@@ -265,7 +265,7 @@ BOOST_FIXTURE_TEST_CASE(check_access_with_a_valid_key_allocates_nothing_in_the_s
 }
 
 // The verified-key cache (service/verified_keys.hpp): a key accepted once is accepted again from
-// the cache, but every commit, deadline, rate limit and changed character still counts.
+// the cache, but every change of its account, deadline, rate limit and changed character counts.
 struct KeyFixture : Fixture {
   uint64_t robot = 0;
   uint8_t secret[credentials::kKeySecretBytes];
@@ -315,6 +315,36 @@ BOOST_FIXTURE_TEST_CASE(a_cached_key_is_accepted_again_and_refused_after_a_revoc
     return true;
   });
   BOOST_TEST((access(key) == wire::CredentialRefusal::KEY_REVOKED));
+}
+
+// A commit that touches neither the key nor its account (a grant, another account's key) leaves
+// the key cached; one that touches the account (a new key for it) drops its entry.
+BOOST_FIXTURE_TEST_CASE(a_cached_key_survives_commits_that_do_not_touch_its_account, KeyFixture) {
+  auto hits = [&] { return reader->counters().verifiedKeys.hits.get(); };
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));  // verified in full, remembered
+  uint64_t before = hits();
+  db->commit([&](store::Writer& w) {
+    ok(w.setGrant(alice, acme, {"routers.read", "routers.reboot"}, {}));
+    ok(w.setGrant(robot, acme, {"routers.read", "routers.reboot"}, {}));
+    uint64_t other = ok(w.createServiceAccount("other", acme, ""));
+    store::KeyRecord k;
+    k.id = 90;
+    k.principal = other;
+    k.createdAt = 1;
+    k.hash = pepper.keyedHash(secret, sizeof secret);
+    ok(w.addKey(k, 10, 1));
+    return true;
+  });
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  BOOST_TEST(hits() == before + 1);  // from the cache
+  db->commit([&](store::Writer& w) {
+    addKey(w, 91, 0, 0);  // the account's own keys changed
+    return true;
+  });
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  BOOST_TEST(hits() == before + 1);  // verified in full again
+  BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
+  BOOST_TEST(hits() == before + 2);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_cached_key_is_refused_once_its_account_is_disabled, KeyFixture) {
@@ -392,34 +422,62 @@ BOOST_AUTO_TEST_CASE(verified_keys_hold_two_per_set_and_evict_the_one_not_used_l
   credentials::SecretBytes tagKey(crypto_shorthash_siphashx24_KEYBYTES);
   randombytes_buf(tagKey.data(), tagKey.size());
   VerifiedKeys cache(tagKey, 2);  // one set: every tag lands in it
-  auto entry = [&](std::string_view text, uint64_t id, uint64_t revision) {
+  auto entry = [&](std::string_view text, uint64_t id) {
     VerifiedKeys::Entry e;
     e.tag = cache.tag(text);
-    e.revision = revision;
     e.keyId = id;
+    e.principal = 100 + id;
     return e;
   };
-  auto found = [&](std::string_view text, uint64_t revision) -> uint64_t {
-    auto* e = cache.find(cache.tag(text), revision);
+  auto found = [&](std::string_view text) -> uint64_t {
+    auto* e = cache.find(cache.tag(text));
     return e != nullptr ? e->keyId : 0;
   };
-  cache.remember(entry("key-a", 1, 5));
-  cache.remember(entry("key-b", 2, 5));
-  BOOST_TEST(found("key-a", 5) == 1u);
-  BOOST_TEST(found("key-b", 5) == 2u);
-  BOOST_TEST(found("key-a", 5) == 1u);   // a used last
-  cache.remember(entry("key-c", 3, 5));  // evicts b
-  BOOST_TEST(found("key-a", 5) == 1u);
-  BOOST_TEST(found("key-b", 5) == 0u);
-  BOOST_TEST(found("key-c", 5) == 3u);
-  BOOST_TEST(found("key-c", 6) == 0u);  // another revision: not used
-  BOOST_TEST(found("key-d", 5) == 0u);
-  cache.remember(entry("key-d", 4, 6));  // the ways of revision 5 are free at 6
-  BOOST_TEST(found("key-d", 6) == 4u);
+  cache.remember(entry("key-a", 1));
+  cache.remember(entry("key-b", 2));
+  BOOST_TEST(found("key-a") == 1u);
+  BOOST_TEST(found("key-b") == 2u);
+  BOOST_TEST(found("key-a") == 1u);   // a used last
+  cache.remember(entry("key-c", 3));  // evicts b
+  BOOST_TEST(found("key-a") == 1u);
+  BOOST_TEST(found("key-b") == 0u);
+  BOOST_TEST(found("key-c") == 3u);
+  BOOST_TEST(found("key-d") == 0u);
   VerifiedKeys off(tagKey, 0);
-  off.remember(entry("key-a", 1, 5));
+  off.remember(entry("key-a", 1));
   BOOST_TEST(!off.enabled());
-  BOOST_TEST(off.find(off.tag("key-a"), 5) == nullptr);
+  BOOST_TEST(off.find(off.tag("key-a")) == nullptr);
+}
+
+// A commit drops the entries of the accounts it touched, and only those; `all` drops every one,
+// and the freed ways take new keys.
+BOOST_AUTO_TEST_CASE(verified_keys_forget_the_accounts_a_commit_touched) {
+  credentials::SecretBytes tagKey(crypto_shorthash_siphashx24_KEYBYTES);
+  randombytes_buf(tagKey.data(), tagKey.size());
+  VerifiedKeys cache(tagKey, 64);
+  auto remember = [&](std::string_view text, uint64_t id, uint64_t principal) {
+    VerifiedKeys::Entry e;
+    e.tag = cache.tag(text);
+    e.keyId = id;
+    e.principal = principal;
+    cache.remember(e);
+  };
+  auto found = [&](std::string_view text) { return cache.find(cache.tag(text)) != nullptr; };
+  remember("key-a", 1, 10);
+  remember("key-b", 2, 20);
+  remember("key-c", 3, 30);
+  cache.forget(false, {});  // a commit of grants only
+  BOOST_TEST((found("key-a") && found("key-b") && found("key-c")));
+  cache.forget(false, {20, 40});
+  BOOST_TEST(found("key-a"));
+  BOOST_TEST(!found("key-b"));
+  BOOST_TEST(found("key-c"));
+  remember("key-b", 2, 20);  // verified again in full
+  BOOST_TEST(found("key-b"));
+  cache.forget(true, {});
+  BOOST_TEST((!found("key-a") && !found("key-b") && !found("key-c")));
+  remember("key-a", 1, 10);
+  BOOST_TEST(found("key-a"));
 }
 
 // A password job that throws on the pool (here: Argon2id refuses a memory limit beyond what it

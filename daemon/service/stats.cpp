@@ -34,6 +34,7 @@ Counting::Totals Counting::sum() const {
     t.rows[1] += c->caches->rows.misses.get();
     t.names[0] += c->caches->names.hits.get();
     t.names[1] += c->caches->names.misses.get();
+    t.flushes += c->caches->flushes.get();
   }
   return t;
 }
@@ -132,8 +133,8 @@ void cacheFamilies(Families& out,
                    const std::vector<std::pair<std::string, std::array<uint64_t, 2>>>& caches) {
   auto& hits = out.add("gatehouse_cache_hits_total",
                        "Lookups answered by a per-IO-thread cache (row: effective permission "
-                       "sets; name: permission names; verified_key: API keys verified since the "
-                       "last commit).",
+                       "sets; name: permission names; verified_key: API keys verified in full, "
+                       "until their account changes).",
                        wire::MetricType::COUNTER);
   auto& misses =
       out.add("gatehouse_cache_misses_total", "Lookups a per-IO-thread cache could not answer.",
@@ -227,6 +228,10 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
 
   writerFamilies(out, parts.committer.stats(), parts.started, now);
   cacheFamilies(out, {{"row", t.rows}, {"name", t.names}, {"verified_key", t.verifiedKeys}});
+  out.one("gatehouse_cache_flushes_total",
+          "Times an IO thread dropped its whole row cache because a commit could not say which "
+          "rows it changed (it rewrote more than 256, or the thread was 512 commits behind).",
+          MetricType::COUNTER, double(t.flushes));
 
   protocol::TransportStats transport = parts.counting.transport();
   out.one("gatehouse_connections_open", "Client connections open now.", MetricType::GAUGE,

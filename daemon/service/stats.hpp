@@ -58,6 +58,7 @@ class Counting {
     std::array<uint64_t, kRefusalSlots> credentials{};
     std::array<uint64_t, kRequestKindSlots> requests{};
     std::array<uint64_t, 2> verifiedKeys{}, rows{}, names{};  // hits, misses
+    uint64_t flushes = 0;  // revision changes that dropped a thread's whole row cache
   };
   Totals sum() const;
 

@@ -27,12 +27,12 @@ size_t VerifiedKeys::set(const Tag& tag) const {
   return (bits & (entries_.size() - 1)) & ~size_t{1};
 }
 
-VerifiedKeys::Entry* VerifiedKeys::find(const Tag& tag, uint64_t revision) {
-  if (entries_.empty() || revision == 0) return nullptr;
+VerifiedKeys::Entry* VerifiedKeys::find(const Tag& tag) {
+  if (entries_.empty()) return nullptr;
   Entry* ways = &entries_[set(tag)];
   for (int w = 0; w < 2; ++w) {
     Entry& e = ways[w];
-    if (e.revision == revision && crypto_verify_16(e.tag.data(), tag.data()) == 0) {
+    if (e.generation == generation_ && crypto_verify_16(e.tag.data(), tag.data()) == 0) {
       ways[1 - w].recent = false;
       e.recent = true;
       if (counters_ != nullptr) counters_->hits.add();
@@ -46,14 +46,29 @@ VerifiedKeys::Entry* VerifiedKeys::find(const Tag& tag, uint64_t revision) {
 void VerifiedKeys::remember(const Entry& entry) {
   if (entries_.empty()) return;
   Entry* ways = &entries_[set(entry.tag)];
-  // A way of an older revision is free; otherwise the one not used last goes.
-  int w = ways[0].revision != entry.revision   ? 0
-          : ways[1].revision != entry.revision ? 1
-          : ways[0].recent                     ? 1
-                                               : 0;
+  // An empty way is free; otherwise the one not used last goes.
+  int w = ways[0].generation != generation_   ? 0
+          : ways[1].generation != generation_ ? 1
+          : ways[0].recent                    ? 1
+                                              : 0;
   ways[w] = entry;
+  ways[w].generation = generation_;
   ways[w].recent = true;
   ways[1 - w].recent = false;
+}
+
+void VerifiedKeys::forget(bool all, const std::vector<uint64_t>& principals) {
+  if (entries_.empty() || (!all && principals.empty())) return;
+  if (all) {
+    ++generation_;
+    return;
+  }
+  for (Entry& e : entries_) {
+    if (e.generation == generation_ &&
+        std::find(principals.begin(), principals.end(), e.principal) != principals.end()) {
+      e.generation = 0;
+    }
+  }
 }
 
 }  // namespace gatehouse::service

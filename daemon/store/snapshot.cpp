@@ -26,22 +26,54 @@ Snapshot::~Snapshot() {
   store_.removeReader(active_);
 }
 
-void Snapshot::begin() {
+bool Snapshot::begin() {
   store_.enter(active_);
   txn_.renew();
   uint64_t revision = txn_.id();
-  if (revision != revision_) {
-    revision_ = revision;
-    nextEpoch();
-  }
+  if (revision == revision_) return false;
+  advance(revision);
+  return true;
 }
 
-void Snapshot::nextEpoch() {
-  if (++epoch_ != 0) return;
-  // Wrapped: entries of 2^32 snapshots ago would look current. Forget everything.
+void Snapshot::advance(uint64_t revision) {
+  credentialChanges_.all = false;
+  credentialChanges_.principals.clear();
+  bool names = false;
+  bool rows = false;
+  bool known =
+      revision_ != 0 && store_.changes().replay(revision_, revision, [&](const ChangeSet& set) {
+        names = names || set.catalog;
+        if (set.allRows) {
+          rows = true;
+        } else if (!rows) {
+          for (uint64_t key : set.rows) {
+            RowEntry& entry = rowSlot(key);
+            if (entry.key == key) entry.epoch = 0;
+          }
+        }
+        if (set.allPrincipals) {
+          credentialChanges_.all = true;
+        } else if (!credentialChanges_.all) {
+          credentialChanges_.principals.insert(credentialChanges_.principals.end(),
+                                               set.principals.begin(), set.principals.end());
+        }
+      });
+  if (!known) names = rows = credentialChanges_.all = true;
+  if (rows) {
+    nextEpoch(rowEpoch_);
+    counters_->flushes.add();
+  }
+  if (names) nextEpoch(nameEpoch_);
+  if (credentialChanges_.all) credentialChanges_.principals.clear();
+  revision_ = revision;
+}
+
+void Snapshot::nextEpoch(uint32_t& epoch) {
+  if (++epoch != 0) return;
+  // Wrapped: entries of 2^32 epochs ago would look current. Forget everything.
   std::fill_n(rows_.data(), kRowCacheSize, RowEntry{});
   std::fill_n(names_.get(), kNameCacheSize, NameEntry{});
-  epoch_ = 1;
+  epoch = 1;
 }
 
 void Snapshot::end() {
@@ -54,13 +86,14 @@ int32_t Snapshot::permissionBit(std::string_view name) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
   NameEntry& e = names_[h & (kNameCacheSize - 1)];
-  if (e.epoch == epoch_ && e.size == name.size() && std::memcmp(e.name, name.data(), e.size) == 0) {
+  if (e.epoch == nameEpoch_ && e.size == name.size() &&
+      std::memcmp(e.name, name.data(), e.size) == 0) {
     counters_->names.hits.add();
     return e.bit;
   }
   counters_->names.misses.add();
   auto bit = reader().permission(name);
-  e.epoch = epoch_;
+  e.epoch = nameEpoch_;
   e.size = static_cast<uint8_t>(name.size());
   std::memcpy(e.name, name.data(), name.size());
   e.bit = bit ? static_cast<int32_t>(*bit) : -1;
@@ -68,8 +101,8 @@ int32_t Snapshot::permissionBit(std::string_view name) {
 }
 
 bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
-  RowEntry& entry = rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
-  if (entry.epoch == epoch_ && entry.key == key) {
+  RowEntry& entry = rowSlot(key);
+  if (entry.epoch == rowEpoch_ && entry.key == key) {
     counters_->rows.hits.add();
     row = std::string_view(entry.bits, entry.size);
     return true;
@@ -83,7 +116,7 @@ bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
   row = fromVal(v);
   if (v.mv_size <= RowEntry::kInline) {
     entry.key = key;
-    entry.epoch = epoch_;
+    entry.epoch = rowEpoch_;
     entry.size = static_cast<uint32_t>(v.mv_size);
     std::memcpy(entry.bits, v.mv_data, v.mv_size);
   }

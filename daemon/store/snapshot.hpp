@@ -7,9 +7,13 @@
 // a long reader makes the file grow.
 //
 // Caches: a row cache of effective sets and a permission-name cache, both holding copies (never a
-// pointer into the map, whose pages LMDB promises only until the transaction ends), tagged with
-// an epoch that changes whenever the snapshot's revision does, so an entry is used only at the
-// revision it was read at. An effective set too large to copy into its cache line (more than
+// pointer into the map, whose pages LMDB promises only until the transaction ends). When begin()
+// finds a newer revision, the snapshot drops just what the commits in between changed, as the
+// store's change feed lists it (store/change_feed.hpp): the rows they wrote, every name when the
+// catalog changed; the rest stays valid, since it is unchanged. When the feed cannot say (the
+// snapshot is more than ChangeFeed::kSlots commits behind, or a commit changed more rows than a
+// set lists), everything is dropped at once by a new epoch: an entry is used only when its epoch is
+// the cache's. An effective set too large to copy into its cache line (more than
 // RowEntry::kInline bytes, i.e. permission bits beyond 8 * kInline, less 9 bytes for a time-boxed
 // grant's expiry) is read from the map each time. A time-boxed row is checked against the clock
 // on every use, cached or not (effective_row.hpp).
@@ -22,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "common/counter.hpp"
 #include "store/graph_reader.hpp"
@@ -38,8 +43,18 @@ class Snapshot {
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
-  void begin();
+  // Takes the newest committed snapshot; answers whether its revision differs from the previous
+  // begin()'s, in which case credentialChanges() says whose credentials changed in between.
+  bool begin();
   void end();
+
+  // The principals whose record or keys the commits between the previous revision and this one
+  // wrote (`all`: possibly any), for caches of credentials kept above the store.
+  struct CredentialChanges {
+    bool all = true;
+    std::vector<PrincipalId> principals;
+  };
+  const CredentialChanges& credentialChanges() const { return credentialChanges_; }
   uint64_t revision() const { return revision_; }
   GraphReader reader() const { return GraphReader(txn_, tables_); }
 
@@ -48,10 +63,12 @@ class Snapshot {
   Decision authorize(PrincipalId p, CompanyId c, std::string_view permission);
 
   // The caches' hits and misses, written by the snapshot's thread, readable from any thread
-  // (for the stats request) for as long as a holder of the pointer keeps them.
-  struct Counters {
+  // (for the stats request) for as long as a holder of the pointer keeps them. On a cache line
+  // of their own: another thread's counters never share it.
+  struct alignas(64) Counters {
     CacheCounters rows;   // effective-row reads answered by the row cache / read from the map
     CacheCounters names;  // permission names answered by the name cache / looked up in the map
+    Counter flushes;      // revision changes that dropped every cached row (the feed could not say)
   };
   std::shared_ptr<const Counters> counters() const { return counters_; }
   uint64_t rowCacheHits() const { return counters_->rows.hits.get(); }
@@ -82,13 +99,21 @@ class Snapshot {
   // none. Always inlined into authorize: it is the hot path's one lookup.
   [[gnu::always_inline]] inline bool effectiveRow(uint64_t key, std::string_view& row);
   int32_t permissionBit(std::string_view name);
-  void nextEpoch();
+  // Drops what the commits from revision_ to `revision` changed (everything when unknown).
+  void advance(uint64_t revision);
+  RowEntry& rowSlot(uint64_t key) {
+    return rows_[(key * 0x9E3779B97F4A7C15ull) >> (64 - kRowCacheBits)];
+  }
+  // A new epoch, which no entry of the cache has (0 is never one).
+  void nextEpoch(uint32_t& epoch);
 
   Store& store_;
   const Tables& tables_;
   Txn txn_;
   uint64_t revision_ = 0;
-  uint32_t epoch_ = 0;  // Bumped whenever the snapshot's revision changes; 0 is never valid.
+  uint32_t rowEpoch_ = 1;   // row entries of another epoch are empty
+  uint32_t nameEpoch_ = 1;  // name entries of another epoch are empty
+  CredentialChanges credentialChanges_;
   std::atomic<bool> active_{false};
   std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
   HugeArray<RowEntry> rows_;

@@ -1,5 +1,6 @@
-// The hot path's snapshot: answers come from the revision the snapshot began at, cached rows never
-// outlive their revision, and effective sets too large for a cache line are read correctly.
+// The hot path's snapshot: answers come from the revision the snapshot began at, a commit drops
+// from a reader's caches what it changed (and everything when the change feed cannot say), and
+// effective sets too large for a cache line are read correctly.
 #include "store/snapshot.hpp"
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "store/effective_row.hpp"
@@ -223,4 +225,157 @@ BOOST_AUTO_TEST_CASE(the_expiry_index_follows_every_edit_of_a_grant) {
     return true;
   });
   BOOST_TEST(!next().has_value());
+}
+
+// A commit costs a reader's caches only what it changed: the rows it wrote are read again, every
+// other cached row is still a hit, and no flush happens while the feed can say what changed.
+BOOST_AUTO_TEST_CASE(a_commit_drops_only_the_rows_it_changed) {
+  TempDir dir;
+  auto db = Store::open(testOptions(dir.path()));
+  uint64_t a = 0, b = 0, c = 0;
+  db->commit([&](Writer& w) {
+    ok(w.definePermissions({"x.read", "x.write"}));
+    c = ok(w.createCompany("acme"));
+    a = ok(w.createUser("alice"));
+    b = ok(w.createUser("bob"));
+    ok(w.setGrant(a, c, {"x.read"}, {}));
+    ok(w.setGrant(b, c, {"x.read"}, {}));
+    return true;
+  });
+  Snapshot snap(*db);
+  auto read = [&] {
+    snap.begin();
+    bool alice = snap.authorize(a, c, "x.write").allowed;
+    uint64_t misses = snap.rowCacheMisses();
+    bool bob = snap.authorize(b, c, "x.read").allowed;
+    bool bobFromCache = snap.rowCacheMisses() == misses;
+    snap.end();
+    return std::tuple(alice, bob, bobFromCache);
+  };
+  read();  // warms both rows
+  uint64_t flushes = snap.counters()->flushes.get();
+  db->commit([&](Writer& w) {
+    ok(w.setGrant(a, c, {"x.read", "x.write"}, {}));
+    return true;
+  });
+  auto [alice, bob, bobFromCache] = read();
+  BOOST_TEST(alice);  // the changed row: read again
+  BOOST_TEST(bob);
+  BOOST_TEST(bobFromCache);  // the other: still cached
+  BOOST_TEST(snap.counters()->flushes.get() == flushes);
+  // Removing alice's grant and disabling bob: both rows dropped.
+  db->commit([&](Writer& w) {
+    ok(w.removeGrant(a, c));
+    ok(w.setPrincipalState(b, PrincipalState::disabled));
+    return true;
+  });
+  snap.begin();
+  BOOST_TEST(!snap.authorize(a, c, "x.read").allowed);
+  BOOST_TEST(!snap.authorize(b, c, "x.read").allowed);
+  snap.end();
+  BOOST_TEST(snap.counters()->flushes.get() == flushes);
+}
+
+// A permission added to the catalog after a reader cached its name as unknown is known at the
+// next revision: a catalog change drops the name cache.
+BOOST_AUTO_TEST_CASE(a_catalog_change_drops_the_names_a_reader_cached) {
+  TempDir dir;
+  auto db = Store::open(testOptions(dir.path()));
+  uint64_t p = 0, c = 0;
+  db->commit([&](Writer& w) {
+    ok(w.definePermissions({"x.read"}));
+    c = ok(w.createCompany("acme"));
+    p = ok(w.createUser("alice"));
+    ok(w.setGrant(p, c, {"x.read"}, {}));
+    return true;
+  });
+  Snapshot snap(*db);
+  snap.begin();
+  BOOST_TEST((snap.authorize(p, c, "y.new").reason == DenyReason::unknownPermission));
+  snap.end();
+  db->commit([&](Writer& w) {
+    ok(w.definePermissions({"y.new"}));
+    return true;
+  });
+  snap.begin();
+  BOOST_TEST((snap.authorize(p, c, "y.new").reason == DenyReason::notGranted));
+  snap.end();
+}
+
+// When the feed cannot say what changed — the reader is more than ChangeFeed::kSlots commits
+// behind, or one commit rewrote more rows than a set lists — the reader drops everything, and
+// its answers are those of the new revision.
+BOOST_AUTO_TEST_CASE(a_reader_drops_everything_when_the_feed_cannot_say) {
+  TempDir dir;
+  auto db = Store::open(testOptions(dir.path()));
+  uint64_t c = 0;
+  std::vector<uint64_t> users;
+  RoleId role = 0;
+  db->commit([&](Writer& w) {
+    ok(w.definePermissions({"x.read", "x.write"}));
+    c = ok(w.createCompany("acme"));
+    role = ok(w.createRole(c, "viewer", {"x.read"}));
+    for (size_t i = 0; i < ChangeSet::kMaxRows + 10; ++i) {
+      users.push_back(ok(w.createUser(fmt::format("u{}", i))));
+      ok(w.setGrant(users.back(), c, {}, {role}));
+    }
+    return true;
+  });
+  Snapshot snap(*db);
+  auto everyone = [&](std::string_view permission) {
+    snap.begin();
+    bool all = true;
+    for (uint64_t u : users) all = all && snap.authorize(u, c, permission).allowed;
+    snap.end();
+    return all;
+  };
+  BOOST_TEST(everyone("x.read"));
+  uint64_t flushes = snap.counters()->flushes.get();
+  // One commit rewrites every holder's row: more than a set lists.
+  db->commit([&](Writer& w) {
+    ok(w.updateRole(role, {"x.write"}, ""));
+    return true;
+  });
+  BOOST_TEST(everyone("x.write"));
+  BOOST_TEST(!everyone("x.read"));
+  BOOST_TEST(snap.counters()->flushes.get() == flushes + 1);
+  // More commits than the feed keeps, each of one row, while the reader waits.
+  for (size_t i = 0; i <= ChangeFeed::kSlots; ++i) {
+    db->commit([&](Writer& w) {
+      ok(w.setGrant(users[i % users.size()], c, {"x.read"}, {role}));
+      return true;
+    });
+  }
+  BOOST_TEST(everyone("x.read"));
+  BOOST_TEST(snap.counters()->flushes.get() == flushes + 2);
+}
+
+// The feed itself: a revision published twice (a failed attempt, then the commit) answers the
+// second set; a missing or overwritten revision makes the feed say it cannot tell.
+BOOST_AUTO_TEST_CASE(the_change_feed_answers_only_what_it_knows) {
+  ChangeFeed feed;
+  ChangeSet first, second;
+  first.row(1);
+  second.row(2);
+  second.principal(7);
+  feed.publish(10, first);
+  feed.publish(10, second);
+  std::vector<uint64_t> rows, principals;
+  auto visit = [&](const ChangeSet& set) {
+    rows.insert(rows.end(), set.rows.begin(), set.rows.end());
+    principals.insert(principals.end(), set.principals.begin(), set.principals.end());
+  };
+  BOOST_TEST(feed.replay(9, 10, visit));
+  BOOST_TEST((rows == std::vector<uint64_t>{2}));
+  BOOST_TEST((principals == std::vector<uint64_t>{7}));
+  BOOST_TEST(feed.replay(10, 10, visit));        // nothing in between
+  BOOST_TEST(!feed.replay(8, 10, visit));        // 9 was never published
+  BOOST_TEST(!feed.replay(10, 9, visit));        // backwards
+  feed.publish(10 + ChangeFeed::kSlots, first);  // overwrites 10's slot
+  BOOST_TEST(!feed.replay(9, 10, visit));
+  BOOST_TEST(!feed.replay(9, 10 + ChangeFeed::kSlots, visit));  // too far apart
+  ChangeSet many;
+  for (uint64_t k = 0; k <= ChangeSet::kMaxRows; ++k) many.row(k);
+  BOOST_TEST(many.allRows);
+  BOOST_TEST(many.rows.empty());
 }

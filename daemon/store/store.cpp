@@ -262,6 +262,7 @@ uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApp
   for (;;) {
     try {
       Txn txn = Txn::begin(env_.get(), 0);
+      batchChanges_.clear();
       for (size_t i = 0; i < count; ++i) {
         try {
           applyItem(txn, i, apply, after);
@@ -274,6 +275,8 @@ uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApp
         }
       }
       uint64_t revision = txn.id();
+      // Before the commit: a reader that sees the revision finds what it changed.
+      changes_.publish(revision, batchChanges_);
       txn.commit();
       return revision;
     } catch (const MdbError& e) {
@@ -288,7 +291,7 @@ void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterA
   Txn item = Txn::begin(env_.get(), 0, batch.get());
   bool kept = false;
   {
-    Writer writer(item, tables_, options_);
+    Writer writer(item, tables_, options_, &batchChanges_);
     kept = apply(i, writer);
   }
   if (!kept) {
@@ -297,7 +300,7 @@ void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterA
     item = Txn::begin(env_.get(), 0, batch.get());
   }
   if (after) {
-    Writer writer(item, tables_, options_);
+    Writer writer(item, tables_, options_, &batchChanges_);
     after(i, writer, kept);
   }
   item.commit();

@@ -25,6 +25,7 @@
 #include <optional>
 #include <vector>
 
+#include "store/change_feed.hpp"
 #include "store/codec.hpp"
 #include "store/graph_reader.hpp"
 #include "store/lmdb.hpp"
@@ -52,7 +53,8 @@ class Store {
   // trace, failed(i, error) is called and the batch goes on: one item never spoils the others.
   // Then commits durably. On MDB_MAP_FULL the batch is rolled back, the map grown, and every item
   // applied again (so all three must be repeatable). Returns the committed revision. A failure of
-  // the batch's own transaction (its begin, commit or sync) throws; nothing is committed.
+  // the batch's own transaction (its begin, commit or sync) throws; nothing is committed. What the
+  // batch changed that readers cache is published in `changes()` before the commit.
   using ApplyItem = std::function<bool(size_t, Writer&)>;
   using AfterApply = std::function<void(size_t, Writer&, bool kept)>;
   using ItemFailed = std::function<void(size_t, const std::exception&)>;
@@ -86,6 +88,8 @@ class Store {
   };
   Usage usage() const;
   int staleReadersCleared() const { return staleReadersCleared_; }
+  // What each recent commit changed, for the readers' caches (store/change_feed.hpp).
+  const ChangeFeed& changes() const { return changes_; }
   MDB_env* env() const { return env_.get(); }
   const Tables& tables() const { return tables_; }
 
@@ -114,6 +118,8 @@ class Store {
   int staleReadersCleared_ = 0;
   std::mutex readersMutex_;
   std::vector<std::atomic<bool>*> readers_;
+  ChangeFeed changes_;
+  ChangeSet batchChanges_;  // what the batch being applied changed (the writer thread's)
 };
 
 }  // namespace gatehouse::store

@@ -72,6 +72,7 @@ Result<uint32_t> Writer::definePermissions(const std::vector<std::string_view>& 
     wtxn_.put(t_.catalog, IntKey(bit).bytes(), name);
     wtxn_.put(t_.catalogNames, name, std::string_view(reinterpret_cast<const char*>(&bit), 4));
     ++added;
+    if (changes_ != nullptr) changes_->catalog = true;
   }
   wtxn_.put(t_.meta, "catalog_size", u64Bytes(size));
   return added;
@@ -161,6 +162,7 @@ Result<RoleId> Writer::deleteRole(RoleId id) {
 }
 
 void Writer::putPrincipal(const PrincipalRecord& r) {
+  notePrincipal(r.id);
   wtxn_.put(t_.principals, IntKey(r.id).bytes(), records::encodePrincipal(r));
 }
 
@@ -226,6 +228,7 @@ void Writer::startRecording() {
 }
 
 void Writer::noteEffective(uint64_t key) {
+  if (changes_ != nullptr) changes_->row(key);
   if (!recording_ || before_.contains(key)) return;
   auto value = wtxn_.get(t_.effective, IntKey(key).bytes());
   before_.emplace(key, value ? std::optional<std::string>(*value) : std::nullopt);
@@ -410,6 +413,7 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
   }
   wtxn_.del(t_.principalNames, r->name);
   wtxn_.del(t_.principals, IntKey(p).bytes());
+  notePrincipal(p);
   return p;
 }
 

@@ -13,14 +13,17 @@
 #include <string_view>
 #include <vector>
 
+#include "store/change_feed.hpp"
 #include "store/graph_reader.hpp"
 
 namespace gatehouse::store {
 
 class Writer : public GraphReader {
  public:
-  Writer(Txn& txn, const Tables& tables, const StoreOptions& options)
-      : GraphReader(txn, tables), wtxn_(txn), options_(options) {}
+  // `changes`, when given, collects what this writer changes that readers cache
+  // (store/change_feed.hpp).
+  Writer(Txn& txn, const Tables& tables, const StoreOptions& options, ChangeSet* changes = nullptr)
+      : GraphReader(txn, tables), wtxn_(txn), options_(options), changes_(changes) {}
 
   uint64_t revision() const { return wtxn_.id(); }
 
@@ -99,7 +102,12 @@ class Writer : public GraphReader {
   size_t pruneAudit(uint64_t before, size_t max);
 
  private:
+  // Writes a key record; a change of the account's credentials, which readers must see.
   void putKey(const KeyRecord& key);
+  // Notes, for the readers' caches, that principal p's record or keys changed.
+  void notePrincipal(PrincipalId p) {
+    if (changes_ != nullptr) changes_->principal(p);
+  }
   // The user's record, or a notFound refusal (also for a service account).
   Result<PrincipalRecord> userOf(PrincipalId user) const;
   Result<PermissionSet> resolvePermissions(const std::vector<std::string_view>& names) const;
@@ -122,11 +130,13 @@ class Writer : public GraphReader {
   static Refusal aboveCeiling(PrincipalId p, std::vector<std::string> missing);
   std::vector<uint64_t> holdersOf(RoleId role) const;
 
-  // Keeps the value of the effective row `key` before its first write while recording.
+  // Notes that the effective row `key` is about to be written or removed: for the readers'
+  // caches, and (while recording) its value before its first write.
   void noteEffective(uint64_t key);
 
   Txn& wtxn_;
   const StoreOptions& options_;
+  ChangeSet* changes_;
   bool recording_ = false;
   std::map<uint64_t, std::optional<std::string>> before_;  // grant key -> row before, if any
 };

@@ -11,6 +11,7 @@
 namespace gatehouse::store {
 
 void Writer::putKey(const KeyRecord& k) {
+  notePrincipal(k.principal);
   wtxn_.put(t_.keys, IntKey(k.id).bytes(), records::encodeKey(k));
 }
 
@@ -83,7 +84,8 @@ void Writer::touchKey(uint64_t keyId, uint64_t at) {
   auto k = key(keyId);
   if (!k || k->lastUsedAt >= at) return;
   k->lastUsedAt = at;
-  putKey(*k);
+  // Not putKey: a last-used time changes nothing a reader caches, and flushes come every second.
+  wtxn_.put(t_.keys, IntKey(k->id).bytes(), records::encodeKey(*k));
 }
 
 Result<PrincipalRecord> Writer::userOf(PrincipalId user) const {
