@@ -4,6 +4,9 @@
 #define BOOST_TEST_MODULE operations
 #include <capnp/serialize.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -502,4 +505,42 @@ BOOST_AUTO_TEST_CASE(a_check_class_peer_reads_the_stats) {
                         GATEHOUSE_CLI_PATH, "--socket", daemon.socket(), "stats", "--prometheus"});
   BOOST_TEST(run.status == 0, run.err);
   BOOST_TEST(run.out.find("gatehouse_uptime_seconds ") != std::string::npos);
+}
+
+// The writer thread ("gh-writer") runs below the IO threads' CPU priority by default
+// (writer.yield_to_readers: SCHED_BATCH at nice 10), and with ordinary scheduling when it is off.
+BOOST_AUTO_TEST_CASE(the_writer_yields_the_cpu_to_readers_unless_told_not_to) {
+  auto writerThread = [](pid_t pid) -> pid_t {
+    for (const auto& task :
+         std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid))) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name == "gh-writer") return static_cast<pid_t>(std::stoi(task.path().filename()));
+    }
+    return 0;
+  };
+  auto nice = [](pid_t pid, pid_t tid) {
+    std::ifstream stat(fmt::format("/proc/{}/task/{}/stat", pid, tid));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    for (int i = 3; i <= 19; ++i) fields >> field;  // field 19: nice
+    return std::stoi(field);
+  };
+  {
+    Daemon daemon;
+    pid_t tid = writerThread(daemon.pid());
+    BOOST_REQUIRE(tid != 0);
+    BOOST_TEST(::sched_getscheduler(tid) == SCHED_BATCH);
+    BOOST_TEST(nice(daemon.pid(), tid) == 10);
+    ok(daemon.cli({"company", "create", "acme"}));  // writes still commit
+  }
+  {
+    Daemon daemon("[writer]\nyield_to_readers = false\n");
+    pid_t tid = writerThread(daemon.pid());
+    BOOST_REQUIRE(tid != 0);
+    BOOST_TEST(::sched_getscheduler(tid) == SCHED_OTHER);
+    BOOST_TEST(nice(daemon.pid(), tid) == ::getpriority(PRIO_PROCESS, 0));  // as started
+  }
 }

@@ -191,6 +191,7 @@ Config parse(std::string_view text, std::string_view origin) {
 
   Section writer(table("writer"), "writer");
   writer.integer("group_commit_max", c.service.groupCommitMax, 1, 65536);
+  writer.boolean("yield_to_readers", c.service.writerYields);
   writer.finish();
 
   Section access(table("access"), "access");
@@ -297,7 +298,8 @@ std::string render(const Config& c) {
                    {"idle_timeout_seconds", integer(c.server.idleTimeout.count())},
                    {"frame_timeout_seconds", integer(c.server.frameTimeout.count())},
                    {"max_batch", integer(c.service.maxBatch)}}},
-      {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)}}},
+      {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)},
+                             {"yield_to_readers", c.service.writerYields}}},
       {"access",
        toml::table{{"admin_uids", idArray(c.access.adminUids)},
                    {"admin_gids", idArray(c.access.adminGids)},

@@ -51,6 +51,7 @@ max_connections = 10
 max_batch = 100
 [writer]
 group_commit_max = 32
+yield_to_readers = false
 [access]
 admin_uids = [0, 998]
 check_gids = [120]
@@ -66,6 +67,7 @@ others = "none"
   BOOST_TEST(c.server.frame.maxSegments == 8u);
   BOOST_TEST(c.service.maxBatch == 100u);
   BOOST_TEST(c.service.groupCommitMax == 32u);
+  BOOST_TEST(!c.service.writerYields);
   BOOST_TEST(c.access.adminUids.size() == 2u);
   BOOST_TEST((c.access.classify(998, 5) == protocol::AccessClass::admin));
   BOOST_TEST((c.access.classify(5, 120) == protocol::AccessClass::check));
@@ -85,6 +87,7 @@ BOOST_AUTO_TEST_CASE(bad_values_are_refused_by_key) {
   refused("[daemon]\nlog_level = \"loud\"\n", "daemon.log_level");
   refused("[limits]\nmax_frame_bytes = 10\n", "limits.max_frame_bytes");
   refused("[store]\ndurable = 1\n", "store.durable");
+  refused("[writer]\nyield_to_readers = \"yes\"\n", "writer.yield_to_readers");
   refused("[store]\nmap_size_mib = 4096\nmax_map_size_gib = 1\n", "store.max_map_size_gib");
   refused("[access]\nadmin_uids = [\"root\"]\n", "access.admin_uids");
   refused("[access]\nothers = \"admin\"\n", "access.others");

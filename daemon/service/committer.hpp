@@ -96,6 +96,8 @@ class Committer {
   WriterStats stats() const;
 
  private:
+  // Lowers the writer thread's CPU priority below the IO threads' (committer.cpp says why).
+  static void yieldToReaders();
   void loop();
   void flush(bool prune);
   // Queues the removal of the grants due now, audited; at most kExpireMax in one change.

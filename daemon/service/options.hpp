@@ -33,6 +33,7 @@ struct ServiceOptions {
   std::string version = "unknown";  // gatehoused's, answered to `hello`.
   uint32_t maxBatch = 1024;         // Items in one authorizeBatch.
   uint32_t groupCommitMax = 256;    // Mutations in one write transaction.
+  bool writerYields = true;         // The writer runs below the IO threads' CPU priority.
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
   Sharing sharing = Sharing::consent;
