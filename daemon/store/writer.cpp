@@ -418,15 +418,13 @@ Result<PrincipalId> Writer::deletePrincipal(PrincipalId p) {
 }
 
 Result<PrincipalId> Writer::offer(PrincipalId account, CompanyId c) {
-  auto r = principal(account);
-  if (!r || r->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", account));
-  }
+  auto found = accountOf(account);
+  if (auto refusal = refusalOf(found)) return *refusal;
+  const PrincipalRecord& r = std::get<PrincipalRecord>(found);
   if (!company(c)) {
     return refuse(RefusalCode::notFound, fmt::format("company: no company with id {}", c));
   }
-  if (c == r->ownerCompany) {
+  if (c == r.ownerCompany) {
     return refuse(
         RefusalCode::invalidArgument,
         fmt::format("company: company {} owns service account {}; it needs no offer", c, account));
@@ -443,12 +441,10 @@ void Writer::dropOffer(PrincipalId account, CompanyId c) {
 }
 
 Result<PrincipalId> Writer::withdrawOffer(PrincipalId account, CompanyId c) {
-  auto r = principal(account);
-  if (!r || r->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", account));
-  }
-  if (c == r->ownerCompany) {
+  auto found = accountOf(account);
+  if (auto refusal = refusalOf(found)) return *refusal;
+  const PrincipalRecord& r = std::get<PrincipalRecord>(found);
+  if (c == r.ownerCompany) {
     return refuse(
         RefusalCode::invalidArgument,
         fmt::format("company: company {} owns service account {}; it holds no offer", c, account));
@@ -543,16 +539,14 @@ Result<TransferDone> Writer::acceptOwnership(PrincipalId account, CompanyId by, 
 
 Result<std::vector<CompanyId>> Writer::setCeiling(
     PrincipalId account, const std::vector<std::string_view>& permissions) {
-  auto r = principal(account);
-  if (!r || r->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", account));
-  }
+  auto found = accountOf(account);
+  if (auto refusal = refusalOf(found)) return *refusal;
+  const PrincipalRecord& r = std::get<PrincipalRecord>(found);
   auto perms = resolvePermissions(permissions);
   if (auto refusal = refusalOf(perms)) return *refusal;
   const PermissionSet& limit = std::get<PermissionSet>(perms);
   wtxn_.put(t_.ceilings, IntKey(account).bytes(), limit.stored());
-  std::vector<CompanyId> trimmed = grantsAbove(*r, limit.stored());
+  std::vector<CompanyId> trimmed = grantsAbove(r, limit.stored());
   for (CompanyId c : trimmed) {
     uint64_t key = grantKey(account, c);
     auto g = grant(account, c);
@@ -579,22 +573,17 @@ Result<std::vector<CompanyId>> Writer::setCeiling(
 }
 
 Result<std::vector<CompanyId>> Writer::clearCeiling(PrincipalId account) {
-  auto r = principal(account);
-  if (!r || r->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", account));
-  }
+  auto found = accountOf(account);
+  if (auto refusal = refusalOf(found)) return *refusal;
   wtxn_.del(t_.ceilings, IntKey(account).bytes());
   return std::vector<CompanyId>{};
 }
 
 Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
                                            std::string_view description) {
-  auto r = principal(serviceAccount);
-  if (!r || r->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", serviceAccount));
-  }
+  auto found = accountOf(serviceAccount);
+  if (auto refusal = refusalOf(found)) return *refusal;
+  PrincipalRecord r = std::move(std::get<PrincipalRecord>(found));
   if (description.size() > kMaxDescription) {
     return refuse(RefusalCode::invalidArgument,
                   fmt::format("description is {} bytes, the limit is {}", description.size(),
@@ -603,8 +592,8 @@ Result<PrincipalId> Writer::setDescription(PrincipalId serviceAccount,
   if (!isValidUtf8(description)) {
     return refuse(RefusalCode::invalidArgument, "description is not valid UTF-8");
   }
-  r->description = description;
-  putPrincipal(*r);
+  r.description = description;
+  putPrincipal(r);
   return serviceAccount;
 }
 

@@ -16,11 +16,8 @@ void Writer::putKey(const KeyRecord& k) {
 }
 
 Result<uint64_t> Writer::addKey(const KeyRecord& key, uint32_t maxLive, uint64_t now) {
-  auto owner = principal(key.principal);
-  if (!owner || owner->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", key.principal));
-  }
+  auto found = accountOf(key.principal);
+  if (auto refusal = refusalOf(found)) return *refusal;
   if (key.id == 0 || this->key(key.id)) {
     return refuse(RefusalCode::conflict, "key id already in use");
   }
@@ -55,11 +52,8 @@ Result<uint64_t> Writer::addKey(const KeyRecord& key, uint32_t maxLive, uint64_t
 }
 
 Result<uint32_t> Writer::retireKeys(PrincipalId serviceAccount, uint64_t at, uint64_t now) {
-  auto owner = principal(serviceAccount);
-  if (!owner || owner->kind != PrincipalKind::serviceAccount) {
-    return refuse(RefusalCode::notFound,
-                  fmt::format("serviceAccount: no service account with id {}", serviceAccount));
-  }
+  auto found = accountOf(serviceAccount);
+  if (auto refusal = refusalOf(found)) return *refusal;
   uint32_t retired = 0;
   for (KeyRecord k : keysOf(serviceAccount)) {
     if (!k.live(now) || (k.revokedAt != 0 && k.revokedAt <= at)) continue;
