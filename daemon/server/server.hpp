@@ -101,7 +101,8 @@ class Server : public protocol::TransportStatsSource {
 
  private:
   friend class Session;
-  struct Worker {
+  // One IO thread's; aligned so that no two threads' workers share a cache line.
+  struct alignas(64) Worker {
     asio::io_context io{1};
     std::unique_ptr<protocol::RequestHandler::ThreadState> state;
     std::vector<std::weak_ptr<Session>> sessions;
