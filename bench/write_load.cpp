@@ -1,7 +1,7 @@
-// gatehouse-write-load: a steady stream of mutations at a fixed rate, for measuring what writes cost
-// the readers (bench/run, "authorize while writing"). Open loop: every millisecond it sends the
-// setGrant requests that are due, whatever the answers' latency, on one connection; it stops after
-// the duration and then waits for the answers still due.
+// gatehouse-write-load: a steady stream of mutations at a fixed rate, for measuring what writes
+// cost the readers (bench/run, "authorize while writing"). Open loop: every millisecond it sends
+// the setGrant requests that are due, whatever the answers' latency, on one connection; it stops
+// after the duration and then waits for the answers still due.
 //
 //   gatehouse-write-load SOCKET RATE SECONDS
 //
@@ -87,8 +87,8 @@ int main(int argc, char** argv) try {
   protocol::FrameLimits limits;
   limits.maxFrameBytes = 1 << 20;
   auto start = Clock::now();
-  auto end = start + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(seconds));
+  auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   auto readAnswers = [&] {
     ssize_t n = ::recv(fd, bytes + filled, buffer.size() * 8 - filled, MSG_DONTWAIT);
     if (n == 0) throw std::runtime_error("the server closed the connection");
@@ -96,7 +96,8 @@ int main(int argc, char** argv) try {
     filled += static_cast<size_t>(n);
     size_t consumed = 0;
     for (;;) {
-      auto scan = protocol::scanFrame(std::string_view(bytes + consumed, filled - consumed), limits);
+      auto scan =
+          protocol::scanFrame(std::string_view(bytes + consumed, filled - consumed), limits);
       if (scan.status != protocol::FrameStatus::frame) break;
       capnp::FlatArrayMessageReader message(
           kj::arrayPtr(buffer.data() + consumed / 8, scan.bytes / 8));

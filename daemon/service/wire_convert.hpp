@@ -16,6 +16,7 @@
 
 #include "gatehouse.capnp.h"
 #include "protocol/errors.hpp"
+#include "store/effective_row.hpp"
 #include "store/store.hpp"
 
 namespace gatehouse::service {
@@ -130,7 +131,7 @@ struct Page {
 };
 
 // Wall-clock time in unix seconds, as stored in key, audit and usage records.
-inline uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
+inline uint64_t unixNow() { return store::clockNow(); }
 
 // Why a grant's `expiresAt` cannot be stored, or nullopt when it can: 0 (never), or a time after
 // `now` up to store::kMaxExpiry.
