@@ -123,22 +123,19 @@ class ActorScope {
   // tells an unrelated company that the account exists (docs/service-accounts.md, "No existence
   // leaks").
   std::optional<store::PrincipalRecord> relatedAccount(uint64_t id) const {
-    auto p = g_.principal(id);
-    bool granted = g_.grant(id, company_).has_value();
-    bool offered = g_.offered(id, company_);
-    auto transfer = g_.transferOffer(id);
-    bool ownershipOffered = transfer && transfer->company == company_;
-    if (!p || p->kind != store::PrincipalKind::serviceAccount) return std::nullopt;
-    if (p->ownerCompany == company_ || granted || offered || ownershipOffered) return p;
+    Relation r = relationTo(id);
+    if (!r.principal || r.principal->kind != store::PrincipalKind::serviceAccount) {
+      return std::nullopt;
+    }
+    if (r.owns || r.granted || r.offered || r.ownershipOffered) return r.principal;
     return std::nullopt;
   }
 
   // Whether the active company owns the account, holds a grant of it or an offer of it: what a
   // grant (saGrant) needs under consent. An offer of its ownership alone is not enough.
   bool shared(uint64_t id) const {
-    auto p = g_.principal(id);
-    return (p && p->ownerCompany == company_) || g_.grant(id, company_).has_value() ||
-           g_.offered(id, company_);
+    Relation r = relationTo(id);
+    return r.owns || r.granted || r.offered;
   }
 
   // `relatedAccount`, or an answered `notFound` in the words used for an id that names nothing.
@@ -200,6 +197,25 @@ class ActorScope {
   }
 
  private:
+  // What ties principal `id` to the active company, each looked up whatever the others are.
+  struct Relation {
+    std::optional<store::PrincipalRecord> principal;
+    bool owns = false;              // the active company owns it
+    bool granted = false;           // it holds a grant in the active company
+    bool offered = false;           // its owner offered it to the active company
+    bool ownershipOffered = false;  // its ownership is offered to the active company
+  };
+  Relation relationTo(uint64_t id) const {
+    Relation r;
+    r.principal = g_.principal(id);
+    r.owns = r.principal && r.principal->ownerCompany == company_;
+    r.granted = g_.grant(id, company_).has_value();
+    r.offered = g_.offered(id, company_);
+    auto transfer = g_.transferOffer(id);
+    r.ownershipOffered = transfer && transfer->company == company_;
+    return r;
+  }
+
   const store::GraphReader& g_;
   store::PrincipalId actor_;
   store::CompanyId company_;
