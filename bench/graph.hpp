@@ -23,9 +23,11 @@
 #include "credentials/api_key.hpp"
 #include "credentials/pepper.hpp"
 #include "store/store.hpp"
+#include "zipf.hpp"
 
 namespace gatehouse::bench {
 
+using load::Zipf;
 using store::CompanyId;
 using store::PrincipalId;
 
@@ -47,23 +49,6 @@ struct Lookup {
   PrincipalId principal;
   CompanyId company;
   std::string permission;
-};
-
-// Draws indices in [0, n) with P(k) proportional to 1 / (k + 1)^s, by inverse CDF.
-class Zipf {
- public:
-  Zipf(size_t n, double s) : cdf_(n) {
-    double sum = 0;
-    for (size_t k = 0; k < n; ++k) cdf_[k] = (sum += 1.0 / std::pow(double(k + 1), s));
-    for (auto& c : cdf_) c /= sum;
-  }
-  size_t operator()(std::mt19937_64& rng) const {
-    double u = std::uniform_real_distribution<double>(0, 1)(rng);
-    return std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin();
-  }
-
- private:
-  std::vector<double> cdf_;
 };
 
 using GrantList = std::vector<std::pair<PrincipalId, CompanyId>>;

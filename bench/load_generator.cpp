@@ -26,31 +26,28 @@
 // none for write) whose answers are not counted, so every target is measured warm. On a noisy
 // machine the one-connection modes are best compared with --compare: the machine's drift during
 // the run then falls on every target alike.
-#include <capnp/serialize.h>
+//
+// The connection loop, the frames and the start of connections together are the load library's
+// (clients/benchmark/load.hpp), shared with the operators' load generator, gatehouse-benchmark.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <hiredis/hiredis.h>
 #include <sodium.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <optional>
 #include <stdexcept>
-#include <thread>
 
 #include "credentials/api_key.hpp"
 #include "credentials/pepper.hpp"
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
-#include "protocol/framing.hpp"
+#include "load.hpp"
 
 using namespace gatehouse;
-using Clock = std::chrono::steady_clock;
+using load::Clock;
 
 namespace {
 
@@ -67,56 +64,24 @@ struct Options {
   std::string label;               // the workload's name in the output (default: --workload)
 };
 
-struct Shape {
-  int connections;
-  int window;
-};
-
-Shape shapeOf(const std::string& mode) {
-  if (mode == "pingpong") return {1, 1};
-  if (mode == "pipelined") return {1, 64};
-  if (mode == "concurrent") return {4, 64};
+load::Shape shapeOf(const std::string& mode) {
+  if (auto shape = load::modeShape(mode)) return *shape;
   throw std::runtime_error("unknown mode " + mode);
-}
-
-int connectUnix(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    throw std::runtime_error(fmt::format("connect({}): {}", path, std::strerror(errno)));
-  }
-  return fd;
-}
-
-void sendAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = ::send(fd, data, size, MSG_NOSIGNAL);
-    if (n <= 0) throw std::runtime_error("send failed");
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
 }
 
 // Pre-encoded request frames: frame i has id i. Ids are reused cyclically; at most 64 are in
 // flight per connection, far fewer than frames. The write workload creates companies with names
 // unique to this process.
-std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
-                                      const std::vector<bench::AccessLookup>& access,
-                                      const std::string& workload, size_t count) {
+load::Frames encodeFrames(const std::vector<bench::Lookup>& lookups,
+                          const std::vector<bench::AccessLookup>& access,
+                          const std::string& workload) {
   bool batch16 = workload == "batch16";
-  std::vector<std::string> frames;
-  frames.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    capnp::MallocMessageBuilder m;
-    auto r = m.initRoot<wire::Request>();
-    r.setId(i);
-    auto fill = [&](wire::AuthorizeQuery::Builder q, const bench::Lookup& l) {
-      q.setPrincipal(l.principal);
-      q.setCompany(l.company);
-      q.setPermission(l.permission);
-    };
+  auto fill = [&](wire::AuthorizeQuery::Builder q, const bench::Lookup& l) {
+    q.setPrincipal(l.principal);
+    q.setCompany(l.company);
+    q.setPermission(l.permission);
+  };
+  return load::Frames([&](size_t i, wire::Request::Builder r) {
     if (workload == "write") {
       r.initCreateCompany().setName(fmt::format("bench-{}-{}", ::getpid(), i));
     } else if (workload == "access") {
@@ -131,9 +96,7 @@ std::vector<std::string> encodeFrames(const std::vector<bench::Lookup>& lookups,
     } else {
       fill(r.initAuthorize(), lookups[i % lookups.size()]);
     }
-    protocol::appendFrame(m, frames.emplace_back());
-  }
-  return frames;
+  });
 }
 
 struct Result {
@@ -142,7 +105,7 @@ struct Result {
   double seconds = 0;  // time spent measuring this target
 };
 
-constexpr size_t kFrames = 1 << 16;
+constexpr size_t kFrames = load::Frames::kCount;
 
 // Appends request number `i` to a Redis connection's output.
 using RedisAppend = std::function<void(redisContext*, uint64_t)>;
@@ -203,8 +166,33 @@ bool isRedis(const std::string& target) { return target.starts_with("redis"); }
 // What every connection of a run sends: encoded frames (gatehoused and the floor) or Redis
 // commands.
 struct Workload {
-  std::vector<std::string> frames;
+  std::optional<load::Frames> frames;
   RedisAppend redis;
+};
+
+void record(Result& out, Clock::duration latency) {
+  out.latenciesUs.push_back(std::chrono::duration<double, std::micro>(latency).count());
+  ++out.completed;
+}
+
+// Each answer's latency into a Result; an error answer or a refused key ends the run.
+class Recorder : public load::AnswerSink {
+ public:
+  explicit Recorder(Result& out) : out_(out) {}
+  void answer(size_t, wire::Response::Reader response, Clock::duration latency) override {
+    if (response.which() == wire::Response::ERROR) {
+      throw std::runtime_error(response.getError().getMessage().cStr());
+    }
+    if (response.which() == wire::Response::ACCESS &&
+        response.getAccess().getCredential() != wire::CredentialRefusal::NONE) {
+      throw std::runtime_error("a benchmark key was refused (is the daemon using " +
+                               bench::pepperPath(bench::graphDir()).string() + "?)");
+    }
+    record(out_, latency);
+  }
+
+ private:
+  Result& out_;
 };
 
 // One connection to one target. `run` sends `count` requests keeping `window` in flight (it stops
@@ -213,19 +201,18 @@ class Connection {
  public:
   Connection(const std::string& target, const std::string& socket, const Workload& workload,
              uint64_t firstFrame)
-      : workload_(workload), next_(firstFrame), sentAt_(kFrames) {
+      : workload_(workload), next_(firstFrame) {
     if (isRedis(target)) {
       redis_ = connectRedis(socket);
+      sentAt_.resize(kFrames);
     } else {
-      fd_ = connectUnix(socket);
-      buffer_.resize(1 << 16);
+      gatehouse_.emplace(socket, *workload.frames, firstFrame);
     }
   }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() {
     if (redis_ != nullptr) redisFree(redis_);
-    if (fd_ >= 0) ::close(fd_);
   }
 
   void run(int window, uint64_t count, Clock::time_point deadline, Result& out) {
@@ -233,70 +220,13 @@ class Connection {
     if (redis_ != nullptr) {
       runRedis(window, count, deadline, out);
     } else {
-      runCapnp(window, count, deadline, out);
+      Recorder recorder(out);
+      gatehouse_->run(window, {count, deadline}, recorder);
     }
     out.seconds += std::chrono::duration<double>(Clock::now() - begin).count();
   }
 
  private:
-  void record(Result& out, Clock::time_point sent, Clock::time_point now) {
-    out.latenciesUs.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
-    ++out.completed;
-  }
-
-  void runCapnp(int window, uint64_t count, Clock::time_point deadline, Result& out) {
-    const auto& frames = workload_.frames;
-    uint64_t sent = 0, answered = 0;
-    // Requests queued while answers are parsed go out in one send(), as hiredis batches its
-    // appended commands: the client's syscalls must not be what is measured.
-    std::string outbox;
-    auto sendOne = [&] {
-      size_t i = next_++ % kFrames;
-      sentAt_[i] = Clock::now();
-      outbox.append(frames[i]);
-      ++sent;
-    };
-    auto flush = [&] {
-      sendAll(fd_, outbox.data(), outbox.size());
-      outbox.clear();
-    };
-    for (int k = 0; k < window && sent < count; ++k) sendOne();
-    flush();
-    protocol::FrameLimits limits;
-    limits.maxFrameBytes = 1 << 20;
-    char* bytes = reinterpret_cast<char*>(buffer_.data());
-    while (answered < sent) {
-      ssize_t n = ::recv(fd_, bytes + filled_, buffer_.size() * 8 - filled_, 0);
-      if (n <= 0) throw std::runtime_error("the server closed the connection");
-      filled_ += static_cast<size_t>(n);
-      size_t consumed = 0;
-      for (;;) {
-        auto scan =
-            protocol::scanFrame(std::string_view(bytes + consumed, filled_ - consumed), limits);
-        if (scan.status != protocol::FrameStatus::frame) break;
-        capnp::FlatArrayMessageReader message(
-            kj::arrayPtr(buffer_.data() + consumed / 8, scan.bytes / 8));
-        auto response = message.getRoot<wire::Response>();
-        if (response.which() == wire::Response::ERROR) {
-          throw std::runtime_error(response.getError().getMessage().cStr());
-        }
-        if (response.which() == wire::Response::ACCESS &&
-            response.getAccess().getCredential() != wire::CredentialRefusal::NONE) {
-          throw std::runtime_error("a benchmark key was refused (is the daemon using " +
-                                   bench::pepperPath(bench::graphDir()).string() + "?)");
-        }
-        auto now = Clock::now();
-        record(out, sentAt_[response.getId() % kFrames], now);
-        ++answered;
-        consumed += scan.bytes;
-        if (sent < count && now < deadline) sendOne();
-      }
-      if (!outbox.empty()) flush();
-      std::memmove(bytes, bytes + consumed, filled_ - consumed);
-      filled_ -= consumed;
-    }
-  }
-
   void runRedis(int window, uint64_t count, Clock::time_point deadline, Result& out) {
     uint64_t sent = 0, answered = 0;
     auto sendOne = [&] {
@@ -313,7 +243,7 @@ class Connection {
       freeReplyObject(reply);
       if (failed) throw std::runtime_error("redis: " + error);
       auto now = Clock::now();
-      record(out, sentAt_[(next_ + answered) % kFrames], now);
+      record(out, now - sentAt_[(next_ + answered) % kFrames]);
       ++answered;
       if (sent < count && now < deadline) sendOne();
     }
@@ -321,12 +251,10 @@ class Connection {
   }
 
   const Workload& workload_;
-  int fd_ = -1;
+  std::optional<load::Connection> gatehouse_;
   redisContext* redis_ = nullptr;
   uint64_t next_;
   std::vector<Clock::time_point> sentAt_;
-  std::vector<capnp::word> buffer_;
-  size_t filled_ = 0;
 };
 
 double percentile(std::vector<double>& v, double q) {
@@ -382,7 +310,7 @@ std::vector<std::pair<std::string, std::string>> targetsOf(const Options& o) {
 }
 
 int run(const Options& o) {
-  Shape shape = shapeOf(o.mode);
+  load::Shape shape = shapeOf(o.mode);
   auto targets = targetsOf(o);
   bool interleaved = !o.compare.empty();
   if (interleaved && shape.connections != 1) {
@@ -417,7 +345,7 @@ int run(const Options& o) {
       workload.redis = redisRequests(o.workload, socket, lookups, accessLookups);
     }
   }
-  if (capnp) workload.frames = encodeFrames(lookups, accessLookups, o.workload, kFrames);
+  if (capnp) workload.frames.emplace(encodeFrames(lookups, accessLookups, o.workload));
   auto forever = Clock::time_point::max();
   auto seconds =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
@@ -445,36 +373,24 @@ int run(const Options& o) {
     return 0;
   }
 
-  const auto& [target, socket] = targets.front();
+  const std::string& target = targets.front().first;
+  const std::string& socket = targets.front().second;
   std::vector<Result> results(shape.connections);
-  std::vector<std::thread> threads;
-  std::atomic<int> warm{0};
-  std::atomic<bool> failed{false}, started{false};
   Clock::time_point start;
-  for (int i = 0; i < shape.connections; ++i) {
-    threads.emplace_back([&, i] {
-      try {
-        // Each connection starts at its own frame: distinct names for the write workload.
-        Connection c(target, socket, workload, (budget + warmup) * static_cast<uint64_t>(i));
-        Result discard;
-        c.run(shape.window, warmup, forever, discard);
-        // Every connection warm, then one start for all.
-        ++warm;
-        while (warm.load() < shape.connections && !failed) std::this_thread::yield();
-        if (i == 0) {
-          start = Clock::now();
-          started = true;
-        }
-        while (!started && !failed) std::this_thread::yield();
-        c.run(shape.window, budget, start + seconds, results[i]);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "gatehouse-bench: connection %d: %s\n", i, e.what());
-        failed = true;
-      }
-    });
+  auto failures = load::runTogether(shape.connections, [&](int i, load::StartLine& line) {
+    // Each connection starts at its own frame: distinct names for the write workload.
+    Connection c(target, socket, workload, (budget + warmup) * static_cast<uint64_t>(i));
+    Result discard;
+    c.run(shape.window, warmup, forever, discard);
+    // Every connection warm, then one start for all.
+    Clock::time_point begin = line.ready();
+    if (i == 0) start = begin;
+    c.run(shape.window, budget, begin + seconds, results[i]);
+  });
+  for (const load::Failure& f : failures) {
+    std::fprintf(stderr, "gatehouse-bench: connection %d: %s\n", f.runner, f.message.c_str());
   }
-  for (auto& t : threads) t.join();
-  if (failed) return 1;
+  if (!failures.empty()) return 1;
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   report(o, target, results, warmup * static_cast<uint64_t>(shape.connections), elapsed, 0);
   return 0;

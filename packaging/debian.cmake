@@ -1,7 +1,7 @@
 # The Debian packages, made by CPack's DEB generator from this build's install components
 # (./scripts/package; tests/package_test.cpp checks them, lintian included):
-#   gatehouse      the `runtime` component: daemon, CLI, units, snippets, configuration (a
-#                  conffile), man pages, bash completion, docs; maintainer scripts in
+#   gatehouse      the `runtime` component: daemon, CLI, load generator, units, snippets,
+#                  configuration (a conffile), man pages, bash completion, docs; maintainer scripts in
 #                  packaging/debian/
 #   gatehouse-dev  the `dev` component: the C++ client's headers, static libraries, schema, CMake
 #                  package and pkg-config file
@@ -64,7 +64,8 @@ do something in a company over a local Unix socket, with API key,
 password and TOTP checks. It runs under systemd, started by gatehoused.socket.
 .
 This package holds the daemon, the gatehouse command-line client, the
-systemd units and the configuration.")
+gatehouse-benchmark load generator, the systemd units and the
+configuration.")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME gatehouse-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)

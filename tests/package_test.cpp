@@ -2,8 +2,9 @@
 // with CPack and unpacked into one root: lintian finds no error; each package holds its files,
 // conffile, maintainer scripts and dependencies; dpkg installs, upgrades, removes and purges
 // gatehouse in a temporary root (`dpkg --root`, scripts run with DPKG_ROOT) with the effects
-// docs/operations.md describes; the unpacked daemon serves and the unpacked CLI pings it; the man
-// pages render; the bash completion completes from the CLI's own --help.
+// docs/operations.md describes; the unpacked daemon serves and the unpacked CLI pings it; the
+// unpacked gatehouse-benchmark finds the unpacked daemon for --scratch; the man pages render; the
+// bash completion completes from the programs' own --help.
 #define BOOST_TEST_MODULE package
 #include <sys/stat.h>
 
@@ -100,18 +101,22 @@ BOOST_AUTO_TEST_CASE(lintian_reports_no_errors) {
 BOOST_AUTO_TEST_CASE(the_main_package_holds_the_daemon_the_cli_and_their_companions) {
   auto files = contents(deb("gatehouse"));
   for (const char* file :
-       {"./usr/sbin/gatehoused", "./usr/bin/gatehouse", "./lib/systemd/system/gatehoused.service",
-        "./lib/systemd/system/gatehoused.socket", "./usr/lib/sysusers.d/gatehouse.conf",
-        "./usr/lib/tmpfiles.d/gatehouse.conf", "./etc/gatehouse/gatehoused.toml",
-        "./usr/share/man/man1/gatehouse.1.gz", "./usr/share/man/man8/gatehoused.8.gz",
+       {"./usr/sbin/gatehoused", "./usr/bin/gatehouse", "./usr/bin/gatehouse-benchmark",
+        "./lib/systemd/system/gatehoused.service", "./lib/systemd/system/gatehoused.socket",
+        "./usr/lib/sysusers.d/gatehouse.conf", "./usr/lib/tmpfiles.d/gatehouse.conf",
+        "./etc/gatehouse/gatehoused.toml", "./usr/share/man/man1/gatehouse.1.gz",
+        "./usr/share/man/man1/gatehouse-benchmark.1.gz", "./usr/share/man/man8/gatehoused.8.gz",
         "./usr/share/man/man5/gatehoused.toml.5.gz",
-        "./usr/share/bash-completion/completions/gatehouse", "./usr/share/doc/gatehouse/copyright",
+        "./usr/share/bash-completion/completions/gatehouse",
+        "./usr/share/bash-completion/completions/gatehouse-benchmark",
+        "./usr/share/doc/gatehouse/copyright", "./usr/share/doc/gatehouse/performance.md",
         "./usr/share/doc/gatehouse/changelog.gz", "./usr/share/doc/gatehouse/operations.md",
         "./usr/share/doc/gatehouse/README.md"}) {
     BOOST_TEST(files.contains(file), file);
   }
   BOOST_TEST(files["./usr/sbin/gatehoused"] == "-rwxr-xr-x root/root");
   BOOST_TEST(files["./usr/bin/gatehouse"] == "-rwxr-xr-x root/root");
+  BOOST_TEST(files["./usr/bin/gatehouse-benchmark"] == "-rwxr-xr-x root/root");
   BOOST_TEST(files["./etc/gatehouse/gatehoused.toml"] == "-rw-r--r-- root/root");
   for (const auto& [file, mode] : files) {
     BOOST_TEST(!file.starts_with("./usr/include"), file);
@@ -148,7 +153,8 @@ BOOST_AUTO_TEST_CASE(the_main_package_depends_on_what_its_binaries_load) {
   std::string depends = field(deb("gatehouse"), "Depends");
   BOOST_TEST(contains(depends, "systemd | systemd-standalone-sysusers"), depends);
   std::set<std::string> needed;  // the binaries' own DT_NEEDED entries
-  for (const char* binary : {"usr/sbin/gatehoused", "usr/bin/gatehouse"}) {
+  for (const char* binary :
+       {"usr/sbin/gatehoused", "usr/bin/gatehouse", "usr/bin/gatehouse-benchmark"}) {
     Run readelf = runProcess({"/usr/bin/readelf", "--dynamic", (kRoot / binary).string()});
     BOOST_REQUIRE_MESSAGE(readelf.status == 0, readelf.err);
     for (const std::string& line : lines(readelf.out)) {
@@ -301,6 +307,20 @@ BOOST_AUTO_TEST_CASE(the_unpacked_daemon_serves_and_the_unpacked_cli_pings_it) {
   BOOST_TEST(contains(ping.out, "pong from gatehoused " + kVersion), ping.out);
 }
 
+// Installed, the benchmark starts the gatehoused installed beside it (../sbin) for --scratch.
+BOOST_AUTO_TEST_CASE(the_unpacked_benchmark_runs_the_unpacked_daemon_for_scratch) {
+  TempDir parent;
+  fs::path dir = parent.path() / "scratch";
+  Run run = runProcess({(kRoot / "usr/bin/gatehouse-benchmark").string(), "--scratch", dir.string(),
+                        "--principals", "20", "-n", "200"});
+  BOOST_TEST(run.status == 0, run.out << run.err);
+  std::string daemon = fs::canonical(kRoot / "usr/sbin/gatehoused").string();
+  BOOST_TEST(contains(run.out, "starting " + daemon + " in " + dir.string()), run.out);
+  BOOST_TEST(contains(run.out, "====== checkAccess ======"), run.out);
+  BOOST_TEST(contains(run.out, "errors: 0"), run.out);
+  BOOST_TEST(!fs::exists(dir));
+}
+
 BOOST_AUTO_TEST_CASE(the_man_pages_render) {
   struct Page {
     const char* file;
@@ -309,6 +329,8 @@ BOOST_AUTO_TEST_CASE(the_man_pages_render) {
   };
   for (const Page& page :
        {Page{"man1/gatehouse.1.gz", "gatehouse - query and provision", "--timeout"},
+        Page{"man1/gatehouse-benchmark.1.gz",
+             "gatehouse-benchmark - measure the throughput and latency", "--scratch"},
         Page{"man8/gatehoused.8.gz", "gatehoused - the gatehouse authorization daemon", "--config"},
         Page{"man5/gatehoused.toml.5.gz", "gatehoused.toml - configuration file of gatehoused",
              "max_frame_bytes = 1048576"}}) {
@@ -404,6 +426,24 @@ BOOST_AUTO_TEST_CASE(the_bash_completion_completes_subcommands_and_options) {
   BOOST_TEST(replies[6] == (dir.path() / "gh.sock").string());
   BOOST_TEST(replies[7] == "");  // a value to type
 
+  // gatehouse-benchmark, from the same file: an option's choices, a file after a FILE option, and
+  // a flag that "Needs:" another (--keep) is not taken for an option with a value.
+  replies = complete({
+      "gatehouse-benchmark --mo",
+      "gatehouse-benchmark --mode ''",
+      "gatehouse-benchmark -t ''",
+      "gatehouse-benchmark --keys '" + (dir.path() / "gh").string() + "'",
+      "gatehouse-benchmark --keep --jso",
+      "gatehouse-benchmark -c ''",
+  });
+  BOOST_REQUIRE_EQUAL(replies.size(), 6u);
+  BOOST_TEST(replies[0] == "--mode");
+  BOOST_TEST(replies[1] == "pingpong pipelined concurrent");
+  BOOST_TEST(replies[2] == "authorize checkAccess");
+  BOOST_TEST(replies[3] == (dir.path() / "gh.sock").string());
+  BOOST_TEST(replies[4] == "--json");
+  BOOST_TEST(replies[5] == "");  // a value to type
+
   // With bash-completion: its loader finds the file where the package puts it, and file names
   // after --socket come from its _filedir.
   std::string bashCompletion =
@@ -411,14 +451,16 @@ BOOST_AUTO_TEST_CASE(the_bash_completion_completes_subcommands_and_options) {
       "XDG_DATA_DIRS='" +
       (kRoot / "usr/share").string() +
       "'\n"
-      "__load_completion gatehouse && complete -p gatehouse\n";
+      "__load_completion gatehouse && complete -p gatehouse\n"
+      "__load_completion gatehouse-benchmark && complete -p gatehouse-benchmark\n";
   replies =
       complete({"gatehouse sa key ''", "gatehouse --socket '" + (dir.path() / "gh").string() + "'"},
                bashCompletion);
-  BOOST_REQUIRE_EQUAL(replies.size(), 3u);
+  BOOST_REQUIRE_EQUAL(replies.size(), 4u);
   BOOST_TEST(replies[0] == "complete -F _gatehouse gatehouse");
-  BOOST_TEST(replies[1] == joined(keys));
-  BOOST_TEST(replies[2] == (dir.path() / "gh.sock").string());
+  BOOST_TEST(replies[1] == "complete -F _gatehouse gatehouse-benchmark");
+  BOOST_TEST(replies[2] == joined(keys));
+  BOOST_TEST(replies[3] == (dir.path() / "gh.sock").string());
 }
 
 BOOST_AUTO_TEST_CASE(the_maintainer_scripts_and_the_completion_pass_shellcheck) {
