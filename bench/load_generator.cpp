@@ -1,7 +1,9 @@
 // gatehouse-bench: a closed-loop load generator over a Unix socket, for gatehoused, the echo floor
-// (bench/echo_server.cpp) and Redis (SISMEMBER through hiredis), on the same graph and lookups.
+// (bench/echo_server.cpp: gatehouse's own server with a fixed answer), the raw floor
+// (bench/raw_echo.c: a C epoll echo of 64-byte messages, nothing of gatehouse's) and Redis
+// (SISMEMBER through hiredis), on the same graph and lookups.
 //
-//   gatehouse-bench --target gatehouse|echo|redis --socket PATH
+//   gatehouse-bench --target gatehouse|echo|raw|redis --socket PATH
 //                   [--mode pingpong|pipelined|concurrent]
 //                   [--workload authorize|batch16|access|write]
 //                   [--requests N] [--seconds S] [--warmup N]
@@ -33,9 +35,11 @@
 #include <fmt/ranges.h>
 #include <hiredis/hiredis.h>
 #include <sodium.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -45,6 +49,7 @@
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
 #include "load.hpp"
+#include "unix_socket.hpp"
 
 using namespace gatehouse;
 using load::Clock;
@@ -162,6 +167,9 @@ RedisAppend redisRequests(const std::string& workload, const std::string& socket
 // Targets are named by kind, optionally with a suffix to tell two of a kind apart in --compare
 // (gatehouse-a=PATH,gatehouse-b=PATH).
 bool isRedis(const std::string& target) { return target.starts_with("redis"); }
+// The kernel's floor (bench/raw_echo.c): fixed 64-byte messages echoed back, no Cap'n Proto.
+bool isRaw(const std::string& target) { return target.starts_with("raw"); }
+constexpr size_t kRawMessage = 64;
 
 // What every connection of a run sends: encoded frames (gatehoused and the floor) or Redis
 // commands.
@@ -205,6 +213,9 @@ class Connection {
     if (isRedis(target)) {
       redis_ = connectRedis(socket);
       sentAt_.resize(kFrames);
+    } else if (isRaw(target)) {
+      raw_ = bench::connectUnixSocket(socket);
+      sentAt_.resize(kFrames);
     } else {
       gatehouse_.emplace(socket, *workload.frames, firstFrame);
     }
@@ -213,12 +224,15 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection() {
     if (redis_ != nullptr) redisFree(redis_);
+    if (raw_ >= 0) ::close(raw_);
   }
 
   void run(int window, uint64_t count, Clock::time_point deadline, Result& out) {
     auto begin = Clock::now();
     if (redis_ != nullptr) {
       runRedis(window, count, deadline, out);
+    } else if (raw_ >= 0) {
+      runRaw(window, count, deadline, out);
     } else {
       Recorder recorder(out);
       gatehouse_->run(window, {count, deadline}, recorder);
@@ -250,9 +264,54 @@ class Connection {
     next_ += sent;
   }
 
+  // As gatehouse's loop: requests queued while answers are read go out in one send().
+  void runRaw(int window, uint64_t count, Clock::time_point deadline, Result& out) {
+    uint64_t sent = 0, answered = 0;
+    std::string outbox;
+    auto sendOne = [&] {
+      uint64_t id = next_ + sent;
+      sentAt_[id % kFrames] = Clock::now();
+      char message[kRawMessage] = {};
+      std::memcpy(message, &id, sizeof id);
+      outbox.append(message, kRawMessage);
+      ++sent;
+    };
+    auto flush = [&] {
+      for (size_t done = 0; done < outbox.size();) {
+        ssize_t n = ::send(raw_, outbox.data() + done, outbox.size() - done, MSG_NOSIGNAL);
+        if (n <= 0) throw std::runtime_error("raw: send failed");
+        done += static_cast<size_t>(n);
+      }
+      outbox.clear();
+    };
+    for (int k = 0; k < window && sent < count; ++k) sendOne();
+    flush();
+    std::vector<char> in(kRawMessage * 1024);
+    size_t filled = 0;
+    while (answered < sent) {
+      ssize_t n = ::recv(raw_, in.data() + filled, in.size() - filled, 0);
+      if (n <= 0) throw std::runtime_error("raw: the server closed the connection");
+      filled += static_cast<size_t>(n);
+      size_t used = 0;
+      for (; filled - used >= kRawMessage; used += kRawMessage) {
+        uint64_t id = 0;
+        std::memcpy(&id, in.data() + used, sizeof id);
+        auto now = Clock::now();
+        record(out, now - sentAt_[id % kFrames]);
+        ++answered;
+        if (sent < count && now < deadline) sendOne();
+      }
+      std::memmove(in.data(), in.data() + used, filled - used);
+      filled -= used;
+      if (!outbox.empty()) flush();
+    }
+    next_ += sent;
+  }
+
   const Workload& workload_;
   std::optional<load::Connection> gatehouse_;
   redisContext* redis_ = nullptr;
+  int raw_ = -1;
   uint64_t next_;
   std::vector<Clock::time_point> sentAt_;
 };
@@ -302,8 +361,9 @@ std::vector<std::pair<std::string, std::string>> targetsOf(const Options& o) {
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   for (auto& [name, socket] : out) {
-    if (!name.starts_with("gatehouse") && !name.starts_with("echo") && !isRedis(name)) {
-      throw std::runtime_error("unknown target " + name + " (gatehouse*, echo* or redis*)");
+    if (!name.starts_with("gatehouse") && !name.starts_with("echo") && !isRedis(name) &&
+        !isRaw(name)) {
+      throw std::runtime_error("unknown target " + name + " (gatehouse*, echo*, raw* or redis*)");
     }
   }
   return out;
@@ -324,7 +384,10 @@ int run(const Options& o) {
     throw std::runtime_error("unknown workload " + o.workload);
   }
   bool redis = false, capnp = false;
-  for (auto& t : targets) (isRedis(t.first) ? redis : capnp) = true;
+  for (auto& t : targets) {
+    if (isRedis(t.first)) redis = true;
+    if (!isRedis(t.first) && !isRaw(t.first)) capnp = true;
+  }
   if ((batch16 || write) && redis)
     throw std::runtime_error(o.workload + " has no Redis equivalent");
   std::vector<bench::Lookup> lookups;

@@ -13,7 +13,6 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,23 +25,12 @@
 #include "gatehouse.capnp.h"
 #include "graph.hpp"
 #include "protocol/framing.hpp"
+#include "unix_socket.hpp"
 
 using namespace gatehouse;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-int connectTo(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (fd < 0 || path.size() >= sizeof addr.sun_path) throw std::runtime_error("bad socket " + path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    throw std::runtime_error("cannot connect to " + path);
-  }
-  return fd;
-}
 
 std::string setGrantFrame(uint64_t id, const bench::Lookup& target) {
   capnp::MallocMessageBuilder m;
@@ -76,7 +64,7 @@ int main(int argc, char** argv) try {
   double seconds = std::stod(argv[3]);
   if (rate <= 0 || seconds <= 0) throw std::runtime_error("RATE and SECONDS must be positive");
   auto lookups = bench::lookups(bench::grantList(), true);
-  int fd = connectTo(socket);
+  int fd = bench::connectUnixSocket(socket);
 
   std::vector<Clock::time_point> sentAt;
   std::vector<double> latenciesUs;
