@@ -282,10 +282,12 @@ struct KeyFixture : Fixture {
     key = credentials::formatApiKey(77, secret);
   }
 
-  void addKey(store::Writer& w, uint64_t id, uint64_t expiresAt, uint64_t revokedAt) {
+  // A key with the fixture's secret, for `owner` (0: robot).
+  void addKey(store::Writer& w, uint64_t id, uint64_t expiresAt, uint64_t revokedAt,
+              uint64_t owner = 0) {
     store::KeyRecord k;
     k.id = id;
-    k.principal = robot;
+    k.principal = owner != 0 ? owner : robot;
     k.createdAt = 1;
     k.expiresAt = expiresAt;
     k.revokedAt = revokedAt;
@@ -326,13 +328,7 @@ BOOST_FIXTURE_TEST_CASE(a_cached_key_survives_commits_that_do_not_touch_its_acco
   db->commit([&](store::Writer& w) {
     ok(w.setGrant(alice, acme, {"routers.read", "routers.reboot"}, {}));
     ok(w.setGrant(robot, acme, {"routers.read", "routers.reboot"}, {}));
-    uint64_t other = ok(w.createServiceAccount("other", acme, ""));
-    store::KeyRecord k;
-    k.id = 90;
-    k.principal = other;
-    k.createdAt = 1;
-    k.hash = pepper.keyedHash(secret, sizeof secret);
-    ok(w.addKey(k, 10, 1));
+    addKey(w, 90, 0, 0, ok(w.createServiceAccount("other", acme, "")));
     return true;
   });
   BOOST_TEST((access(key) == wire::CredentialRefusal::NONE));
