@@ -361,7 +361,9 @@ BOOST_AUTO_TEST_CASE(descriptors_sent_with_other_requests_are_closed) {
     ::close(fd);
     BOOST_TEST((a->which() == wire::Response::PONG));
   }
-  BOOST_TEST(openFds() == before);
+  // Hoarding would leave up to 50 more; fewer is fine (a descriptor the daemon held briefly at
+  // start, seen under TSan, may have closed meanwhile).
+  BOOST_TEST(openFds() <= before);
 }
 
 // Only the admin class may take a backup.
