@@ -37,28 +37,24 @@ struct ChangeSet {
   bool allPrincipals = false;           // more principals changed than `principals` lists
   bool catalog = false;                 // the permission catalog changed
 
-  void row(uint64_t key) {
-    if (allRows) return;
-    if (rows.size() == kMaxRows) {
-      allRows = true;
-      rows.clear();
-      return;
-    }
-    rows.push_back(key);
-  }
-  void principal(PrincipalId p) {
-    if (allPrincipals) return;
-    if (principals.size() == kMaxPrincipals) {
-      allPrincipals = true;
-      principals.clear();
-      return;
-    }
-    principals.push_back(p);
-  }
+  void row(uint64_t key) { note(rows, allRows, kMaxRows, key); }
+  void principal(PrincipalId p) { note(principals, allPrincipals, kMaxPrincipals, p); }
   void clear() {
     rows.clear();
     principals.clear();
     allRows = allPrincipals = catalog = false;
+  }
+
+ private:
+  // Lists `value`, or past `max` marks the list incomplete (`all`) and drops it.
+  static void note(std::vector<uint64_t>& list, bool& all, size_t max, uint64_t value) {
+    if (all) return;
+    if (list.size() == max) {
+      all = true;
+      list.clear();
+      return;
+    }
+    list.push_back(value);
   }
 };
 
