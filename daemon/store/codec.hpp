@@ -52,6 +52,7 @@ class Decoder {
     return s;
   }
   bool atEnd() const { return pos_ == in_.size(); }
+  size_t remaining() const { return in_.size() - pos_; }
   void expectEnd() const {
     if (pos_ != in_.size()) throw CorruptRecord(table_);
   }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "store/journal.hpp"
+
 namespace gatehouse::store {
 
 MdbError::MdbError(std::string_view function, int code)
@@ -33,6 +35,7 @@ Txn& Txn::operator=(Txn&& other) noexcept {
   if (this != &other) {
     abort();
     txn_ = std::exchange(other.txn_, nullptr);
+    journal_ = std::exchange(other.journal_, nullptr);
   }
   return *this;
 }
@@ -58,14 +61,23 @@ std::optional<std::string_view> Txn::get(MDB_dbi dbi, std::string_view key) cons
 void Txn::put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags) {
   MDB_val k = toVal(key);
   MDB_val v = toVal(value);
-  check(mdb_put(txn_, dbi, &k, &v, flags), "mdb_put");
+  // Journaled before the call: `key` or `value` may be a view into the map, which the write
+  // may move.
+  size_t mark = journal_ != nullptr ? journal_->mark() : 0;
+  if (journal_ != nullptr) journal_->put(dbi, key, value);
+  int rc = mdb_put(txn_, dbi, &k, &v, flags);
+  if (rc != MDB_SUCCESS && journal_ != nullptr) journal_->truncate(mark);
+  check(rc, "mdb_put");
 }
 
 bool Txn::del(MDB_dbi dbi, std::string_view key, const std::string_view* value) {
   MDB_val k = toVal(key);
   MDB_val v;
   if (value != nullptr) v = toVal(*value);
+  size_t mark = journal_ != nullptr ? journal_->mark() : 0;
+  if (journal_ != nullptr) journal_->del(dbi, key, value);
   int rc = mdb_del(txn_, dbi, &k, value != nullptr ? &v : nullptr);
+  if (rc != MDB_SUCCESS && journal_ != nullptr) journal_->truncate(mark);
   if (rc == MDB_NOTFOUND) return false;
   check(rc, "mdb_del");
   return true;

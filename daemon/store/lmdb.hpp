@@ -25,6 +25,8 @@
 
 namespace gatehouse::store {
 
+class Journal;
+
 class MdbError : public std::runtime_error {
  public:
   MdbError(std::string_view function, int code);
@@ -88,7 +90,9 @@ class Txn {
 
   Txn() = default;
   explicit Txn(MDB_txn* txn) : txn_(txn) {}
-  Txn(Txn&& other) noexcept : txn_(std::exchange(other.txn_, nullptr)) {}
+  Txn(Txn&& other) noexcept
+      : txn_(std::exchange(other.txn_, nullptr)),
+        journal_(std::exchange(other.journal_, nullptr)) {}
   Txn& operator=(Txn&& other) noexcept;
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
@@ -109,6 +113,10 @@ class Txn {
 
   // A view into the map (see the header comment), or nullopt when the key is absent.
   std::optional<std::string_view> get(MDB_dbi dbi, std::string_view key) const;
+  // Write transactions: from now on every successful put and del is also appended to `journal`
+  // (store/journal.hpp); null stops that.
+  void journal(Journal* journal) { journal_ = journal; }
+
   // Inserts or replaces.
   void put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
   // Returns false when the key was absent (MDB_NOTFOUND). With `value`, deletes one duplicate.
@@ -116,6 +124,7 @@ class Txn {
 
  private:
   MDB_txn* txn_ = nullptr;
+  Journal* journal_ = nullptr;
 };
 
 class Cursor {

@@ -13,6 +13,7 @@ Snapshot::Snapshot(Store& store)
       tables_(store.tables()),
       rows_(kRowCacheSize),
       names_(new NameEntry[kNameCacheSize]()) {
+  replicated_ = store.journal_.has_value();
   store_.addReader(active_);
   store_.enter(active_);
   txn_ = Txn::begin(store_.env(), MDB_RDONLY);
@@ -32,6 +33,7 @@ bool Snapshot::begin() {
   uint64_t revision = txn_.id();
   if (revision == revision_) return false;
   advance(revision);
+  if (replicated_) sequence_ = store_.sequenceIn(txn_);
   return true;
 }
 

@@ -55,7 +55,9 @@ class Snapshot {
     std::vector<PrincipalId> principals;
   };
   const CredentialChanges& credentialChanges() const { return credentialChanges_; }
-  uint64_t revision() const { return revision_; }
+  // The snapshot's revision: the transaction's id, or in a replica the log's last sequence applied
+  // (StoreOptions::replicated).
+  uint64_t revision() const { return replicated_ ? sequence_ : revision_; }
   GraphReader reader() const { return GraphReader(txn_, tables_); }
 
   // The hot path: one effective row (cached) and a bit test; no heap allocation. Between begin()
@@ -110,7 +112,9 @@ class Snapshot {
   Store& store_;
   const Tables& tables_;
   Txn txn_;
-  uint64_t revision_ = 0;
+  uint64_t revision_ = 0;  // the transaction's id
+  uint64_t sequence_ = 0;  // replicated: the applied sequence in the snapshot
+  bool replicated_ = false;
   uint32_t rowEpoch_ = 1;   // row entries of another epoch are empty
   uint32_t nameEpoch_ = 1;  // name entries of another epoch are empty
   CredentialChanges credentialChanges_;

@@ -17,6 +17,10 @@ namespace gatehouse::store {
 namespace {
 
 constexpr std::string_view kSchemaKey = "schema_version";
+// Replica-local (never journaled): the last sequence of the replicated log applied here, and the
+// names given to replicationMeta, under a prefix of their own.
+constexpr std::string_view kAppliedKey = "replication_sequence";
+constexpr std::string_view kReplicationPrefix = "replication.";
 
 // Creates the data directory (and its parents) when absent; the directory itself mode 0700,
 // whatever the umask.
@@ -164,6 +168,13 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
   if (changed) {
     txn.put(t.meta, kSchemaKey, std::string_view(reinterpret_cast<const char*>(&v), sizeof v));
   }
+  if (options.replicated) {
+    store->journal_.emplace(t);
+    if (auto applied = txn.get(t.meta, kAppliedKey)) {
+      if (applied->size() != sizeof(uint64_t)) throw CorruptRecord("meta");
+      store->applied_ = readU64(*applied);
+    }
+  }
   txn.commit();
   return store;
 }
@@ -171,6 +182,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
 Store::~Store() = default;
 
 uint64_t Store::revision() const {
+  if (options_.replicated) return appliedSequence();
   MDB_envinfo info;
   check(mdb_env_info(env_.get(), &info), "mdb_env_info");
   return info.me_last_txnid;
@@ -262,18 +274,7 @@ uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApp
   for (;;) {
     try {
       Txn txn = Txn::begin(env_.get(), 0);
-      batchChanges_.clear();
-      for (size_t i = 0; i < count; ++i) {
-        try {
-          applyItem(txn, i, apply, after);
-        } catch (const MdbError& e) {
-          if (e.code() == MDB_MAP_FULL || !failed) throw;
-          failed(i, e);
-        } catch (const std::exception& e) {
-          if (!failed) throw;
-          failed(i, e);
-        }
-      }
+      applyItems(txn, count, apply, after, failed, 0);
       uint64_t revision = txn.id();
       // Before the commit: a reader that sees the revision finds what it changed.
       changes_.publish(revision, batchChanges_);
@@ -287,23 +288,148 @@ uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApp
   }
 }
 
-void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after) {
+Store::Outcome Store::commitReplicated(uint64_t sequence, size_t count, const ApplyItem& apply,
+                                       const AfterApply& after, const ItemFailed& failed,
+                                       const Publish& publish) {
+  if (!journal_) throw std::logic_error("commitReplicated on a store that is not replicated");
+  if (sequence != appliedSequence() + 1) {
+    throw std::logic_error(
+        fmt::format("commitReplicated as {} after {}", sequence, appliedSequence()));
+  }
+  for (;;) {
+    try {
+      Txn txn = Txn::begin(env_.get(), 0);
+      journal_->clear();
+      txn.journal(&*journal_);
+      applyItems(txn, count, apply, after, failed, sequence);
+      txn.journal(nullptr);
+      if (journal_->empty()) return Outcome::empty;
+      if (!publish(encodeBatch(kSchemaVersion, batchChanges_, journal_->ops()))) {
+        return Outcome::refused;
+      }
+      recordApplied(txn, sequence);
+      changes_.publish(txn.id(), batchChanges_);
+      txn.commit();
+      applied_.store(sequence, std::memory_order_release);
+      return Outcome::committed;
+    } catch (const MdbError& e) {
+      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
+      if (e.code() != MDB_MAP_FULL) throw;
+    }
+    grow();
+  }
+}
+
+void Store::applyReplicated(uint64_t sequence, std::string_view batch) {
+  if (!journal_) throw std::logic_error("applyReplicated on a store that is not replicated");
+  if (sequence != appliedSequence() + 1) {
+    throw std::logic_error(
+        fmt::format("log entry {} cannot follow entry {}", sequence, appliedSequence()));
+  }
+  for (;;) {
+    try {
+      Txn txn = Txn::begin(env_.get(), 0);
+      ChangeSet changes = applyBatch(txn, tables_, kSchemaVersion, batch);
+      recordApplied(txn, sequence);
+      changes_.publish(txn.id(), changes);
+      txn.commit();
+      applied_.store(sequence, std::memory_order_release);
+      return;
+    } catch (const MdbError& e) {
+      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
+      if (e.code() != MDB_MAP_FULL) throw;
+    }
+    grow();
+  }
+}
+
+void Store::recordApplied(Txn& txn, uint64_t sequence) {
+  txn.put(tables_.meta, kAppliedKey, u64Bytes(sequence));
+}
+
+uint64_t Store::sequenceIn(const Txn& txn) const {
+  auto v = txn.get(tables_.meta, kAppliedKey);
+  if (!v) return 0;
+  if (v->size() != sizeof(uint64_t)) throw CorruptRecord("meta");
+  return readU64(*v);
+}
+
+std::string Store::replicationMeta(std::string_view name) {
+  std::string value;
+  asReader([&] {
+    Txn txn = Txn::begin(env_.get(), MDB_RDONLY);
+    if (auto v = txn.get(tables_.meta, fmt::format("{}{}", kReplicationPrefix, name))) {
+      value = std::string(*v);
+    }
+  });
+  return value;
+}
+
+void Store::setReplicationMeta(std::string_view name, std::string_view value) {
+  for (;;) {
+    try {
+      Txn txn = Txn::begin(env_.get(), 0);
+      txn.put(tables_.meta, fmt::format("{}{}", kReplicationPrefix, name), value);
+      changes_.publish(txn.id(), ChangeSet{});
+      txn.commit();
+      return;
+    } catch (const MdbError& e) {
+      if (e.code() != MDB_MAP_FULL) throw;
+    }
+    grow();
+  }
+}
+
+void Store::applyItems(Txn& txn, size_t count, const ApplyItem& apply, const AfterApply& after,
+                       const ItemFailed& failed, uint64_t revision) {
+  batchChanges_.clear();
+  for (size_t i = 0; i < count; ++i) {
+    try {
+      applyItem(txn, i, apply, after, revision);
+    } catch (const MdbError& e) {
+      if (e.code() == MDB_MAP_FULL || !failed) throw;
+      failed(i, e);
+    } catch (const std::exception& e) {
+      if (!failed) throw;
+      failed(i, e);
+    }
+  }
+}
+
+void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after,
+                      uint64_t revision) {
+  size_t mark = journal_ ? journal_->mark() : 0;
+  struct Rollback {  // the item's writes leave the journal with its transaction
+    std::optional<Journal>& journal;
+    size_t mark;
+    bool done = false;
+    ~Rollback() {
+      if (!done && journal) journal->truncate(mark);
+    }
+  } rollback{journal_, mark};
   Txn item = Txn::begin(env_.get(), 0, batch.get());
+  if (journal_) item.journal(&*journal_);
   bool kept = false;
   {
-    Writer writer(item, tables_, options_, &batchChanges_);
+    Writer writer(item, tables_, options_, &batchChanges_, revision);
     kept = apply(i, writer);
   }
   if (!kept) {
     item.abort();
-    if (!after) return;
+    if (journal_) journal_->truncate(mark);
+    if (!after) {
+      rollback.done = true;
+      return;
+    }
     item = Txn::begin(env_.get(), 0, batch.get());
+    if (journal_) item.journal(&*journal_);
   }
   if (after) {
-    Writer writer(item, tables_, options_, &batchChanges_);
+    Writer writer(item, tables_, options_, &batchChanges_, revision);
     after(i, writer, kept);
   }
   item.commit();
+  rollback.done = true;
 }
 
 void Store::explainDiskFull(const MdbError& e) const {

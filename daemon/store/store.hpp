@@ -28,6 +28,7 @@
 #include "store/change_feed.hpp"
 #include "store/codec.hpp"
 #include "store/graph_reader.hpp"
+#include "store/journal.hpp"
 #include "store/lmdb.hpp"
 #include "store/names.hpp"
 #include "store/snapshot.hpp"
@@ -61,13 +62,38 @@ class Store {
   uint64_t commitBatch(size_t count, const ApplyItem& apply, const AfterApply& after = {},
                        const ItemFailed& failed = {});
 
+  // Replicated mode (StoreOptions::replicated). Applies the batch as commitBatch does, as the
+  // log's entry `sequence` (what Writer::revision() answers), then hands the encoded batch
+  // (store/journal.hpp) to `publish` before anything is committed. When publish answers true —
+  // the log stored the batch as `sequence` — the batch is committed with `sequence` recorded as
+  // applied; when false (the log's head has moved: catch up, then try again) or when it throws,
+  // it is rolled back and nothing is written. A batch that writes nothing (dry runs only, work
+  // with nothing to do) is neither published nor committed. Map growth as in commitBatch.
+  enum class Outcome { committed, empty, refused };
+  using Publish = std::function<bool(std::string_view batch)>;
+  Outcome commitReplicated(uint64_t sequence, size_t count, const ApplyItem& apply,
+                           const AfterApply& after, const ItemFailed& failed,
+                           const Publish& publish);
+  // Applies the log's entry `sequence` (a batch another replica — or this one, when its own
+  // commit failed after the publish — wrote) in one transaction that records it as applied.
+  // `sequence` must follow the last applied one (throws std::logic_error otherwise). Throws
+  // CorruptBatch when the batch cannot be applied to this store, leaving it unchanged.
+  void applyReplicated(uint64_t sequence, std::string_view batch);
+  // The log's last sequence applied here (0: none); thread-safe.
+  uint64_t appliedSequence() const { return applied_.load(std::memory_order_acquire); }
+  // Replica-local facts about the log this store follows (its identity, checked at start-up), kept
+  // in the meta table beside the applied sequence and never replicated. Empty when unset.
+  std::string replicationMeta(std::string_view name);
+  void setReplicationMeta(std::string_view name, std::string_view value);
+
   // Convenience for one mutation; returns the committed revision.
   uint64_t commit(const std::function<bool(Writer&)>& apply) {
     return commitBatch(1, [&](size_t, Writer& w) { return apply(w); });
   }
 
   size_t mapSize() const { return mapSize_.load(); }
-  // The last committed revision (LMDB transaction id); thread-safe.
+  // The last committed revision (LMDB transaction id; replicated: the applied sequence);
+  // thread-safe.
   uint64_t revision() const;
   // Writes a consistent, compacted copy of the environment as of one revision into `fd`
   // (mdb_env_copyfd2 with MDB_CP_COMPACT), from the calling thread, while readers and the writer
@@ -97,8 +123,15 @@ class Store {
   friend class Snapshot;
   explicit Store(const StoreOptions& options) : options_(options) {}
   void grow();
-  // One item of commitBatch in a transaction nested in `batch`; throws what the item threw.
-  void applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after);
+  // One item of a batch in a transaction nested in `batch`; throws what the item threw, leaving
+  // nothing of it in the journal. `revision`: as Writer's.
+  void applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after,
+                 uint64_t revision);
+  // Every item of a batch, into `txn`.
+  void applyItems(Txn& txn, size_t count, const ApplyItem& apply, const AfterApply& after,
+                  const ItemFailed& failed, uint64_t revision);
+  void recordApplied(Txn& txn, uint64_t sequence);
+  uint64_t sequenceIn(const Txn& txn) const;  // the applied sequence `txn` sees
   // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
   // std::runtime_error naming the directory and the free space); returns otherwise.
   void explainDiskFull(const MdbError& e) const;
@@ -119,7 +152,9 @@ class Store {
   std::mutex readersMutex_;
   std::vector<std::atomic<bool>*> readers_;
   ChangeFeed changes_;
-  ChangeSet batchChanges_;  // what the batch being applied changed (the writer thread's)
+  ChangeSet batchChanges_;            // what the batch being applied changed (the writer thread's)
+  std::optional<Journal> journal_;    // what the batch being applied wrote (replicated mode)
+  std::atomic<uint64_t> applied_{0};  // replicated mode: the last sequence applied
 };
 
 }  // namespace gatehouse::store

@@ -618,3 +618,146 @@ BOOST_AUTO_TEST_CASE(ownership_moves_only_when_the_company_offered_accepts) {
   BOOST_TEST(!snap.reader().transferOffer(bot).has_value());
   snap.end();
 }
+
+namespace {
+
+// Two replicas of one log: batches committed on `origin` are replayed on `replica`.
+struct Replicas {
+  TempDir dir;
+  std::unique_ptr<Store> origin = open("origin");
+  std::unique_ptr<Store> replica = open("replica");
+
+  std::unique_ptr<Store> open(const char* name) {
+    StoreOptions o = testOptions(dir.path() / name);
+    o.replicated = true;
+    return Store::open(o);
+  }
+
+  // Commits `count` items on the origin; answers the published batch ("" when none was).
+  std::string commit(size_t count, const Store::ApplyItem& apply, bool accept = true) {
+    std::string published;
+    origin->commitReplicated(
+        origin->appliedSequence() + 1, count, apply, {}, [](size_t, const std::exception&) {},
+        [&](std::string_view batch) {
+          published = batch;
+          return accept;
+        });
+    return published;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_replicated_batch_holds_what_the_commit_kept_and_nothing_else) {
+  Replicas r;
+  uint64_t revisionSeen = 0;
+  std::string batch = r.commit(
+      3,
+      [&](size_t i, Writer& w) {
+        revisionSeen = w.revision();
+        if (i == 1) {  // refused after writing: rolled back, so not in the batch
+          ok(w.createCompany("refused"));
+          return false;
+        }
+        if (i == 2) throw std::runtime_error("an item that fails leaves nothing either");
+        ok(w.createCompany("kept"));
+        return true;
+      },
+      true);
+  BOOST_TEST(revisionSeen == 1u);  // the writer sees the log's sequence, not a transaction id
+  BOOST_TEST(r.origin->appliedSequence() == 1u);
+  BOOST_REQUIRE(!batch.empty());
+  r.replica->applyReplicated(1, batch);
+  BOOST_TEST(r.replica->appliedSequence() == 1u);
+  BOOST_TEST((dumpTables(*r.origin) == dumpTables(*r.replica)));
+  Snapshot snap(*r.replica);
+  snap.begin();
+  BOOST_TEST(snap.revision() == 1u);
+  BOOST_TEST(snap.reader().companyByName("kept").has_value());
+  BOOST_TEST(!snap.reader().companyByName("refused").has_value());
+  snap.end();
+  BOOST_TEST(r.replica->revision() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_the_log_refused_writes_nothing_and_an_empty_one_is_not_published) {
+  Replicas r;
+  std::string before = dumpTables(*r.origin);
+  std::string batch = r.commit(
+      1,
+      [](size_t, Writer& w) {
+        ok(w.createCompany("acme"));
+        return true;
+      },
+      false);
+  BOOST_TEST(!batch.empty());
+  BOOST_TEST(r.origin->appliedSequence() == 0u);
+  BOOST_TEST((dumpTables(*r.origin) == before));
+  bool published = false;
+  auto outcome = r.origin->commitReplicated(
+      1, 1, [](size_t, Writer&) { return false; }, {}, {},
+      [&](std::string_view) { return published = true; });
+  BOOST_TEST((outcome == Store::Outcome::empty));
+  BOOST_TEST(!published);
+  // A publish that throws (the log unreachable) leaves nothing either, and the error goes on.
+  BOOST_CHECK_THROW(r.origin->commitReplicated(
+                        1, 1,
+                        [](size_t, Writer& w) {
+                          ok(w.createCompany("acme"));
+                          return true;
+                        },
+                        {}, {}, [](std::string_view) -> bool { throw std::runtime_error("down"); }),
+                    std::runtime_error);
+  BOOST_TEST((dumpTables(*r.origin) == before));
+  // Out of order: the next sequence only.
+  BOOST_CHECK_THROW(r.origin->commitReplicated(
+                        3, 1, [](size_t, Writer&) { return true; }, {}, {},
+                        [](std::string_view) { return true; }),
+                    std::logic_error);
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_refuses_a_batch_out_of_order_corrupt_or_of_another_schema) {
+  Replicas r;
+  std::string first = r.commit(1, [](size_t, Writer& w) {
+    ok(w.createCompany("acme"));
+    return true;
+  });
+  std::string second = r.commit(1, [](size_t, Writer& w) {
+    ok(w.createUser("alice"));
+    return true;
+  });
+  std::string before = dumpTables(*r.replica);
+  BOOST_CHECK_THROW(r.replica->applyReplicated(2, second), std::logic_error);  // 1 is missing
+  for (size_t cut : {size_t{0}, size_t{3}, size_t{9}, first.size() / 2, first.size() - 1}) {
+    BOOST_CHECK_THROW(r.replica->applyReplicated(1, first.substr(0, cut)), CorruptBatch);
+  }
+  std::string otherSchema = first;
+  otherSchema[4] = static_cast<char>(otherSchema[4] + 1);  // the schema version's low byte
+  BOOST_CHECK_EXCEPTION(r.replica->applyReplicated(1, otherSchema), CorruptBatch,
+                        [](const CorruptBatch& e) {
+                          return std::string(e.what()).find("schema version") != std::string::npos;
+                        });
+  BOOST_TEST((dumpTables(*r.replica) == before));
+  BOOST_TEST(r.replica->appliedSequence() == 0u);
+  // The second batch deletes nothing the first did not create; replayed on a store that lacks
+  // what a delete removes, the replica stops instead of diverging.
+  r.replica->applyReplicated(1, first);
+  r.replica->applyReplicated(2, second);
+  BOOST_TEST((dumpTables(*r.origin) == dumpTables(*r.replica)));
+}
+
+BOOST_AUTO_TEST_CASE(replication_meta_is_kept_locally_and_the_sequence_survives_a_reopen) {
+  TempDir dir;
+  StoreOptions o = testOptions(dir.path());
+  o.replicated = true;
+  {
+    auto store = Store::open(o);
+    BOOST_TEST(store->replicationMeta("stream").empty());
+    store->setReplicationMeta("stream", "GATEHOUSE 1");
+    store->commitReplicated(
+        1, 1, [](size_t, Writer& w) { return ok(w.createCompany("acme")) > 0; }, {}, {},
+        [](std::string_view) { return true; });
+  }
+  auto store = Store::open(o);
+  BOOST_TEST(store->appliedSequence() == 1u);
+  BOOST_TEST(store->replicationMeta("stream") == "GATEHOUSE 1");
+}

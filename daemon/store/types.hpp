@@ -168,6 +168,9 @@ struct StoreOptions {
   unsigned maxReaders = 126;
   bool durable = true;  // false: MDB_NOSYNC (benchmarks and tests only).
   uint32_t maxPermissions = 65536;
+  // A replica of a replicated log (docs/replication.md): revisions are the log's sequence numbers,
+  // recorded with each batch (Store::commitReplicated, Store::applyReplicated).
+  bool replicated = false;
 };
 
 }  // namespace gatehouse::store

@@ -21,11 +21,17 @@ namespace gatehouse::store {
 class Writer : public GraphReader {
  public:
   // `changes`, when given, collects what this writer changes that readers cache
-  // (store/change_feed.hpp).
-  Writer(Txn& txn, const Tables& tables, const StoreOptions& options, ChangeSet* changes = nullptr)
-      : GraphReader(txn, tables), wtxn_(txn), options_(options), changes_(changes) {}
+  // (store/change_feed.hpp). `revision`, when not 0, is the revision the change commits as (a
+  // replicated log's sequence); else it is the transaction's id.
+  Writer(Txn& txn, const Tables& tables, const StoreOptions& options, ChangeSet* changes = nullptr,
+         uint64_t revision = 0)
+      : GraphReader(txn, tables),
+        wtxn_(txn),
+        options_(options),
+        changes_(changes),
+        revision_(revision) {}
 
-  uint64_t revision() const { return wtxn_.id(); }
+  uint64_t revision() const { return revision_ != 0 ? revision_ : wtxn_.id(); }
 
   // Dry runs: between startRecording() and changes(), every effective row this writer is about
   // to rewrite or remove has its value before the first such write kept; changes() compares each
@@ -137,6 +143,7 @@ class Writer : public GraphReader {
   Txn& wtxn_;
   const StoreOptions& options_;
   ChangeSet* changes_;
+  uint64_t revision_;
   bool recording_ = false;
   std::map<uint64_t, std::optional<std::string>> before_;  // grant key -> row before, if any
 };
