@@ -19,6 +19,7 @@
 #include "config/config.hpp"
 #include "credentials/pepper.hpp"
 #include "credentials/totp.hpp"
+#include "replication/replicator.hpp"
 #include "server/server.hpp"
 #include "service/service.hpp"
 #include "store/restore.hpp"
@@ -170,7 +171,17 @@ int run(int argc, char** argv) {
       logLine(Level::warning, "stale_readers_cleared",
               {{"count", std::to_string(store->staleReadersCleared())}});
     }
-    service::Service service(*store, pepper, cfg.service);
+    // A replica (docs/replication.md) shares the pepper with every other; the log's genesis
+    // holds a keyed hash of a fixed text under it, never the pepper, to check that it does.
+    std::unique_ptr<replication::Replicator> replicator;
+    if (cfg.replication.enabled) {
+      constexpr std::string_view kGenesisText = "gatehouse replicated log genesis v1";
+      auto digest = pepper.keyedHash(reinterpret_cast<const uint8_t*>(kGenesisText.data()),
+                                     kGenesisText.size());
+      replicator = std::make_unique<replication::Replicator>(
+          *store, cfg.replication, fmt::format("{:02x}", fmt::join(digest, "")));
+    }
+    service::Service service(*store, pepper, cfg.service, replicator.get());
     cfg.server.listenFd = systemd::listeningSocket();
     auto server = server::Server::create(cfg.server, service, cfg.access);
     Supervisor::Readings readings{

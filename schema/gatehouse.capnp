@@ -335,6 +335,15 @@ enum ErrorCode {
   forbidden @12;         # The actor lacks the permission the request needs in the active company.
   aboveCeiling @13;      # A service account would hold more outside its owner company than the
                          # owner's ceiling allows; `missing` lists the permissions over it.
+  behind @14;            # Replicated mode: this replica has not applied the `minRevision` asked
+                         # for within the wait; the message says how far it is. Retry, or ask
+                         # another replica.
+  unavailable @15;       # Replicated mode: the replicated log cannot take mutations now (NATS
+                         # unreachable, no stream leader, this replica stopped following it);
+                         # nothing was written. Checks are still answered.
+  outcomeUnknown @16;    # Replicated mode: the mutation was sent to the log, and whether the log
+                         # stored it was still unknown at the deadline. It is applied (once, on
+                         # every replica) if it was; read it back before retrying.
 }
 
 # What a mutation would change: each (principal, company) whose effective permissions differ.

@@ -60,6 +60,28 @@ class Section {
     }
   }
 
+  void strings(std::string_view key, std::vector<std::string>& out) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) throw error(key, "must be an array of strings");
+    out.clear();
+    for (const auto& item : *array) {
+      if (!item.is_string()) throw error(key, "must hold only strings");
+      out.push_back(*item.value<std::string>());
+    }
+  }
+
+  template <typename Rep, typename Period>
+  void duration(std::string_view key, std::chrono::duration<Rep, Period>& out, int64_t min,
+                int64_t max) {
+    int64_t v = out.count();
+    integer(key, v, min, max);
+    out = std::chrono::duration<Rep, Period>(v);
+  }
+
+  bool present() const { return table_ != nullptr; }
+
   void finish() const {
     if (table_ == nullptr) return;
     for (const auto& [key, value] : *table_) {
@@ -97,6 +119,102 @@ toml::array idArray(const std::vector<uint32_t>& ids) {
   return array;
 }
 
+// [replication] (docs/replication.md): absent, the daemon is standalone.
+void parseReplication(Section r, Config& c) {
+  if (!r.present()) return;
+  auto& o = c.replication;
+  o.enabled = true;
+  std::string mode, password = o.passwordFile.string(), creds = o.credsFile.string();
+  std::string ca = o.tlsCaFile.string(), cert = o.tlsCertFile.string(), key = o.tlsKeyFile.string();
+  r.string("mode", mode);
+  r.strings("servers", o.servers);
+  r.string("stream", o.stream);
+  r.string("subject", o.subject);
+  r.integer("replicas", o.replicas, 1, 5);
+  r.string("name", o.name);
+  r.string("user", o.user);
+  r.string("password_file", password);
+  r.string("creds_file", creds);
+  r.boolean("tls", o.tls);
+  r.string("tls_ca_file", ca);
+  r.string("tls_cert_file", cert);
+  r.string("tls_key_file", key);
+  r.string("tls_server_name", o.tlsServerName);
+  r.duration("connect_timeout_ms", o.connectTimeout, 100, 600000);
+  r.duration("reconnect_wait_ms", o.reconnectWait, 10, 600000);
+  r.duration("request_timeout_ms", o.requestTimeout, 100, 600000);
+  r.duration("outcome_wait_ms", o.outcomeWait, 100, 3600000);
+  r.duration("min_revision_wait_ms", o.minRevisionWait, 0, 600000);
+  r.duration("duplicate_window_seconds", o.duplicateWindow, 1, 86400);
+  r.finish();
+  if (mode != "nats") throw r.error("mode", "must be \"nats\" (remove the section to run alone)");
+  if (o.servers.empty()) throw r.error("servers", "must list at least one NATS server URL");
+  for (const auto& server : o.servers) {
+    if (server.empty() || server.find_first_of(" ,") != std::string::npos) {
+      throw r.error("servers", fmt::format("'{}' is not a server URL", server));
+    }
+  }
+  auto plainName = [](std::string_view name) {
+    return !name.empty() && name.size() <= 64 &&
+           name.find_first_of(" \t.*>/\\") == std::string_view::npos;
+  };
+  if (!plainName(o.stream)) {
+    throw r.error("stream", "must be 1 to 64 characters without spaces, '.', '*', '>', '/'");
+  }
+  if (o.subject.empty() || o.subject.find_first_of(" \t*>") != std::string::npos) {
+    throw r.error("subject", "must be a NATS subject without spaces or wildcards");
+  }
+  if (!o.name.empty() && !plainName(o.name)) {
+    throw r.error("name", "must be 1 to 64 characters without spaces, '.', '*', '>', '/'");
+  }
+  if (!o.user.empty() && password.empty()) throw r.error("user", "needs password_file");
+  if (o.user.empty() && !password.empty()) throw r.error("password_file", "needs user");
+  if (!creds.empty() && !o.user.empty()) {
+    throw r.error("creds_file", "and user are exclusive: use one way to authenticate");
+  }
+  if (cert.empty() != key.empty()) {
+    throw r.error("tls_cert_file", "and tls_key_file go together");
+  }
+  if (o.outcomeWait >= o.duplicateWindow) {
+    throw r.error("outcome_wait_ms",
+                  "must be shorter than duplicate_window_seconds (a retried publish must be "
+                  "recognised as the same batch)");
+  }
+  o.passwordFile = password;
+  o.credsFile = creds;
+  o.tlsCaFile = ca;
+  o.tlsCertFile = cert;
+  o.tlsKeyFile = key;
+  c.service.replicationOutcomeWait = o.outcomeWait;
+  c.service.minRevisionWait = o.minRevisionWait;
+  c.store.replicated = true;
+}
+
+toml::table renderReplication(const replication::ReplicationOptions& o) {
+  toml::array servers;
+  for (const auto& s : o.servers) servers.push_back(s);
+  return toml::table{{"mode", "nats"},
+                     {"servers", servers},
+                     {"stream", o.stream},
+                     {"subject", o.subject},
+                     {"replicas", integer(o.replicas)},
+                     {"name", o.name},
+                     {"user", o.user},
+                     {"password_file", o.passwordFile.string()},
+                     {"creds_file", o.credsFile.string()},
+                     {"tls", o.tls},
+                     {"tls_ca_file", o.tlsCaFile.string()},
+                     {"tls_cert_file", o.tlsCertFile.string()},
+                     {"tls_key_file", o.tlsKeyFile.string()},
+                     {"tls_server_name", o.tlsServerName},
+                     {"connect_timeout_ms", integer(o.connectTimeout.count())},
+                     {"reconnect_wait_ms", integer(o.reconnectWait.count())},
+                     {"request_timeout_ms", integer(o.requestTimeout.count())},
+                     {"outcome_wait_ms", integer(o.outcomeWait.count())},
+                     {"min_revision_wait_ms", integer(o.minRevisionWait.count())},
+                     {"duplicate_window_seconds", integer(o.duplicateWindow.count())}};
+}
+
 }  // namespace
 
 Config defaults() {
@@ -118,8 +236,9 @@ Config parse(std::string_view text, std::string_view origin) {
         fmt::format("{}:{}:{}: {}", origin, where.line, where.column, e.description()));
   }
   Config c = defaults();
-  constexpr std::array<std::string_view, 8> kSections = {
-      "daemon", "store", "limits", "writer", "access", "credentials", "audit", "service_accounts"};
+  constexpr std::array<std::string_view, 9> kSections = {
+      "daemon",      "store", "limits",           "writer",     "access",
+      "credentials", "audit", "service_accounts", "replication"};
   for (const auto& [key, value] : root) {
     if (std::find(kSections.begin(), kSections.end(), key.str()) == kSections.end()) {
       throw ConfigError(fmt::format("unknown section or key '{}'", key.str()));
@@ -259,6 +378,7 @@ Config parse(std::string_view text, std::string_view origin) {
     throw accounts.error("sharing", "must be \"consent\" or \"open\"");
   }
   c.service.sharing = sharing == "open" ? service::Sharing::open : service::Sharing::consent;
+  parseReplication(Section(table("replication"), "replication"), c);
   return c;
 }
 
@@ -323,6 +443,7 @@ std::string render(const Config& c) {
       {"service_accounts",
        toml::table{{"sharing", c.service.sharing == service::Sharing::open ? "open" : "consent"}}},
   };
+  if (c.replication.enabled) root.insert("replication", renderReplication(c.replication));
   // Strings as basic strings ("0660", escaped), never literal or multi-line ones.
   std::ostringstream out;
   out << toml::toml_formatter(root, toml::format_flags::allow_unicode_strings) << "\n";

@@ -14,6 +14,7 @@
 
 #include "common/log.hpp"
 #include "protocol/access.hpp"
+#include "replication/options.hpp"
 #include "server/server.hpp"
 #include "service/service.hpp"
 #include "store/store.hpp"
@@ -31,6 +32,7 @@ struct Config {
   service::ServiceOptions service;
   protocol::AccessPolicy access;
   std::filesystem::path pepperFile;
+  replication::ReplicationOptions replication;  // enabled by a [replication] section
   Level logLevel = Level::info;
   // false: the process is made non-dumpable (no core file, no ptrace or /proc/PID/mem by the same
   // uid), since its memory holds the pepper and, briefly, issued secrets.

@@ -51,15 +51,29 @@ std::string outcomeOf(capnp::MallocMessageBuilder& response) {
 
 }  // namespace
 
-Committer::Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping)
-    : store_(store), options_(options), housekeeping_(std::move(housekeeping)) {}
+Committer::Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping,
+                     replication::Replicator* replicator)
+    : store_(store),
+      options_(options),
+      housekeeping_(std::move(housekeeping)),
+      replicator_(replicator) {}
 
 Committer::~Committer() { stop(); }
 
 void Committer::start() {
+  {
+    std::lock_guard lock(mutex_);
+    if (thread_.joinable() || stopping_) return;
+  }
+  // Unlocked: NATS may call wakeWriter() before start() returns.
+  if (replicator_ != nullptr) replicator_->start([this] { wakeWriter(); });
   std::lock_guard lock(mutex_);
-  if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] { loop(); });
+}
+
+void Committer::wakeWriter() {
+  std::lock_guard lock(mutex_);
+  wake_.notify_one();
 }
 
 bool Committer::queue(Pending&& pending) {
@@ -204,15 +218,22 @@ void Committer::loop() {
   auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
   bool finalFlush = false;
   nextExpiry_ = store_.nextGrantExpiry();
+  std::optional<std::chrono::steady_clock::time_point> replicationWake;
   for (;;) {
     bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_until(lock, std::min(nextFlush, expiryWake()),
-                       [&] { return stopping_ || !queue_.empty() || !between_.empty(); });
+      auto until = std::min(nextFlush, expiryWake());
+      if (replicationWake) until = std::min(until, *replicationWake);
+      wake_.wait_until(lock, until, [&] {
+        return stopping_ || !queue_.empty() || !between_.empty() ||
+               (replicator_ != nullptr && replicator_->pending());
+      });
       stopping = stopping_;
       jobs.swap(between_);
     }
+    // The log's entries first: a group is validated on the newest state this replica has.
+    if (replicator_ != nullptr) replicationWake = replicator_->poll();
     for (auto& job : jobs) job();
     jobs.clear();
     if (nextExpiry_ && *nextExpiry_ <= unixNow() &&
@@ -311,27 +332,32 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
     if (responses[i]) wipeMessage(*responses[i]);
     responses[i] = failedResponse(batch[i].id, fmt::format("store failure: {}", e.what()));
   };
-  try {
-    store_.commitBatch(batch.size(), apply, audit, failed);
-    std::lock_guard lock(mutex_);
-    stats_.committed += static_cast<uint64_t>(std::count(kept.begin(), kept.end(), 1));
-    ++stats_.groups;
-    stats_.groupItems += batch.size();
-    size_t bucket = 0;
-    while (bucket + 1 < kGroupSizeBuckets && batch.size() > (size_t{1} << bucket)) ++bucket;
-    ++stats_.groupSizes[bucket];
-    stats_.lastCommit = std::chrono::steady_clock::now();
-  } catch (const std::exception& e) {
-    {
-      std::lock_guard lock(mutex_);
-      ++stats_.failedGroups;
-    }
-    logLine(Level::error, "commit_failed",
-            {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
+  auto failAll = [&](ErrorCode code, const std::string& message) {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (responses[i]) wipeMessage(*responses[i]);
-      responses[i] = failedResponse(
-          batch[i].id, fmt::format("commit failed, nothing was written: {}", e.what()));
+      auto builder = std::make_unique<capnp::MallocMessageBuilder>(512);
+      auto response = builder->initRoot<wire::Response>();
+      response.setId(batch[i].id);
+      protocol::setError(response, code, message);
+      responses[i] = std::move(builder);
+    }
+  };
+  if (replicator_ != nullptr) {
+    if (commitThroughLog(batch.size(), apply, audit, failed, failAll)) {
+      countCommitted(batch.size(), kept);
+    }
+  } else {
+    try {
+      store_.commitBatch(batch.size(), apply, audit, failed);
+      countCommitted(batch.size(), kept);
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.failedGroups;
+      }
+      logLine(Level::error, "commit_failed",
+              {{"error", e.what()}, {"batch", std::to_string(batch.size())}});
+      failAll(ErrorCode::FAILED, fmt::format("commit failed, nothing was written: {}", e.what()));
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -342,6 +368,78 @@ void Committer::applyBatch(std::deque<Pending>& batch) {
     }
     wipeMessage(*responses[i]);
     if (batch[i].request) wipeMessage(*batch[i].request);
+  }
+}
+
+void Committer::countCommitted(size_t items, const std::vector<char>& kept) {
+  std::lock_guard lock(mutex_);
+  stats_.committed += static_cast<uint64_t>(std::count(kept.begin(), kept.end(), 1));
+  ++stats_.groups;
+  stats_.groupItems += items;
+  size_t bucket = 0;
+  while (bucket + 1 < kGroupSizeBuckets && items > (size_t{1} << bucket)) ++bucket;
+  ++stats_.groupSizes[bucket];
+  stats_.lastCommit = std::chrono::steady_clock::now();
+}
+
+bool Committer::commitThroughLog(
+    size_t count, const store::Store::ApplyItem& apply, const store::Store::AfterApply& audit,
+    const store::Store::ItemFailed& failed,
+    const std::function<void(ErrorCode, const std::string&)>& failAll) {
+  using Fate = replication::Replicator::Fate;
+  auto deadline = std::chrono::steady_clock::now() + options_.replicationOutcomeWait;
+  for (;;) {
+    replicator_->poll();
+    if (std::string why; !replicator_->writable(&why)) {
+      failAll(ErrorCode::UNAVAILABLE, why);
+      return false;
+    }
+    uint64_t head = store_.appliedSequence();
+    replication::Replicator::Outcome published;
+    bool stored = false;
+    try {
+      auto outcome =
+          store_.commitReplicated(head + 1, count, apply, audit, failed, [&](std::string_view b) {
+            published = replicator_->publish(head, b);
+            stored = published.fate == Fate::stored;
+            return stored;
+          });
+      if (outcome != store::Store::Outcome::refused) return true;
+    } catch (const std::exception& e) {
+      if (stored) {
+        // The log holds the group: it is committed. This replica applies it from the log once it
+        // can write again.
+        logLine(Level::error, "replicated_commit_failed",
+                {{"sequence", std::to_string(head + 1)},
+                 {"error", e.what()},
+                 {"effect", "the log holds the batch; this replica applies it from there"}});
+        return true;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.failedGroups;
+      }
+      logLine(Level::error, "commit_failed",
+              {{"error", e.what()}, {"batch", std::to_string(count)}});
+      failAll(ErrorCode::FAILED, fmt::format("commit failed, nothing was written: {}", e.what()));
+      return false;
+    }
+    switch (published.fate) {
+      case Fate::conflict:
+        // Another replica wrote first: apply what it wrote, then validate the group again.
+        if (replicator_->catchUp(std::max(published.head, head + 1), deadline)) continue;
+        failAll(ErrorCode::UNAVAILABLE,
+                fmt::format("this replica could not catch up with the log within {} ms; nothing "
+                            "was written",
+                            options_.replicationOutcomeWait.count()));
+        return false;
+      case Fate::unknown:
+        failAll(ErrorCode::OUTCOME_UNKNOWN, published.why);
+        return false;
+      default:
+        failAll(ErrorCode::UNAVAILABLE, fmt::format("{}; nothing was written", published.why));
+        return false;
+    }
   }
 }
 

@@ -15,6 +15,14 @@
 // in a change of its own, audited as done by the system ("grantExpired"). (Readers refuse such a
 // grant from its expiry on anyway; the removal is what the views and the audit trail show.)
 //
+// Replicated mode (a Replicator given): the writer thread also applies the log's entries as they
+// arrive, and a group is committed only once the log stored it as the entry after the one the
+// group was validated on (replication/replicator.hpp). When another replica wrote first, the
+// writer catches up and applies the group again — a request that became invalid meanwhile gets
+// the error it would get on one host. When the log cannot take it, each request is answered
+// `unavailable` (nothing written) or, when its fate is still unknown at the deadline,
+// `outcomeUnknown`.
+//
 // Threading: `queue` from any thread; answers are delivered on the writer thread. `start` once,
 // after construction; `stop` answers what was queued, runs the final housekeeping and joins.
 #pragma once
@@ -34,6 +42,7 @@
 
 #include "gatehouse.capnp.h"
 #include "protocol/handler.hpp"
+#include "replication/replicator.hpp"
 #include "service/options.hpp"
 #include "store/store.hpp"
 
@@ -60,7 +69,8 @@ class Committer {
     std::chrono::steady_clock::time_point queued{};  // set by queue()
   };
 
-  Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping);
+  Committer(store::Store& store, const ServiceOptions& options, Housekeeping housekeeping,
+            replication::Replicator* replicator = nullptr);
   ~Committer();
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
@@ -106,11 +116,20 @@ class Committer {
   std::chrono::steady_clock::time_point expiryWake() const;
   static constexpr size_t kExpireMax = 1000;
   void applyBatch(std::deque<Pending>& batch);
+  // The group through the replicated log (commitReplicated), retried on conflicts; `failAll`
+  // answers every request with an error. Answers whether the group was committed.
+  bool commitThroughLog(size_t count, const store::Store::ApplyItem& apply,
+                        const store::Store::AfterApply& audit,
+                        const store::Store::ItemFailed& failed,
+                        const std::function<void(wire::ErrorCode, const std::string&)>& failAll);
+  void countCommitted(size_t items, const std::vector<char>& kept);
+  void wakeWriter();
   std::chrono::steady_clock::duration backlogAgeLocked() const;  // mutex_ held
 
   store::Store& store_;
   const ServiceOptions& options_;
   Housekeeping housekeeping_;
+  replication::Replicator* replicator_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;

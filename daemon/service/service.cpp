@@ -15,10 +15,11 @@ using protocol::Disposition;
 using wire::ErrorCode;
 
 Service::Service(store::Store& store, const credentials::Pepper& pepper,
-                 const ServiceOptions& options)
+                 const ServiceOptions& options, replication::Replicator* replicator)
     : store_(store),
       options_(options),
-      committer_(store, options_, [this] { return credentials_.drainUsage(); }),
+      committer_(
+          store, options_, [this] { return credentials_.drainUsage(); }, replicator),
       backups_(store, committer_),
       credentials_(pepper, options_.credentials, committer_),
       parts_{options_,

@@ -29,7 +29,10 @@ namespace gatehouse::service {
 
 class Service : public protocol::RequestHandler {
  public:
-  Service(store::Store& store, const credentials::Pepper& pepper, const ServiceOptions& options);
+  // `replicator`, when given, makes this a replica of a replicated log (committer.hpp); it must
+  // outlive the service.
+  Service(store::Store& store, const credentials::Pepper& pepper, const ServiceOptions& options,
+          replication::Replicator* replicator = nullptr);
   ~Service() override;
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;

@@ -83,8 +83,8 @@ std::string encodeBatch(uint32_t schemaVersion, const ChangeSet& changes, std::s
   Encoder e;
   for (char c : kMagic) e.u8(static_cast<uint8_t>(c));
   e.u8(kFormat).u32(schemaVersion);
-  uint8_t flags = (changes.allRows ? 1 : 0) | (changes.allPrincipals ? 2 : 0) |
-                  (changes.catalog ? 4 : 0);
+  uint8_t flags =
+      (changes.allRows ? 1 : 0) | (changes.allPrincipals ? 2 : 0) | (changes.catalog ? 4 : 0);
   e.u8(flags).u32(static_cast<uint32_t>(changes.rows.size()));
   for (uint64_t row : changes.rows) e.u64(row);
   e.u32(static_cast<uint32_t>(changes.principals.size()));
@@ -103,8 +103,8 @@ ChangeSet applyBatch(Txn& txn, const Tables& tables, uint32_t schemaVersion,
       if (d.u8() != static_cast<uint8_t>(c)) throw CorruptBatch("not a gatehouse batch");
     }
     if (uint8_t format = d.u8(); format != kFormat) {
-      throw CorruptBatch(fmt::format("format {} is not known to this build (expects {})", format,
-                                     kFormat));
+      throw CorruptBatch(
+          fmt::format("format {} is not known to this build (expects {})", format, kFormat));
     }
     if (uint32_t v = d.u32(); v != schemaVersion) {
       throw CorruptBatch(fmt::format(

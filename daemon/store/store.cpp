@@ -347,6 +347,18 @@ void Store::recordApplied(Txn& txn, uint64_t sequence) {
   txn.put(tables_.meta, kAppliedKey, u64Bytes(sequence));
 }
 
+bool Store::holdsNoGraph() {
+  bool none = false;
+  asReader([&] {
+    Txn txn = Txn::begin(env_.get(), MDB_RDONLY);
+    MDB_stat companies, principals;
+    check(mdb_stat(txn.get(), tables_.companies, &companies), "mdb_stat");
+    check(mdb_stat(txn.get(), tables_.principals, &principals), "mdb_stat");
+    none = companies.ms_entries == 0 && principals.ms_entries == 0;
+  });
+  return none;
+}
+
 uint64_t Store::sequenceIn(const Txn& txn) const {
   auto v = txn.get(tables_.meta, kAppliedKey);
   if (!v) return 0;

@@ -79,6 +79,8 @@ class Store {
   // `sequence` must follow the last applied one (throws std::logic_error otherwise). Throws
   // CorruptBatch when the batch cannot be applied to this store, leaving it unchanged.
   void applyReplicated(uint64_t sequence, std::string_view batch);
+  // Whether the graph has no company and no principal (a store a new replica may start from).
+  bool holdsNoGraph();
   // The log's last sequence applied here (0: none); thread-safe.
   uint64_t appliedSequence() const { return applied_.load(std::memory_order_acquire); }
   // Replica-local facts about the log this store follows (its identity, checked at start-up), kept

@@ -1,0 +1,688 @@
+#include "replication/replicator.hpp"
+
+#include <fmt/format.h>
+#include <nats/nats.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/log.hpp"
+#include "store/journal.hpp"
+
+namespace gatehouse::replication {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The genesis: the log's first entry, "GHG1" and the shared secrets' fingerprint.
+constexpr std::string_view kGenesisMagic = "GHG1";
+constexpr std::string_view kBatchMagic = "GHB";
+
+std::string natsError(natsStatus s) {
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  if (text != nullptr && *text != '\0') return fmt::format("{} ({})", natsStatus_GetText(s), text);
+  return natsStatus_GetText(s);
+}
+
+void require(natsStatus s, std::string_view what) {
+  if (s != NATS_OK) throw std::runtime_error(fmt::format("{}: {}", what, natsError(s)));
+}
+
+// A file of a secret: readable by the daemon's user alone, as the pepper.
+std::string readPrivateFile(const std::filesystem::path& path, std::string_view key) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw std::runtime_error(fmt::format("replication.{}: {}: {}", key, path.string(),
+                                         std::strerror(errno)));
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    throw std::runtime_error(fmt::format(
+        "replication.{}: {} is accessible to group or others (mode {:04o}); chmod 600 it", key,
+        path.string(), st.st_mode & 07777));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!in && !in.eof()) {
+    throw std::runtime_error(fmt::format("replication.{}: cannot read {}", key, path.string()));
+  }
+  std::string text = buffer.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+std::string randomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  randombytes_buf(raw.data(), raw.size());
+  std::string hex;
+  for (unsigned char c : raw) hex += fmt::format("{:02x}", c);
+  return hex;
+}
+
+std::string hostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "gatehoused";
+  return name;
+}
+
+// "wrong last sequence: 41" -> 41; 0 when the text does not say.
+uint64_t headFromError() {
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  if (text == nullptr) return 0;
+  const char* at = std::strstr(text, "wrong last sequence: ");
+  if (at == nullptr) return 0;
+  at += std::strlen("wrong last sequence: ");
+  uint64_t head = 0;
+  std::from_chars(at, at + std::strlen(at), head);
+  return head;
+}
+
+template <typename T, void (*Destroy)(T*)>
+struct Deleter {
+  void operator()(T* p) const {
+    if (p != nullptr) Destroy(p);
+  }
+};
+template <typename T, void (*Destroy)(T*)>
+using Handle = std::unique_ptr<T, Deleter<T, Destroy>>;
+using MsgHandle = Handle<natsMsg, natsMsg_Destroy>;
+using StreamInfoHandle = Handle<jsStreamInfo, jsStreamInfo_Destroy>;
+using PubAckHandle = Handle<jsPubAck, jsPubAck_Destroy>;
+
+}  // namespace
+
+struct Replicator::Nats {
+  Handle<natsOptions, natsOptions_Destroy> options;
+  Handle<natsConnection, natsConnection_Destroy> connection;
+  Handle<jsCtx, jsCtx_Destroy> js;
+  Handle<natsSubscription, natsSubscription_Destroy> subscription;
+  jsOptions jsOpts{};
+
+  ~Nats() {
+    if (subscription) natsSubscription_Unsubscribe(subscription.get());
+    subscription.reset();
+    js.reset();
+    if (connection) natsConnection_Close(connection.get());
+    connection.reset();
+  }
+};
+
+struct Callbacks {
+  static void message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* self = static_cast<std::pair<Replicator*, uint64_t>*>(closure);
+    MsgHandle owned(msg);
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) return;
+    Replicator::Delivery d;
+    d.generation = self->second;
+    d.sequence = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    const char* id = nullptr;
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id != nullptr) d.id = id;
+    d.payload.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+    self->first->delivered(self->second, std::move(d));
+  }
+  static void disconnected(natsConnection*, void* closure) {
+    static_cast<Replicator*>(closure)->connectionChanged(false);
+  }
+  static void connected(natsConnection*, void* closure) {
+    static_cast<Replicator*>(closure)->connectionChanged(true);
+  }
+};
+
+Replicator::Replicator(store::Store& store, const ReplicationOptions& options,
+                       std::string fingerprint)
+    : store_(store), options_(options), fingerprint_(std::move(fingerprint)) {
+  if (options_.servers.empty()) throw std::runtime_error("replication.servers: none given");
+  if (options_.name.empty()) options_.name = hostName();
+  if (!options_.passwordFile.empty()) {
+    password_ = readPrivateFile(options_.passwordFile, "password_file");
+  }
+  if (!options_.credsFile.empty()) readPrivateFile(options_.credsFile, "creds_file");
+  if (!options_.tlsKeyFile.empty()) readPrivateFile(options_.tlsKeyFile, "tls_key_file");
+  idPrefix_ = fmt::format("{}.{}", options_.name, randomHex(8));
+}
+
+Replicator::~Replicator() { stop(); }
+
+void Replicator::stop() {
+  nats_.reset();
+  sodium_memzero(password_.data(), password_.size());
+}
+
+void Replicator::start(std::function<void()> wake) {
+  wake_ = std::move(wake);
+  auto n = std::make_unique<Nats>();
+  natsOptions* raw = nullptr;
+  require(natsOptions_Create(&raw), "replication: natsOptions_Create");
+  n->options.reset(raw);
+  natsOptions* o = raw;
+  std::vector<const char*> servers;
+  for (const auto& s : options_.servers) servers.push_back(s.c_str());
+  require(natsOptions_SetServers(o, servers.data(), static_cast<int>(servers.size())),
+          "replication.servers");
+  require(natsOptions_SetName(o, fmt::format("gatehoused {}", options_.name).c_str()),
+          "replication.name");
+  if (!options_.user.empty()) {
+    require(natsOptions_SetUserInfo(o, options_.user.c_str(), password_.c_str()),
+            "replication.user");
+  }
+  if (!options_.credsFile.empty()) {
+    require(natsOptions_SetUserCredentialsFromFiles(o, options_.credsFile.c_str(), nullptr),
+            "replication.creds_file");
+  }
+  bool tls = options_.tls || !options_.tlsCaFile.empty() || !options_.tlsCertFile.empty();
+  if (tls) {
+    require(natsOptions_SetSecure(o, true), "replication.tls");
+    if (!options_.tlsCaFile.empty()) {
+      require(natsOptions_LoadCATrustedCertificates(o, options_.tlsCaFile.c_str()),
+              "replication.tls_ca_file");
+    }
+    if (!options_.tlsCertFile.empty()) {
+      require(natsOptions_LoadCertificatesChain(o, options_.tlsCertFile.c_str(),
+                                                options_.tlsKeyFile.c_str()),
+              "replication.tls_cert_file");
+    }
+    if (!options_.tlsServerName.empty()) {
+      require(natsOptions_SetExpectedHostname(o, options_.tlsServerName.c_str()),
+              "replication.tls_server_name");
+    }
+  }
+  require(natsOptions_SetTimeout(o, options_.connectTimeout.count()), "connect timeout");
+  require(natsOptions_SetMaxReconnect(o, -1), "max reconnect");  // never give up
+  require(natsOptions_SetReconnectWait(o, options_.reconnectWait.count()), "reconnect wait");
+  require(natsOptions_SetDisconnectedCB(o, Callbacks::disconnected, this), "callbacks");
+  require(natsOptions_SetReconnectedCB(o, Callbacks::connected, this), "callbacks");
+  require(natsOptions_SetRetryOnFailedConnect(o, true, Callbacks::connected, this), "callbacks");
+  natsConnection* nc = nullptr;
+  natsStatus s = natsConnection_Connect(&nc, o);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+    throw std::runtime_error(fmt::format("replication: cannot connect: {}", natsError(s)));
+  }
+  n->connection.reset(nc);
+  jsOptions_Init(&n->jsOpts);
+  n->jsOpts.Wait = options_.requestTimeout.count();
+  jsCtx* js = nullptr;
+  require(natsConnection_JetStream(&js, nc, &n->jsOpts), "replication: JetStream context");
+  n->js.reset(js);
+  nats_ = std::move(n);
+  if (s == NATS_OK) connectionChanged(true);
+  logLine(Level::info, "replication_started",
+          {{"stream", options_.stream},
+           {"servers", fmt::format("{}", options_.servers.size())},
+           {"applied", std::to_string(store_.appliedSequence())}});
+}
+
+void Replicator::connectionChanged(bool connected) {
+  bool was = connected_.exchange(connected);
+  if (was == connected) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (connected) {
+      resubscribe_ = true;  // the library would restart an idle ordered consumer from 1
+      char url[256] = {};
+      if (nats_ && natsConnection_GetConnectedUrl(nats_->connection.get(), url, sizeof url) ==
+                       NATS_OK) {
+        server_ = url;
+      }
+    }
+  }
+  logLine(connected ? Level::info : Level::warning,
+          connected ? "replication_connected" : "replication_disconnected",
+          {{"applied", std::to_string(store_.appliedSequence())},
+           {"effect", connected ? "catching up with the log"
+                                : "checks go on from this replica; mutations are refused"}});
+  if (wake_) wake_();
+}
+
+void Replicator::delivered(uint64_t generation, Delivery&& delivery) {
+  {
+    std::lock_guard lock(mutex_);
+    if (generation != generation_) return;
+    head_ = std::max(head_, delivery.sequence);
+    inbox_.push_back(std::move(delivery));
+  }
+  if (wake_) wake_();
+}
+
+bool Replicator::pending() const {
+  std::lock_guard lock(mutex_);
+  if (!stopped_.empty()) return false;
+  if (!inbox_.empty() || resubscribe_) return true;
+  return connected_ && !following_ && Clock::now() >= nextSetUp_;
+}
+
+bool Replicator::writable(std::string* why) const {
+  std::lock_guard lock(mutex_);
+  std::string reason;
+  if (!stopped_.empty()) {
+    reason = fmt::format("this replica stopped following the log: {}", stopped_);
+  } else if (!connected_) {
+    reason = "this replica cannot reach NATS; mutations are refused until it does";
+  } else if (!following_) {
+    reason = lastError_.empty() ? "this replica is joining the log"
+                                : fmt::format("this replica cannot use the log: {}", lastError_);
+  }
+  if (why != nullptr) *why = reason;
+  return reason.empty();
+}
+
+std::optional<Clock::time_point> Replicator::poll() {
+  if (!nats_) return std::nullopt;
+  Clock::time_point setUpAt;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_.empty()) return std::nullopt;
+    if (resubscribe_ && following_) {
+      resubscribe_ = false;
+      following_ = false;
+    }
+    setUpAt = nextSetUp_;
+  }
+  if (!following_) {
+    if (!connected_) return std::nullopt;
+    if (Clock::now() < setUpAt) return setUpAt;
+    if (!setUp()) {
+      std::lock_guard lock(mutex_);
+      nextSetUp_ = Clock::now() + std::chrono::milliseconds(500);
+      return nextSetUp_;
+    }
+  }
+  applyDeliveries();
+  return std::nullopt;
+}
+
+bool Replicator::setUp() {
+  try {
+    ensureStream();
+    checkGenesis();
+    subscribe();
+    std::lock_guard lock(mutex_);
+    if (!stopped_.empty()) return false;
+    following_ = true;
+    lastError_.clear();
+    logLine(Level::info, "replication_following",
+            {{"stream", options_.stream},
+             {"from", std::to_string(store_.appliedSequence() + 1)},
+             {"head", std::to_string(head_)}});
+    return true;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mutex_);
+    if (lastError_ != e.what()) {
+      logLine(Level::warning, "replication_setup_failed",
+              {{"error", e.what()}, {"effect", "retried every 0.5 s"}});
+    }
+    lastError_ = e.what();
+    return false;
+  }
+}
+
+void Replicator::ensureStream() {
+  jsErrCode code = static_cast<jsErrCode>(0);
+  jsStreamInfo* raw = nullptr;
+  natsStatus s = js_GetStreamInfo(&raw, nats_->js.get(), options_.stream.c_str(), nullptr, &code);
+  StreamInfoHandle info(raw);
+  if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {options_.subject.c_str()};
+    cfg.Name = options_.stream.c_str();
+    cfg.Description = "gatehouse: the replicated permission graph (docs/replication.md)";
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = options_.replicas;
+    cfg.MaxMsgs = cfg.MaxBytes = -1;
+    cfg.MaxAge = 0;
+    cfg.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicateWindow)
+                         .count();
+    cfg.DenyDelete = cfg.DenyPurge = true;
+    cfg.AllowRollup = false;
+    s = js_AddStream(&raw, nats_->js.get(), &cfg, nullptr, &code);
+    info.reset(raw);
+    if (s != NATS_OK && code != JSStreamNameExistErr) {
+      throw std::runtime_error(fmt::format("cannot create stream {}: {}", options_.stream,
+                                           natsError(s)));
+    }
+    if (s != NATS_OK) {  // another replica created it meanwhile
+      s = js_GetStreamInfo(&raw, nats_->js.get(), options_.stream.c_str(), nullptr, &code);
+      info.reset(raw);
+    } else {
+      logLine(Level::info, "replication_stream_created",
+              {{"stream", options_.stream}, {"replicas", std::to_string(options_.replicas)}});
+    }
+  }
+  if (s != NATS_OK || !info) {
+    throw std::runtime_error(fmt::format("stream {}: {}", options_.stream, natsError(s)));
+  }
+  const jsStreamConfig& c = *info->Config;
+  std::vector<std::string> wrong;
+  if (c.Storage != js_FileStorage) wrong.push_back("storage is not file");
+  if (c.Retention != js_LimitsPolicy) wrong.push_back("retention is not limits");
+  if (c.MaxMsgs > 0 || c.MaxBytes > 0 || c.MaxAge > 0 || c.MaxMsgsPerSubject > 0) {
+    wrong.push_back("it has a message, byte or age limit (entries would be lost)");
+  }
+  if (!c.DenyDelete || !c.DenyPurge) wrong.push_back("deletes or purges are allowed");
+  if (c.AllowRollup) wrong.push_back("roll-ups are allowed");
+  bool subject = false;
+  for (int i = 0; i < c.SubjectsLen; ++i) subject = subject || options_.subject == c.Subjects[i];
+  if (!subject) wrong.push_back(fmt::format("it does not hold subject {}", options_.subject));
+  if (!wrong.empty()) {
+    std::string all;
+    for (const auto& w : wrong) all += (all.empty() ? "" : "; ") + w;
+    throw std::runtime_error(
+        fmt::format("stream {} cannot hold the log: {}", options_.stream, all));
+  }
+  uint64_t last = info->State.LastSeq;
+  if (store_.appliedSequence() > last) {
+    stopFollowing(fmt::format(
+        "stream {} ends at {} but this replica applied {}: the stream was replaced or lost "
+        "entries",
+        options_.stream, last, store_.appliedSequence()));
+    throw std::runtime_error(stopped_);
+  }
+  std::lock_guard lock(mutex_);
+  head_ = std::max(head_, last);
+}
+
+void Replicator::checkGenesis() {
+  std::string genesis = fmt::format("{}{}", kGenesisMagic, fingerprint_);
+  // An empty stream gets the genesis; of two replicas starting together one wins.
+  natsMsg* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&raw, nats_->js.get(), options_.stream.c_str(), 1, nullptr, &code);
+  MsgHandle first(raw);
+  if (s == NATS_NOT_FOUND || code == JSNoMessageFoundErr) {
+    Outcome o = publish(0, genesis);
+    if (o.fate != Fate::stored && o.fate != Fate::conflict) {
+      throw std::runtime_error(fmt::format("cannot write the log's genesis: {}", o.why));
+    }
+    s = js_GetMsg(&raw, nats_->js.get(), options_.stream.c_str(), 1, nullptr, &code);
+    first.reset(raw);
+  }
+  if (s != NATS_OK) {
+    throw std::runtime_error(fmt::format("cannot read the log's genesis: {}", natsError(s)));
+  }
+  std::string_view payload(natsMsg_GetData(first.get()),
+                           static_cast<size_t>(natsMsg_GetDataLength(first.get())));
+  const char* idRaw = nullptr;
+  std::string id;
+  if (natsMsgHeader_Get(first.get(), "Nats-Msg-Id", &idRaw) == NATS_OK && idRaw != nullptr) {
+    id = idRaw;
+  }
+  if (!payload.starts_with(kGenesisMagic)) {
+    stopFollowing(fmt::format("stream {} does not begin with a gatehouse genesis",
+                              options_.stream));
+    throw std::runtime_error(stopped_);
+  }
+  if (payload != genesis) {
+    stopFollowing(
+        "the log was written by replicas with another pepper or TOTP key (its genesis holds "
+        "another fingerprint): deploy the same pepper on every replica (docs/replication.md)");
+    throw std::runtime_error(stopped_);
+  }
+  std::string followed = store_.replicationMeta("genesis");
+  if (followed.empty()) {
+    if (store_.appliedSequence() != 0) {
+      stopFollowing("this data directory applied entries of a log it did not record");
+      throw std::runtime_error(stopped_);
+    }
+    if (!store_.holdsNoGraph()) {
+      stopFollowing(
+          "this data directory holds a graph written outside the log (a standalone store): a "
+          "replica starts on an empty data directory and replays the log");
+      throw std::runtime_error(stopped_);
+    }
+    store_.setReplicationMeta("genesis", id);
+    store_.setReplicationMeta("stream", options_.stream);
+    return;
+  }
+  if (followed != id) {
+    stopFollowing(fmt::format(
+        "this data directory followed another log (genesis {}; stream {} begins with {}): a "
+        "replica of a new log starts on an empty data directory",
+        followed, options_.stream, id));
+    throw std::runtime_error(stopped_);
+  }
+}
+
+void Replicator::subscribe() {
+  uint64_t generation = 0;
+  {
+    std::lock_guard lock(mutex_);
+    generation = ++generation_;
+    inbox_.clear();
+    resubscribe_ = false;
+  }
+  if (nats_->subscription) {
+    natsSubscription_Unsubscribe(nats_->subscription.get());
+    nats_->subscription.reset();
+  }
+  // NATS may still deliver to a subscription being destroyed: its closure lives on.
+  closures_.push_back(std::make_unique<std::pair<Replicator*, uint64_t>>(this, generation));
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = options_.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = store_.appliedSequence() + 1;
+  so.Config.Heartbeat = int64_t{1'000'000'000};  // 1 s: a stalled delivery is noticed in 2
+  natsSubscription* sub = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_Subscribe(&sub, nats_->js.get(), options_.subject.c_str(), Callbacks::message,
+                              closures_.back().get(), nullptr, &so, &code);
+  if (s != NATS_OK) {
+    throw std::runtime_error(fmt::format("cannot follow stream {}: {}", options_.stream,
+                                         natsError(s)));
+  }
+  nats_->subscription.reset(sub);
+}
+
+void Replicator::applyDeliveries() {
+  for (;;) {
+    Delivery d;
+    {
+      std::lock_guard lock(mutex_);
+      if (inbox_.empty() || !stopped_.empty()) return;
+      d = std::move(inbox_.front());
+      inbox_.pop_front();
+    }
+    uint64_t applied = store_.appliedSequence();
+    if (d.sequence <= applied) continue;  // applied already (our own publish, or a replay)
+    if (d.sequence != applied + 1) {
+      // A gap: entries were lost on the way. Follow again from what is applied.
+      logLine(Level::warning, "replication_gap",
+              {{"applied", std::to_string(applied)},
+               {"delivered", std::to_string(d.sequence)},
+               {"effect", "following the log again from the applied sequence"}});
+      try {
+        subscribe();
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mutex_);
+        following_ = false;
+        lastError_ = e.what();
+      }
+      return;
+    }
+    apply(d);
+  }
+}
+
+void Replicator::apply(const Delivery& d) {
+  try {
+    if (std::string_view(d.payload).starts_with(kGenesisMagic)) {
+      if (d.sequence != 1) throw store::CorruptBatch("a genesis that is not the first entry");
+      store_.applyReplicated(d.sequence, store::encodeBatch(store::kSchemaVersion, {}, {}));
+      return;
+    }
+    if (!std::string_view(d.payload).starts_with(kBatchMagic)) {
+      throw store::CorruptBatch("not a gatehouse batch");
+    }
+    store_.applyReplicated(d.sequence, d.payload);
+  } catch (const store::CorruptBatch& e) {
+    stopFollowing(fmt::format("entry {} ({}): {}", d.sequence, d.id, e.what()));
+  } catch (const std::exception& e) {
+    // The store could not write (a full disk): the entry is applied again once it can.
+    logLine(Level::error, "replication_apply_failed",
+            {{"sequence", std::to_string(d.sequence)},
+             {"error", e.what()},
+             {"effect", "this replica follows the log again from the applied sequence"}});
+    std::lock_guard lock(mutex_);
+    following_ = false;
+    nextSetUp_ = Clock::now() + std::chrono::seconds(1);
+  }
+}
+
+void Replicator::stopFollowing(std::string why) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_.empty()) return;
+    stopped_ = std::move(why);
+    following_ = false;
+    inbox_.clear();
+    ++generation_;
+  }
+  logLine(Level::error, "replication_stopped",
+          {{"error", stopped_},
+           {"effect", "this replica answers checks as of its last applied entry and refuses "
+                      "mutations"}});
+}
+
+bool Replicator::catchUp(uint64_t sequence, Clock::time_point deadline) {
+  for (;;) {
+    poll();
+    if (store_.appliedSequence() >= sequence) return true;
+    if (Clock::now() >= deadline || !writable()) return false;
+    std::unique_lock lock(mutex_);
+    if (inbox_.empty()) {
+      // Deliveries wake the writer; a short sleep bounds the wait when none comes.
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+std::string Replicator::nextMessageId() { return fmt::format("{}.{}", idPrefix_, ++idCounter_); }
+
+Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
+  Outcome out;
+  if (!connected_) {
+    out.why = "this replica cannot reach NATS";
+    return out;  // unavailable: nothing was sent
+  }
+  std::string id = nextMessageId();
+  auto deadline = Clock::now() + options_.outcomeWait;
+  bool sent = false;  // once sent, the batch may be stored even without an acknowledgement
+  for (;;) {
+    natsMsg* raw = nullptr;
+    require(natsMsg_Create(&raw, options_.subject.c_str(), nullptr, batch.data(),
+                           static_cast<int>(batch.size())),
+            "natsMsg_Create");
+    MsgHandle msg(raw);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = id.c_str();
+    po.ExpectStream = options_.stream.c_str();
+    po.MaxWait = options_.requestTimeout.count();
+    if (head > 0) {
+      po.ExpectLastSeq = head;
+    } else {  // the library sends the expectation only when > 0: the genesis sets it itself
+      natsMsgHeader_Set(msg.get(), "Nats-Expected-Last-Sequence", "0");
+    }
+    jsPubAck* ackRaw = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_PublishMsg(&ackRaw, nats_->js.get(), msg.get(), &po, &code);
+    PubAckHandle ack(ackRaw);
+    if (s == NATS_OK && ack) {
+      std::lock_guard lock(mutex_);
+      if (ack->Sequence == head + 1) {
+        ++published_;
+        head_ = std::max(head_, ack->Sequence);
+        out.fate = Fate::stored;
+        out.head = ack->Sequence;
+        return out;
+      }
+      // Stored before under this id at another place: CAS makes that impossible; say so.
+      out.fate = Fate::unknown;
+      out.why = fmt::format("the log holds this batch as {}, expected {}", ack->Sequence,
+                            head + 1);
+      ++unknownOutcomes_;
+      return out;
+    }
+    if (code == JSStreamWrongLastSequenceErr) {
+      uint64_t logHead = headFromError();
+      if (sent) {
+        // Ours may be the entry that moved the head (a late copy of the first send).
+        natsMsg* atRaw = nullptr;
+        jsErrCode getCode = static_cast<jsErrCode>(0);
+        if (js_GetMsg(&atRaw, nats_->js.get(), options_.stream.c_str(), head + 1, nullptr,
+                      &getCode) == NATS_OK) {
+          MsgHandle at(atRaw);
+          const char* atId = nullptr;
+          if (natsMsgHeader_Get(at.get(), "Nats-Msg-Id", &atId) == NATS_OK && atId != nullptr &&
+              id == atId) {
+            std::lock_guard lock(mutex_);
+            ++published_;
+            out.fate = Fate::stored;
+            out.head = head + 1;
+            return out;
+          }
+        } else if (Clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;  // cannot read it now: still unknown
+        }
+      }
+      std::lock_guard lock(mutex_);
+      ++conflicts_;
+      head_ = std::max(head_, logHead);
+      out.fate = Fate::conflict;
+      out.head = logHead;
+      out.why = "another replica wrote first";
+      return out;
+    }
+    bool notTaken = s == NATS_NO_RESPONDERS;  // no stream leader: the message was not taken
+    if (!notTaken) sent = true;
+    out.why = natsError(s);
+    if (Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(notTaken ? 250 : 100));
+  }
+  std::lock_guard lock(mutex_);
+  if (!sent) {
+    out.fate = Fate::unavailable;
+    out.why = fmt::format("the log did not take the batch: {}", out.why);
+    return out;
+  }
+  ++unknownOutcomes_;
+  out.fate = Fate::unknown;
+  out.why = fmt::format("batch {} was sent, and whether the log stored it is unknown: {}", id,
+                        out.why);
+  logLine(Level::warning, "replication_outcome_unknown",
+          {{"batch", id}, {"after", std::to_string(head)}, {"error", out.why}});
+  return out;
+}
+
+Replicator::Status Replicator::status() const {
+  std::lock_guard lock(mutex_);
+  Status s;
+  s.connected = connected_;
+  s.following = following_;
+  s.stopped = stopped_;
+  s.applied = store_.appliedSequence();
+  s.head = std::max(head_, s.applied);
+  s.published = published_;
+  s.conflicts = conflicts_;
+  s.unknownOutcomes = unknownOutcomes_;
+  s.server = connected_ ? server_ : std::string();
+  return s;
+}
+
+}  // namespace gatehouse::replication
