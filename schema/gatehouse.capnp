@@ -119,6 +119,10 @@ struct Request {
                               # first page.
   dryRun @66 :Bool;           # A mutation that can change effective permissions (docs/protocol.md,
                               # "Dry runs"): answer the `impact` it would have; write nothing.
+  minRevision @67 :UInt64;    # authorize, authorizeBatch, checkAccess, listPermissions, lookup:
+                              # answer from revision >= this (e.g. a mutation's answer), waiting
+                              # up to replication.min_revision_wait_ms for a replica to apply that
+                              # far, else `behind` (docs/protocol.md, "Read your writes"). 0: any.
 }
 
 struct AuthorizeQuery {

@@ -248,6 +248,18 @@ void checkDryRun(const Action& action, bool dryRun) {
                   action.name));
 }
 
+void checkMinRevision(const Action& action, uint64_t minRevision) {
+  constexpr std::string_view kFresh[] = {"check", "check-batch", "permissions", "check-access"};
+  if (minRevision == 0 ||
+      std::find(std::begin(kFresh), std::end(kFresh), action.name) != std::end(kFresh)) {
+    return;
+  }
+  throw CLI::ValidationError(fmt::format(
+      "--min-revision: `{}` does not take one (check, check-batch, permissions and check-access "
+      "do)",
+      action.name));
+}
+
 int preview(Context& context, const client::Client::Fill& fill) {
   client::Answer answer =
       context.session.call(wire::Response::IMPACT, [&](wire::Request::Builder request) {

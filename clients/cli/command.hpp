@@ -61,6 +61,8 @@ struct ActorOptions {
 void checkScope(const Action& action, const ActorOptions& options);
 // Throws CLI::ValidationError when --dry-run is given to a command that cannot be previewed.
 void checkDryRun(const Action& action, bool dryRun);
+// --min-revision is for the checks only; a usage error (CLI::ValidationError) elsewhere.
+void checkMinRevision(const Action& action, uint64_t minRevision);
 // The options resolved to ids (lookups, sent in the system context).
 Scope resolveScope(Session& session, const ActorOptions& options);
 

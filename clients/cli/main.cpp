@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", dryRun,
                "Preview a change of grants, roles or principals: print whose effective "
                "permissions it would change, and write nothing");
+  uint64_t minRevision = 0;
+  app.add_option("--min-revision", minRevision,
+                 "check, check-batch, permissions, check-access: answer from this revision or a "
+                 "later one (e.g. a mutation's), waiting for a replica to apply it; `behind` "
+                 "when it does not in time")
+      ->type_name("REVISION");
   ActorOptions actorOptions;
   app.add_option("--as", actorOptions.actor,
                  "Act for this principal (name or id) in the --company, with its permissions")
@@ -87,6 +93,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     checkScope(chosen, actorOptions);
     checkDryRun(chosen, dryRun);
+    checkMinRevision(chosen, minRevision);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitError;  // --help is a success.
   }
@@ -95,6 +102,7 @@ int main(int argc, char** argv) {
   if (socketPath.empty()) socketPath = gatehouse::client::Client::defaultSocket();
   Session session(socketPath,
                   std::chrono::milliseconds(static_cast<int64_t>(timeoutSeconds * 1000)));
+  session.setMinRevision(minRevision);
   Context context{session, out, dryRun};
   return run(chosen, actorOptions, context);
 }

@@ -85,6 +85,13 @@ client::Client& Session::client() {
 }
 
 void Session::stamp(wire::Request::Builder request) const {
+  using W = wire::Request::Which;
+  auto which = request.which();
+  if (minRevision_ != 0 &&
+      (which == W::AUTHORIZE || which == W::AUTHORIZE_BATCH || which == W::CHECK_ACCESS ||
+       which == W::LIST_PERMISSIONS || which == W::LOOKUP)) {
+    request.setMinRevision(minRevision_);
+  }
   if (!scope_.forActor() || request.isLookup()) return;
   request.setActor(scope_.actor);
   request.setActiveCompany(scope_.company);

@@ -61,6 +61,9 @@ class Session {
 
   // Set once, before the command runs.
   void setScope(Scope scope) { scope_ = scope; }
+  // --min-revision: the checks and name lookups this session sends are answered from that
+  // revision or later (Request.minRevision); 0: any.
+  void setMinRevision(uint64_t revision) { minRevision_ = revision; }
   const Scope& scope() const { return scope_; }
 
   // Sends one request and returns its answer, which carries `expected`. An error answer throws
@@ -103,6 +106,7 @@ class Session {
   std::chrono::milliseconds timeout_;
   std::optional<client::Client> client_;
   Scope scope_;
+  uint64_t minRevision_ = 0;
 };
 
 }  // namespace gatehouse::cli

@@ -25,10 +25,17 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kGenesisMagic = "GHG1";
 constexpr std::string_view kBatchMagic = "GHB";
 
-std::string natsError(natsStatus s) {
+// The thread's last error text belongs to `s` only when its status is `s` (nats.c keeps an older
+// failure's text otherwise).
+const char* lastErrorOf(natsStatus s) {
   natsStatus last = NATS_OK;
   const char* text = nats_GetLastError(&last);
-  if (text != nullptr && *text != '\0') return fmt::format("{} ({})", natsStatus_GetText(s), text);
+  if (last != s || text == nullptr || *text == '\0') return nullptr;
+  return text;
+}
+
+std::string natsError(natsStatus s) {
+  if (const char* text = lastErrorOf(s)) return fmt::format("{} ({})", natsStatus_GetText(s), text);
   return natsStatus_GetText(s);
 }
 
@@ -40,8 +47,8 @@ void require(natsStatus s, std::string_view what) {
 std::string readPrivateFile(const std::filesystem::path& path, std::string_view key) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    throw std::runtime_error(fmt::format("replication.{}: {}: {}", key, path.string(),
-                                         std::strerror(errno)));
+    throw std::runtime_error(
+        fmt::format("replication.{}: {}: {}", key, path.string(), std::strerror(errno)));
   }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     throw std::runtime_error(fmt::format(
@@ -73,10 +80,9 @@ std::string hostName() {
   return name;
 }
 
-// "wrong last sequence: 41" -> 41; 0 when the text does not say.
-uint64_t headFromError() {
-  natsStatus last = NATS_OK;
-  const char* text = nats_GetLastError(&last);
+// "wrong last sequence: 41" -> 41; 0 when the text of failure `s` does not say.
+uint64_t headFromError(natsStatus s) {
+  const char* text = lastErrorOf(s);
   if (text == nullptr) return 0;
   const char* at = std::strstr(text, "wrong last sequence: ");
   if (at == nullptr) return 0;
@@ -230,8 +236,8 @@ void Replicator::connectionChanged(bool connected) {
     if (connected) {
       resubscribe_ = true;  // the library would restart an idle ordered consumer from 1
       char url[256] = {};
-      if (nats_ && natsConnection_GetConnectedUrl(nats_->connection.get(), url, sizeof url) ==
-                       NATS_OK) {
+      if (nats_ &&
+          natsConnection_GetConnectedUrl(nats_->connection.get(), url, sizeof url) == NATS_OK) {
         server_ = url;
       }
     }
@@ -343,15 +349,15 @@ void Replicator::ensureStream() {
     cfg.Replicas = options_.replicas;
     cfg.MaxMsgs = cfg.MaxBytes = -1;
     cfg.MaxAge = 0;
-    cfg.Duplicates = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicateWindow)
-                         .count();
+    cfg.Duplicates =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(options_.duplicateWindow).count();
     cfg.DenyDelete = cfg.DenyPurge = true;
     cfg.AllowRollup = false;
     s = js_AddStream(&raw, nats_->js.get(), &cfg, nullptr, &code);
     info.reset(raw);
     if (s != NATS_OK && code != JSStreamNameExistErr) {
-      throw std::runtime_error(fmt::format("cannot create stream {}: {}", options_.stream,
-                                           natsError(s)));
+      throw std::runtime_error(
+          fmt::format("cannot create stream {}: {}", options_.stream, natsError(s)));
     }
     if (s != NATS_OK) {  // another replica created it meanwhile
       s = js_GetStreamInfo(&raw, nats_->js.get(), options_.stream.c_str(), nullptr, &code);
@@ -420,8 +426,8 @@ void Replicator::checkGenesis() {
     id = idRaw;
   }
   if (!payload.starts_with(kGenesisMagic)) {
-    stopFollowing(fmt::format("stream {} does not begin with a gatehouse genesis",
-                              options_.stream));
+    stopFollowing(
+        fmt::format("stream {} does not begin with a gatehouse genesis", options_.stream));
     throw std::runtime_error(stopped_);
   }
   if (payload != genesis) {
@@ -481,8 +487,8 @@ void Replicator::subscribe() {
   natsStatus s = js_Subscribe(&sub, nats_->js.get(), options_.subject.c_str(), Callbacks::message,
                               closures_.back().get(), nullptr, &so, &code);
   if (s != NATS_OK) {
-    throw std::runtime_error(fmt::format("cannot follow stream {}: {}", options_.stream,
-                                         natsError(s)));
+    throw std::runtime_error(
+        fmt::format("cannot follow stream {}: {}", options_.stream, natsError(s)));
   }
   nats_->subscription.reset(sub);
 }
@@ -553,8 +559,9 @@ void Replicator::stopFollowing(std::string why) {
   }
   logLine(Level::error, "replication_stopped",
           {{"error", stopped_},
-           {"effect", "this replica answers checks as of its last applied entry and refuses "
-                      "mutations"}});
+           {"effect",
+            "this replica answers checks as of its last applied entry and refuses "
+            "mutations"}});
 }
 
 bool Replicator::catchUp(uint64_t sequence, Clock::time_point deadline) {
@@ -613,13 +620,12 @@ Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
       }
       // Stored before under this id at another place: CAS makes that impossible; say so.
       out.fate = Fate::unknown;
-      out.why = fmt::format("the log holds this batch as {}, expected {}", ack->Sequence,
-                            head + 1);
+      out.why = fmt::format("the log holds this batch as {}, expected {}", ack->Sequence, head + 1);
       ++unknownOutcomes_;
       return out;
     }
     if (code == JSStreamWrongLastSequenceErr) {
-      uint64_t logHead = headFromError();
+      uint64_t logHead = headFromError(s);
       if (sent) {
         // Ours may be the entry that moved the head (a late copy of the first send).
         natsMsg* atRaw = nullptr;
@@ -663,8 +669,8 @@ Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
   }
   ++unknownOutcomes_;
   out.fate = Fate::unknown;
-  out.why = fmt::format("batch {} was sent, and whether the log stored it is unknown: {}", id,
-                        out.why);
+  out.why =
+      fmt::format("batch {} was sent, and whether the log stored it is unknown: {}", id, out.why);
   logLine(Level::warning, "replication_outcome_unknown",
           {{"batch", id}, {"after", std::to_string(head)}, {"error", out.why}});
   return out;

@@ -83,14 +83,14 @@ class Replicator {
 
   struct Status {
     bool connected = false;
-    bool following = false;   // the stream is set up and this replica subscribed to it
-    std::string stopped;      // why this replica stopped following the log; empty while it does
-    uint64_t applied = 0;     // the last sequence applied here
-    uint64_t head = 0;        // the log's last sequence as last heard of (0: not yet)
-    uint64_t published = 0;   // batches this replica's writer published
-    uint64_t conflicts = 0;   // publishes refused because another replica wrote first
+    bool following = false;  // the stream is set up and this replica subscribed to it
+    std::string stopped;     // why this replica stopped following the log; empty while it does
+    uint64_t applied = 0;    // the last sequence applied here
+    uint64_t head = 0;       // the log's last sequence as last heard of (0: not yet)
+    uint64_t published = 0;  // batches this replica's writer published
+    uint64_t conflicts = 0;  // publishes refused because another replica wrote first
     uint64_t unknownOutcomes = 0;
-    std::string server;       // the URL connected to
+    std::string server;  // the URL connected to
   };
   Status status() const;
 
@@ -130,8 +130,8 @@ class Replicator {
 
   mutable std::mutex mutex_;  // guards what NATS's threads share with the writer
   std::deque<Delivery> inbox_;
-  uint64_t generation_ = 0;     // of the current subscription; older deliveries are dropped
-  bool resubscribe_ = false;    // reconnected: follow again from the applied sequence
+  uint64_t generation_ = 0;   // of the current subscription; older deliveries are dropped
+  bool resubscribe_ = false;  // reconnected: follow again from the applied sequence
   std::string stopped_;
   std::string lastError_;
   std::string server_;
@@ -140,7 +140,7 @@ class Replicator {
   uint64_t conflicts_ = 0;
   uint64_t unknownOutcomes_ = 0;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> following_{false};  // set by the writer thread
+  std::atomic<bool> following_{false};                 // set by the writer thread
   std::chrono::steady_clock::time_point nextSetUp_{};  // under mutex_
 };
 

@@ -73,6 +73,7 @@ void Committer::start() {
 
 void Committer::wakeWriter() {
   std::lock_guard lock(mutex_);
+  woken_ = true;
   wake_.notify_one();
 }
 
@@ -218,22 +219,25 @@ void Committer::loop() {
   auto nextFlush = std::chrono::steady_clock::now() + options_.credentials.lastUsedFlush;
   bool finalFlush = false;
   nextExpiry_ = store_.nextGrantExpiry();
-  std::optional<std::chrono::steady_clock::time_point> replicationWake;
+  std::optional<std::chrono::steady_clock::time_point> replicationWake, hookWake;
   for (;;) {
     bool stopping = false;
     {
       std::unique_lock lock(mutex_);
       auto until = std::min(nextFlush, expiryWake());
       if (replicationWake) until = std::min(until, *replicationWake);
+      if (hookWake) until = std::min(until, *hookWake);
       wake_.wait_until(lock, until, [&] {
-        return stopping_ || !queue_.empty() || !between_.empty() ||
+        return stopping_ || woken_ || !queue_.empty() || !between_.empty() ||
                (replicator_ != nullptr && replicator_->pending());
       });
+      woken_ = false;
       stopping = stopping_;
       jobs.swap(between_);
     }
     // The log's entries first: a group is validated on the newest state this replica has.
     if (replicator_ != nullptr) replicationWake = replicator_->poll();
+    if (afterWork_) hookWake = afterWork_();
     for (auto& job : jobs) job();
     jobs.clear();
     if (nextExpiry_ && *nextExpiry_ <= unixNow() &&
@@ -262,6 +266,7 @@ void Committer::loop() {
     }
     applyBatch(batch);
     batch.clear();
+    if (afterWork_) hookWake = afterWork_();
     nextExpiry_ = store_.nextGrantExpiry();
     std::lock_guard lock(mutex_);
     applyingSince_.reset();

@@ -75,6 +75,14 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
+  // Runs `hook` on the writer thread whenever it wakes and after every group it commits (after
+  // the log's entries were applied); the hook answers when it wants to run again at the latest.
+  // Set before start().
+  using AfterWork = std::function<std::optional<std::chrono::steady_clock::time_point>()>;
+  void setAfterWork(AfterWork hook) { afterWork_ = std::move(hook); }
+  // Wakes the writer thread (to run the hook).
+  void wake() { wakeWriter(); }
+
   void start();
   // False once stopping for work that expects an answer (internal bookkeeping is still taken).
   bool queue(Pending&& pending);
@@ -84,6 +92,10 @@ class Committer {
   // it runs (the backup uses it to begin its copy at a known revision); the job must be short.
   // False once stopping (the job is not run).
   bool between(std::function<void()> job);
+
+  // Whether changes go through a replicated log (replication/replicator.hpp).
+  bool replicated() const { return replicator_ != nullptr; }
+  const replication::Replicator* replicator() const { return replicator_; }
 
   uint64_t mutationsCommitted() const;
   // How long the oldest unanswered mutation has waited since it was queued — in the queue or in
@@ -130,12 +142,14 @@ class Committer {
   const ServiceOptions& options_;
   Housekeeping housekeeping_;
   replication::Replicator* replicator_;
+  AfterWork afterWork_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Pending> queue_;
   std::deque<std::function<void()>> between_;
   bool stopping_ = false;
-  WriterStats stats_;  // under mutex_; queued and backlogAge filled in by stats()
+  bool woken_ = false;  // wakeWriter() was called: run the replicator and the hook
+  WriterStats stats_;   // under mutex_; queued and backlogAge filled in by stats()
   // When the oldest item of the batch being applied was queued; empty between batches.
   std::optional<std::chrono::steady_clock::time_point> applyingSince_;
   // Time-boxed grants (writer thread only): the earliest stored expiry in unix seconds, read

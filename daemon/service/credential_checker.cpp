@@ -54,6 +54,11 @@ class OnceSink {
     answer(protocol::errorFrame(id_, wire::ErrorCode::FAILED,
                                 fmt::format("internal failure: {}", reason)));
   }
+  // Hands the answer to someone else (the writer); this sink answers nothing any more.
+  std::shared_ptr<protocol::AnswerSink> handOver() {
+    answered_ = true;
+    return sink_;
+  }
 
  private:
   uint64_t id_;
@@ -255,6 +260,12 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
         if (!step) {
           limiter_.recordFailure({job->sourceKey, job->principalKey}, now);
           refusal = CredentialRefusal::TOTP_INVALID;
+        } else if (committer_.replicated()) {
+          // A code accepted on one replica must be refused as replayed on every other: the
+          // acceptance is a change decided by the writer at the log's head, answered from there.
+          acceptTotpThroughLog(job->id, job->user->id, *step, job->principalKey,
+                               job->answer.handOver());
+          return;
         } else if (!claimTotpStep(job->user->id, job->totp->lastStep, *step)) {
           refusal = CredentialRefusal::TOTP_REPLAYED;
         } else {
@@ -301,6 +312,36 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
     return Disposition::answered;
   }
   return Disposition::queued;
+}
+
+void CredentialChecker::acceptTotpThroughLog(uint64_t id, store::PrincipalId user, uint64_t step,
+                                             std::string principalKey,
+                                             std::shared_ptr<protocol::AnswerSink> sink) {
+  Committer::Pending accept;
+  accept.id = id;
+  accept.sink = sink;
+  accept.apply = [this, user, step, principalKey = std::move(principalKey)](
+                     store::Writer& w, wire::Response::Builder response) {
+    auto totp = w.totp(user);
+    bool fresh = totp && step > totp->lastStep;
+    if (fresh) w.recordTotpStep(user, step);
+    auto r = response.initCredential();
+    auto refusal = fresh ? CredentialRefusal::NONE : CredentialRefusal::TOTP_REPLAYED;
+    r.setAccepted(fresh);
+    r.setRefusal(refusal);
+    r.setRevision(w.revision());
+    passwordOutcomes_[slotOf<kRefusalSlots>(refusal)].add();
+    if (fresh) {
+      limiter_.clear(principalKey);
+      r.setPrincipal(user);
+      r.setKind(wire::PrincipalKind::USER);
+    }
+    return fresh;
+  };
+  if (!committer_.queue(std::move(accept))) {
+    sink->answer(
+        protocol::errorFrame(id, wire::ErrorCode::OVERLOADED, "the daemon is shutting down"));
+  }
 }
 
 bool CredentialChecker::claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step) {

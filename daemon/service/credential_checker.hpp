@@ -87,6 +87,10 @@ class CredentialChecker {
 
  private:
   // Claims a TOTP step for a user unless it (or a later one) was used; true when claimed.
+  // Replicated mode: queues the acceptance of TOTP `step` for `user` as a change at the log's
+  // head, answered on `sink` — accepted, or totpReplayed when another replica took the step.
+  void acceptTotpThroughLog(uint64_t id, store::PrincipalId user, uint64_t step,
+                            std::string principalKey, std::shared_ptr<protocol::AnswerSink> sink);
   bool claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step);
   // The hash an unknown user's password is checked against, so timing does not tell which logins
   // exist (made on first use: Argon2id is too slow for start-up).

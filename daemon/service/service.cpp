@@ -28,7 +28,10 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
              counting_,
              backups_,
              store_,
-             std::chrono::steady_clock::now()} {
+             std::chrono::steady_clock::now()},
+      replicated_(replicator != nullptr),
+      writerIo_(newIoState()) {
+  committer_.setAfterWork([this] { return resumeWaits(); });
   committer_.start();  // every member is constructed: the writer may call back into them
 }
 
@@ -55,15 +58,107 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
         out);
     return Disposition::answered;
   }
-  switch (row->route) {
+  if (request.getMinRevision() != 0) {
+    if (auto done = awaitRevision(io, peer, request, out, sink)) return *done;
+  }
+  return route(*row, io, peer, request, out, sink);
+}
+
+Disposition Service::route(const RequestRow& row, IoState& io, const protocol::Peer& peer,
+                           wire::Request::Reader request, std::string& out,
+                           protocol::AnswerSink& sink) {
+  switch (row.route) {
     case Route::snapshot:
-      return answerInline(*row, io, request, out);
+      return answerInline(row, io, request, out);
     case Route::writer:
-      return queueMutation(*row, peer, request, out, sink);
+      return queueMutation(row, peer, request, out, sink);
     case Route::pool:
-      return row->start(parts_, io, peer, request, out, sink);
+      return row.start(parts_, io, peer, request, out, sink);
   }
   return Disposition::answered;
+}
+
+namespace {
+
+bool takesMinRevision(wire::Request::Which which) {
+  using W = wire::Request::Which;
+  return which == W::AUTHORIZE || which == W::AUTHORIZE_BATCH || which == W::CHECK_ACCESS ||
+         which == W::LIST_PERMISSIONS || which == W::LOOKUP;
+}
+
+std::string behindMessage(uint64_t applied, uint64_t wanted, std::chrono::milliseconds waited) {
+  return fmt::format(
+      "this replica has applied revision {}, {} short of minRevision {} (waited {} ms); retry, "
+      "or ask another replica",
+      applied, wanted - applied, wanted, waited.count());
+}
+
+}  // namespace
+
+std::optional<Disposition> Service::awaitRevision(IoState& io, const protocol::Peer& peer,
+                                                  wire::Request::Reader request, std::string& out,
+                                                  protocol::AnswerSink& sink) {
+  uint64_t wanted = request.getMinRevision();
+  if (!takesMinRevision(request.which())) {
+    protocol::appendError(request.getId(), ErrorCode::INVALID_ARGUMENT,
+                          fmt::format("minRevision: {} does not take one (authorize, "
+                                      "authorizeBatch, checkAccess, listPermissions and lookup "
+                                      "do)",
+                                      operationName(request)),
+                          out);
+    return Disposition::answered;
+  }
+  if (io.snapshot().revision() >= wanted) return std::nullopt;
+  io.release();  // this thread's snapshot may be older than the store: take the newest
+  uint64_t applied = io.snapshot().revision();
+  if (applied >= wanted) return std::nullopt;
+  if (!replicated_ || options_.minRevisionWait.count() == 0) {
+    // Alone, the revision only grows by this daemon's own commits: waiting would not bring it.
+    protocol::appendError(request.getId(), ErrorCode::BEHIND,
+                          behindMessage(applied, wanted, std::chrono::milliseconds(0)), out);
+    return Disposition::answered;
+  }
+  RevisionWaits::Waiter waiter;
+  waiter.minRevision = wanted;
+  waiter.since = RevisionWaits::Clock::now();
+  waiter.deadline = waiter.since + options_.minRevisionWait;
+  waiter.request = std::make_shared<capnp::MallocMessageBuilder>();
+  waiter.request->setRoot(request);
+  waiter.peer = peer;
+  waiter.sink = sink.retain();
+  if (!waits_.park(std::move(waiter))) {
+    protocol::appendError(request.getId(), ErrorCode::OVERLOADED, "the daemon is shutting down",
+                          out);
+    return Disposition::answered;
+  }
+  committer_.wake();  // the revision may have arrived meanwhile
+  return Disposition::queued;
+}
+
+std::optional<std::chrono::steady_clock::time_point> Service::resumeWaits() {
+  uint64_t applied = store_.revision();
+  for (auto& waiter : waits_.due(applied)) {
+    auto request = waiter.request->getRoot<wire::Request>().asReader();
+    std::string out;
+    writerIo_->release();  // the newest revision, which has the one waited for
+    const RequestRow* row = requestRow(request.which());
+    if (route(*row, *writerIo_, waiter.peer, request, out, *waiter.sink) == Disposition::answered) {
+      waiter.sink->answer(std::move(out));
+    }
+    writerIo_->release();
+  }
+  auto now = RevisionWaits::Clock::now();
+  for (auto& waiter : waits_.expired(now)) {
+    auto request = waiter.request->getRoot<wire::Request>().asReader();
+    std::string out;
+    protocol::appendError(
+        request.getId(), ErrorCode::BEHIND,
+        behindMessage(applied, waiter.minRevision,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(now - waiter.since)),
+        out);
+    waiter.sink->answer(std::move(out));
+  }
+  return waits_.nextDeadline();
 }
 
 void Service::answerImpact(const store::Writer& w, const std::vector<store::EffectChange>& changes,
@@ -138,6 +233,12 @@ void Service::stop() {
   backups_.stop();      // a backup in progress finishes (its copy begins between commits)
   credentials_.stop();  // password checks in progress finish (and may queue bookkeeping)
   committer_.stop();
+  for (auto& waiter : waits_.drain()) {
+    std::string out;
+    protocol::appendError(waiter.request->getRoot<wire::Request>().getId(), ErrorCode::OVERLOADED,
+                          "the daemon is shutting down", out);
+    waiter.sink->answer(std::move(out));
+  }
 }
 
 }  // namespace gatehouse::service

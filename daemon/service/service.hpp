@@ -22,6 +22,7 @@
 #include "service/io_state.hpp"
 #include "service/options.hpp"
 #include "service/requests.hpp"
+#include "service/revision_waits.hpp"
 #include "service/stats.hpp"
 #include "store/store.hpp"
 
@@ -77,6 +78,18 @@ class Service : public protocol::RequestHandler {
   static void answerImpact(const store::Writer& w, const std::vector<store::EffectChange>& changes,
                            wire::Response::Builder response);
   static constexpr size_t kMaxImpactChanges = 1000;
+  // Request.minRevision: nullopt when the request may be answered now; else it was answered
+  // (an error) or parked until the revision is applied.
+  std::optional<protocol::Disposition> awaitRevision(IoState& io, const protocol::Peer& peer,
+                                                     wire::Request::Reader request,
+                                                     std::string& out, protocol::AnswerSink& sink);
+  // The writer thread's turn (Committer::setAfterWork): answers the parked requests whose
+  // revision is applied, and `behind` those whose wait ran out.
+  std::optional<std::chrono::steady_clock::time_point> resumeWaits();
+  // Routes a request (a check or a credential check) once its revision is there.
+  protocol::Disposition route(const RequestRow& row, IoState& io, const protocol::Peer& peer,
+                              wire::Request::Reader request, std::string& out,
+                              protocol::AnswerSink& sink);
 
   store::Store& store_;
   ServiceOptions options_;
@@ -85,6 +98,9 @@ class Service : public protocol::RequestHandler {
   Backups backups_;
   CredentialChecker credentials_;
   ServiceParts parts_;
+  bool replicated_;
+  RevisionWaits waits_;
+  std::unique_ptr<IoState> writerIo_;  // the writer thread's, for parked requests
 };
 
 }  // namespace gatehouse::service

@@ -183,6 +183,39 @@ void writerFamilies(Families& out, const Committer::WriterStats& w,
           wire::MetricType::GAUGE, seconds(now - w.lastCommit.value_or(started)));
 }
 
+void replicationFamilies(Families& out, const replication::Replicator::Status& r) {
+  using wire::MetricType;
+  auto& info = out.add("gatehouse_replication_info",
+                       "Replicated mode: always 1; `server` is the NATS server connected to "
+                       "(empty when none), `stopped` why this replica stopped following the log "
+                       "(empty while it follows it).",
+                       MetricType::GAUGE);
+  info.samples.push_back(Sample{"", {{"server", r.server}, {"stopped", r.stopped}}, 1});
+  out.one("gatehouse_replication_connected", "1 while connected to NATS, else 0.",
+          MetricType::GAUGE, r.connected ? 1 : 0);
+  out.one("gatehouse_replication_following",
+          "1 while this replica follows the log (mutations possible), else 0.", MetricType::GAUGE,
+          r.following ? 1 : 0);
+  out.one("gatehouse_replication_applied_sequence",
+          "The log's last entry applied here (the revision checks are answered at).",
+          MetricType::GAUGE, double(r.applied));
+  out.one("gatehouse_replication_head_sequence", "The log's last entry this replica has heard of.",
+          MetricType::GAUGE, double(r.head));
+  out.one("gatehouse_replication_lag_entries",
+          "Entries of the log not yet applied here (head minus applied).", MetricType::GAUGE,
+          double(r.head - r.applied));
+  out.one("gatehouse_replication_published_total",
+          "Batches this replica's writer published to the log.", MetricType::COUNTER,
+          double(r.published));
+  out.one("gatehouse_replication_conflicts_total",
+          "Publishes refused because another replica wrote first (the batch was validated "
+          "again).",
+          MetricType::COUNTER, double(r.conflicts));
+  out.one("gatehouse_replication_unknown_outcomes_total",
+          "Batches whose fate was still unknown at the deadline (answered outcomeUnknown).",
+          MetricType::COUNTER, double(r.unknownOutcomes));
+}
+
 }  // namespace
 
 void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
@@ -227,6 +260,9 @@ void answerStats(ServiceParts& parts, IoState&, wire::Request::Reader,
   }
 
   writerFamilies(out, parts.committer.stats(), parts.started, now);
+  if (const auto* replicator = parts.committer.replicator()) {
+    replicationFamilies(out, replicator->status());
+  }
   cacheFamilies(out, {{"row", t.rows}, {"name", t.names}, {"verified_key", t.verifiedKeys}});
   out.one("gatehouse_cache_flushes_total",
           "Times an IO thread dropped its whole row cache because a commit could not say which "

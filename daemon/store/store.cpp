@@ -194,7 +194,7 @@ Store::Usage Store::usage() const {
   MDB_stat stat;
   check(mdb_env_stat(env_.get(), &stat), "mdb_env_stat");
   Usage u;
-  u.revision = info.me_last_txnid;
+  u.revision = options_.replicated ? appliedSequence() : info.me_last_txnid;
   u.mapSize = mapSize_.load();
   u.pageSize = stat.ms_psize;
   u.usedPages = info.me_last_pgno + 1;

@@ -11,7 +11,7 @@ export type Id = bigint | number;
 export const ERROR_CODES = [
   "malformed", "unknownRequest", "invalidArgument", "notFound", "alreadyExists", "limitExceeded",
   "accessDenied", "failed", "overloaded", "conflict", "notOwner", "escalation", "forbidden",
-  "aboveCeiling",
+  "aboveCeiling", "behind", "unavailable", "outcomeUnknown",
 ] as const;
 export const DENY_REASONS = [
   "none", "unknownPrincipal", "unknownCompany", "principalDisabled", "unknownPermission",
