@@ -98,8 +98,11 @@ Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
   config << "[daemon]\nsocket = \"" << socket() << "\"\ndata_dir = \""
          << (dir_.path() / "data").string() << "\"\nio_threads = 2\n";
   config << extraToml << "\n";
-  config << "[credentials]\npepper_file = \"" << (dir_.path() / "pepper").string() << "\"\n"
-         << credentialsToml << "\n";
+  config << "[credentials]\n";
+  if (credentialsToml.find("pepper_file") == std::string::npos) {
+    config << "pepper_file = \"" << (dir_.path() / "pepper").string() << "\"\n";
+  }
+  config << credentialsToml << "\n";
   config.close();
   start();
 }

@@ -40,11 +40,11 @@ class Daemon {
  public:
   // `extraToml` is appended to a config that sets the socket and data directory (it may open
   // other sections); `credentialsToml` goes into the [credentials] section, which also sets the
-  // pepper file inside the temporary directory. `environment` ("NAME=value") is added to the
-  // inherited environment of every start, replacing a variable of the same name.
-  // `launcher`, given the socket's path, returns what comes before the daemon's own command line
-  // (e.g. systemd-socket-activate and its options); the pid is then the launcher's, which must
-  // exec the daemon in its place.
+  // pepper file inside the temporary directory unless `credentialsToml` sets `pepper_file`.
+  // `environment` ("NAME=value") is added to the inherited environment of every start, replacing a
+  // variable of the same name. `launcher`, given the socket's path, returns what comes before the
+  // daemon's own command line (e.g. systemd-socket-activate and its options); the pid is then the
+  // launcher's, which must exec the daemon in its place.
   using Launcher = std::function<std::vector<std::string>(const std::string& socket)>;
   explicit Daemon(const std::string& extraToml = "", const std::string& credentialsToml = "",
                   std::vector<std::string> environment = {}, Launcher launcher = {});

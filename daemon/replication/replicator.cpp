@@ -233,6 +233,8 @@ void Replicator::connectionChanged(bool connected) {
   if (was == connected) return;
   {
     std::lock_guard lock(mutex_);
+    disconnectedAt_.reset();
+    if (!connected) disconnectedAt_ = Clock::now();
     if (connected) {
       resubscribe_ = true;  // the library would restart an idle ordered consumer from 1
       char url[256] = {};
@@ -265,6 +267,14 @@ bool Replicator::pending() const {
   if (!stopped_.empty()) return false;
   if (!inbox_.empty() || resubscribe_) return true;
   return connected_ && !following_ && Clock::now() >= nextSetUp_;
+}
+
+bool Replicator::joining() const {
+  std::lock_guard lock(mutex_);
+  if (!stopped_.empty()) return false;
+  if (connected_) return !following_;
+  // A connection lost a moment ago is usually back at once (another server of the cluster).
+  return disconnectedAt_ && Clock::now() - *disconnectedAt_ < options_.connectTimeout;
 }
 
 bool Replicator::writable(std::string* why) const {
@@ -390,11 +400,12 @@ void Replicator::ensureStream() {
   }
   uint64_t last = info->State.LastSeq;
   if (store_.appliedSequence() > last) {
-    stopFollowing(fmt::format(
-        "stream {} ends at {} but this replica applied {}: the stream was replaced or lost "
-        "entries",
+    // A server that has just come back may answer before it caught up: not a verdict, a retry
+    // (a stream that was replaced has another genesis, which checkGenesis refuses).
+    throw std::runtime_error(fmt::format(
+        "stream {} says it ends at {} but this replica applied {}: waiting for the cluster to "
+        "catch up (if it lost entries, this replica cannot follow it)",
         options_.stream, last, store_.appliedSequence()));
-    throw std::runtime_error(stopped_);
   }
   std::lock_guard lock(mutex_);
   head_ = std::max(head_, last);

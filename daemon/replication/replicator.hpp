@@ -60,6 +60,9 @@ class Replicator {
   std::optional<std::chrono::steady_clock::time_point> poll();
   // Whether poll() has work now (deliveries, a set-up due); any thread.
   bool pending() const;
+  // Not stopped and about to follow the log: connected and setting it up again, or disconnected
+  // for less than replication.connect_timeout_ms (a mutation waits for that, not longer).
+  bool joining() const;
   // Whether mutations can be published now; `why` says what stops them.
   bool writable(std::string* why = nullptr) const;
 
@@ -140,8 +143,9 @@ class Replicator {
   uint64_t conflicts_ = 0;
   uint64_t unknownOutcomes_ = 0;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> following_{false};                 // set by the writer thread
-  std::chrono::steady_clock::time_point nextSetUp_{};  // under mutex_
+  std::atomic<bool> following_{false};                                   // set by the writer thread
+  std::chrono::steady_clock::time_point nextSetUp_{};                    // under mutex_
+  std::optional<std::chrono::steady_clock::time_point> disconnectedAt_;  // under mutex_
 };
 
 }  // namespace gatehouse::replication

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
+#include <thread>
 
 #include "common/log.hpp"
 #include "protocol/errors.hpp"
@@ -396,8 +397,14 @@ bool Committer::commitThroughLog(
   for (;;) {
     replicator_->poll();
     if (std::string why; !replicator_->writable(&why)) {
-      failAll(ErrorCode::UNAVAILABLE, why);
-      return false;
+      // Joining the log again (after a reconnect, through a leader election) takes a moment:
+      // wait for it within the deadline. Cut off from NATS, or stopped: refuse at once.
+      if (!replicator_->joining() || std::chrono::steady_clock::now() >= deadline) {
+        failAll(ErrorCode::UNAVAILABLE, why);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
     }
     uint64_t head = store_.appliedSequence();
     replication::Replicator::Outcome published;
@@ -442,6 +449,11 @@ bool Committer::commitThroughLog(
         failAll(ErrorCode::OUTCOME_UNKNOWN, published.why);
         return false;
       default:
+        // Not taken. A connection lost a moment ago may come back within the deadline.
+        if (replicator_->joining() && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          continue;
+        }
         failAll(ErrorCode::UNAVAILABLE, fmt::format("{}; nothing was written", published.why));
         return false;
     }

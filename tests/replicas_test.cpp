@@ -1,0 +1,547 @@
+// Replication end to end (docs/replication.md): three real gatehoused replicas of one log on a
+// real three-node NATS JetStream cluster on loopback (nats_cluster.hpp), each test with its own
+// cluster and replicas, every process stopped by the test by its pid.
+//
+// Stores are compared with `mdb_dump -a` of each replica's data directory once all have applied
+// the same sequence: every table, every key and value.
+#define BOOST_TEST_MODULE replicas
+#include <liboath/oath.h>
+#include <sodium.h>
+
+#include <fmt/format.h>
+
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client.hpp"
+#include "credentials/totp.hpp"
+#include "daemon_fixture.hpp"
+#include "nats_cluster.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::testing;
+using client::Answer;
+using client::Client;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A replica's [replication] section. Short waits: the tests kill servers on purpose.
+std::string replicationToml(const NatsCluster& nats, const std::string& name) {
+  std::string servers;
+  for (const auto& url : nats.urls()) servers += fmt::format("{}\"{}\"", servers.empty() ? "" : ", ", url);
+  return fmt::format(
+      "[replication]\nmode = \"nats\"\nservers = [{}]\nreplicas = 3\nname = \"{}\"\n"
+      "reconnect_wait_ms = 100\nrequest_timeout_ms = 1000\noutcome_wait_ms = 20000\n"
+      "min_revision_wait_ms = 5000\n",
+      servers, name);
+}
+
+// One log, three replicas sharing one pepper.
+struct Cluster {
+  NatsCluster nats{3};
+  TempDir shared;
+  std::vector<std::unique_ptr<Daemon>> replicas;
+
+  explicit Cluster(size_t count = 3) {
+    std::ofstream pepper(pepperPath(), std::ios::binary);
+    pepper << std::string(32, 'p');
+    pepper.close();
+    std::filesystem::permissions(pepperPath(), std::filesystem::perms::owner_read |
+                                                   std::filesystem::perms::owner_write);
+    for (size_t i = 0; i < count; ++i) add();
+  }
+
+  std::filesystem::path pepperPath() const { return shared.path() / "pepper"; }
+
+  Daemon& add(const std::string& pepperFile = "") {
+    std::string name = fmt::format("r{}", replicas.size());
+    replicas.push_back(std::make_unique<Daemon>(
+        replicationToml(nats, name),
+        fmt::format("pepper_file = \"{}\"",
+                    pepperFile.empty() ? pepperPath().string() : pepperFile)));
+    waitFollowing(*replicas.back());
+    return *replicas.back();
+  }
+
+  Daemon& operator[](size_t i) { return *replicas[i]; }
+
+  // Waits until every replica has applied the log as far as the newest of them.
+  uint64_t converge() {
+    uint64_t head = 0;
+    for (auto& r : replicas) {
+      if (r->running()) head = std::max(head, applied(*r));
+    }
+    for (auto& r : replicas) {
+      if (r->running()) awaitRevision(*r, head);
+    }
+    return head;
+  }
+
+  static double metric(const Daemon& d, const std::string& name) {
+    Client c = d.connect();
+    Answer a = c.call([](wire::Request::Builder r) { r.setStats(); });
+    client::checkOk(a);
+    for (auto m : a->getStats().getMetrics()) {
+      if (name == m.getName().cStr() && m.getSamples().size() > 0) {
+        return m.getSamples()[0].getValue();
+      }
+    }
+    return -1;
+  }
+  static uint64_t applied(const Daemon& d) {
+    return static_cast<uint64_t>(metric(d, "gatehouse_replication_applied_sequence"));
+  }
+  static void waitFollowing(const Daemon& d) {
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (metric(d, "gatehouse_replication_following") != 1) {
+      BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, "the replica did not follow the log:\n"
+                                                         << d.log());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  // A lookup at minRevision `revision`: answered once the replica applied it (no sleeping).
+  static void awaitRevision(const Daemon& d, uint64_t revision) {
+    Client c = d.connect();
+    auto deadline = Clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      Answer a = c.call([&](wire::Request::Builder r) {
+        auto q = r.initLookup();
+        q.setKind(wire::EntityKind::COMPANY);
+        q.setName("-");
+        r.setMinRevision(revision);
+      });
+      if (a->isLookup()) return;
+      BOOST_REQUIRE_MESSAGE((a->getError().getCode() == wire::ErrorCode::BEHIND),
+                            a->getError().getMessage().cStr());
+      BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, "replica stuck behind " << revision);
+    }
+  }
+};
+
+std::string dump(const Daemon& d) {
+  Run run = runProcess({"/usr/bin/mdb_dump", "-a", (d.dir() / "data").string()});
+  BOOST_REQUIRE_MESSAGE(run.status == 0, "mdb_dump: " << run.err);
+  return run.out;
+}
+
+void requireIdentical(Cluster& cluster) {
+  cluster.converge();
+  std::string first = dump(cluster[0]);
+  for (size_t i = 1; i < cluster.replicas.size(); ++i) {
+    BOOST_TEST((dump(cluster[i]) == first), "replica " << i << " differs from replica 0");
+  }
+}
+
+// Every company, page by page.
+size_t countCompanies(Client& c) {
+  size_t count = 0;
+  uint64_t token = 0;
+  do {
+    Answer page = c.call([&](wire::Request::Builder r) {
+      r.setListCompanies();
+      r.setPageSize(10000);
+      r.setPageToken(token);
+    });
+    client::checkOk(page);
+    count += page->getCompanies().getCompanies().size();
+    token = page->getCompanies().getNextPageToken();
+  } while (token != 0);
+  return count;
+}
+
+Answer createCompany(Client& c, const std::string& name) {
+  return c.call([&](wire::Request::Builder r) { r.initCreateCompany().setName(name); });
+}
+
+uint64_t mutationRevision(const Answer& a) {
+  client::checkOk(a);
+  return a->getMutation().getRevision();
+}
+
+uint64_t idOf(const Answer& a) {
+  client::checkOk(a);
+  return a->getMutation().getId();
+}
+
+Answer authorize(Client& c, uint64_t p, uint64_t company, const std::string& perm,
+                 uint64_t minRevision = 0) {
+  return c.call([&](wire::Request::Builder r) {
+    auto q = r.initAuthorize();
+    q.setPrincipal(p);
+    q.setCompany(company);
+    q.setPermission(perm);
+    r.setMinRevision(minRevision);
+  });
+}
+
+Answer setGrant(Client& c, uint64_t p, uint64_t company, const std::vector<std::string>& perms) {
+  return c.call([&](wire::Request::Builder r) {
+    auto g = r.initSetGrant();
+    g.setPrincipal(p);
+    g.setCompany(company);
+    auto list = g.initPermissions(static_cast<unsigned>(perms.size()));
+    for (unsigned i = 0; i < perms.size(); ++i) list.set(i, perms[i]);
+  });
+}
+
+Answer define(Client& c, const std::vector<std::string>& perms) {
+  return c.call([&](wire::Request::Builder r) {
+    auto list = r.initDefinePermissions(static_cast<unsigned>(perms.size()));
+    for (unsigned i = 0; i < perms.size(); ++i) list.set(i, perms[i]);
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_mutation_on_one_replica_is_read_on_the_others_at_its_revision) {
+  Cluster cluster;
+  Client a = cluster[0].connect();
+  uint64_t acme = idOf(createCompany(a, "acme"));
+  client::checkOk(define(a, {"router.read"}));
+  uint64_t alice = idOf(a.call([](wire::Request::Builder r) { r.initCreateUser().setName("alice"); }));
+  uint64_t revision = mutationRevision(setGrant(a, alice, acme, {"router.read"}));
+  for (size_t i : {1, 2}) {
+    Client other = cluster[i].connect();
+    Answer answer = authorize(other, alice, acme, "router.read", revision);
+    client::checkOk(answer);
+    BOOST_TEST(answer->getAuthorize().getAllowed(), "replica " << i);
+    BOOST_TEST(answer->getAuthorize().getRevision() >= revision);
+  }
+  // A revision no replica has: `behind`, saying how far, after the configured wait.
+  Client b = cluster[1].connect();
+  auto started = Clock::now();
+  Answer ahead = authorize(b, alice, acme, "router.read", revision + 1000);
+  BOOST_REQUIRE(ahead->isError());
+  BOOST_TEST((ahead->getError().getCode() == wire::ErrorCode::BEHIND));
+  BOOST_TEST(std::string(ahead->getError().getMessage().cStr()).find("short of minRevision") !=
+             std::string::npos);
+  BOOST_TEST((Clock::now() - started >= std::chrono::seconds(4)));
+  // Revisions are the log's sequence: the same number everywhere.
+  requireIdentical(cluster);
+  BOOST_TEST(Cluster::applied(cluster[2]) == Cluster::applied(cluster[0]));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_mutations_on_three_replicas_end_in_identical_stores) {
+  Cluster cluster;
+  constexpr int kClients = 2, kEach = 60;
+  std::vector<std::future<int>> writers;
+  for (size_t r = 0; r < 3; ++r) {
+    for (int w = 0; w < kClients; ++w) {
+      writers.push_back(std::async(std::launch::async, [&cluster, r, w] {
+        Client c = cluster[r].connect();
+        int ok = 0;
+        // Pipelined, so each replica's writer groups them and replicas race for the log.
+        auto answers = c.callMany(kEach, [&](size_t i, wire::Request::Builder req) {
+          // Every fifth name is shared by all writers: exactly one of them may create it.
+          std::string name =
+              i % 5 == 0 ? fmt::format("shared-{}", i) : fmt::format("c-{}-{}-{}", r, w, i);
+          req.initCreateCompany().setName(name);
+        });
+        for (auto& a : answers) {
+          if (a->isMutation()) {
+            ++ok;
+          } else {
+            BOOST_TEST((a->getError().getCode() == wire::ErrorCode::ALREADY_EXISTS),
+                       a->getError().getMessage().cStr());
+          }
+        }
+        return ok;
+      }));
+    }
+  }
+  int created = 0;
+  for (auto& w : writers) created += w.get();
+  // 3 x 2 x 60 requests; the 12 shared names exist once each.
+  BOOST_TEST(created == 3 * kClients * (kEach - kEach / 5) + kEach / 5);
+  requireIdentical(cluster);
+  Client c = cluster[2].connect();
+  BOOST_TEST(countCompanies(c) == static_cast<size_t>(created));
+  BOOST_TEST(Cluster::metric(cluster[0], "gatehouse_replication_conflicts_total") +
+                 Cluster::metric(cluster[1], "gatehouse_replication_conflicts_total") +
+                 Cluster::metric(cluster[2], "gatehouse_replication_conflicts_total") >
+             0);
+}
+
+BOOST_AUTO_TEST_CASE(a_delete_racing_a_grant_elsewhere_is_decided_once) {
+  Cluster cluster;
+  Client a = cluster[0].connect();
+  Client b = cluster[1].connect();
+  uint64_t owner = idOf(createCompany(a, "owner"));
+  uint64_t other = idOf(createCompany(a, "other"));
+  client::checkOk(define(a, {"router.read"}));
+  constexpr int kRaces = 12;
+  std::vector<uint64_t> accounts;
+  for (int i = 0; i < kRaces; ++i) {
+    accounts.push_back(idOf(a.call([&](wire::Request::Builder r) {
+      auto q = r.initCreateServiceAccount();
+      q.setName(fmt::format("bot-{}", i));
+      q.setOwnerCompany(owner);
+    })));
+  }
+  uint64_t head = cluster.converge();
+  Cluster::awaitRevision(cluster[1], head);
+  int grantsWon = 0, deletesWon = 0;
+  for (uint64_t account : accounts) {
+    auto grant = std::async(std::launch::async,
+                            [&] { return setGrant(b, account, other, {"router.read"}); });
+    Answer deleted = a.call([&](wire::Request::Builder r) { r.setDeletePrincipal(account); });
+    Answer granted = grant.get();
+    client::checkOk(deleted);  // the delete always stands: a grant does not stop it
+    if (granted->isMutation()) {
+      ++grantsWon;  // the grant came first; the delete removed it with the account
+      BOOST_TEST(granted->getMutation().getRevision() < deleted->getMutation().getRevision());
+    } else {
+      ++deletesWon;  // the single-host error for a grant to an account that is gone
+      BOOST_TEST((granted->getError().getCode() == wire::ErrorCode::NOT_FOUND),
+                 granted->getError().getMessage().cStr());
+    }
+  }
+  BOOST_TEST_MESSAGE("grants first: " << grantsWon << ", deletes first: " << deletesWon);
+  BOOST_TEST(grantsWon + deletesWon == kRaces);
+  requireIdentical(cluster);
+  for (size_t i = 0; i < 3; ++i) {
+    Client c = cluster[i].connect();
+    for (uint64_t account : accounts) {
+      Answer gone = c.call([&](wire::Request::Builder r) { r.setGetPrincipal(account); });
+      client::checkOk(gone);
+      BOOST_TEST(!gone->getPrincipal().getFound(), "account " << account << " on replica " << i);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_killed_while_applying_catches_up_exactly_once) {
+  Cluster cluster;
+  Client a = cluster[0].connect();
+  std::atomic<bool> writing{true};
+  std::atomic<int> acknowledged{0};
+  auto writer = std::async(std::launch::async, [&] {
+    Client c = cluster[0].connect();
+    for (int round = 0; writing; ++round) {
+      auto answers = c.callMany(20, [&](size_t i, wire::Request::Builder r) {
+        r.initCreateCompany().setName(fmt::format("k-{}-{}", round, i));
+      });
+      for (auto& answer : answers) {
+        client::checkOk(answer);
+        ++acknowledged;
+      }
+    }
+  });
+  for (int kill = 0; kill < 3; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cluster[2].kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cluster[2].start();
+    Cluster::waitFollowing(cluster[2]);
+  }
+  writing = false;
+  writer.get();
+  BOOST_TEST(acknowledged.load() > 0);
+  requireIdentical(cluster);
+  Client c = cluster[2].connect();
+  BOOST_TEST(countCompanies(c) == static_cast<size_t>(acknowledged.load()));
+}
+
+BOOST_AUTO_TEST_CASE(nats_servers_lost_and_back) {
+  Cluster cluster;
+  Client a = cluster[0].connect();
+  client::checkOk(createCompany(a, "before"));
+  // One server of three lost: writes go on (through a new stream leader when it led).
+  cluster.nats.kill(0);
+  std::set<std::string> acknowledged{"before"}, unknown;
+  for (int i = 0; i < 5; ++i) {
+    std::string name = fmt::format("one-lost-{}", i);
+    Answer answer = createCompany(a, name);
+    BOOST_REQUIRE_MESSAGE(answer->isMutation(), answer->getError().getMessage().cStr());
+    acknowledged.insert(name);
+  }
+  // Two lost: no quorum. Writes are refused (or their fate is unknown); checks go on.
+  cluster.nats.kill(1);
+  Client b = cluster[1].connect();
+  auto refusedBy = Clock::now() + std::chrono::seconds(60);
+  for (int i = 0;; ++i) {
+    std::string name = fmt::format("two-lost-{}", i);
+    Answer answer = createCompany(a, name);
+    if (answer->isMutation()) {
+      acknowledged.insert(name);  // the cluster had not yet noticed
+      BOOST_REQUIRE_MESSAGE(Clock::now() < refusedBy, "writes went on with two servers lost");
+      continue;
+    }
+    auto code = answer->getError().getCode();
+    BOOST_TEST((code == wire::ErrorCode::UNAVAILABLE || code == wire::ErrorCode::OUTCOME_UNKNOWN),
+               answer->getError().getMessage().cStr());
+    if (code == wire::ErrorCode::OUTCOME_UNKNOWN) unknown.insert(name);
+    if (code == wire::ErrorCode::UNAVAILABLE) break;
+  }
+  Answer check = b.call([](wire::Request::Builder r) {
+    auto q = r.initLookup();
+    q.setKind(wire::EntityKind::COMPANY);
+    q.setName("before");
+  });
+  client::checkOk(check);
+  BOOST_TEST(check->getLookup().getFound());
+  // Both back: everything catches up by itself; a batch stored without an acknowledgement is
+  // applied once, like every other.
+  cluster.nats.start(0);
+  cluster.nats.start(1);
+  for (size_t n = 0; n < 3; ++n) cluster.nats.waitHealthy(n, std::chrono::seconds(60));
+  auto writableBy = Clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    Answer answer = createCompany(a, "after");
+    if (answer->isMutation()) break;
+    BOOST_REQUIRE_MESSAGE(Clock::now() < writableBy, answer->getError().getMessage().cStr());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  acknowledged.insert("after");
+  requireIdentical(cluster);
+  for (size_t i = 0; i < 3; ++i) {
+    Client c = cluster[i].connect();
+    for (const auto& name : acknowledged) {
+      Answer found = c.call([&](wire::Request::Builder r) {
+        auto q = r.initLookup();
+        q.setKind(wire::EntityKind::COMPANY);
+        q.setName(name);
+      });
+      client::checkOk(found);
+      BOOST_TEST(found->getLookup().getFound(), name << " on replica " << i);
+    }
+  }
+  BOOST_TEST_MESSAGE(unknown.size() << " mutations answered outcomeUnknown");
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_started_later_replays_the_log_and_ends_identical) {
+  Cluster cluster(2);
+  Client a = cluster[0].connect();
+  for (int i = 0; i < 40; ++i) client::checkOk(createCompany(a, fmt::format("early-{}", i)));
+  cluster.add();
+  requireIdentical(cluster);
+  BOOST_TEST(Cluster::applied(cluster[2]) == Cluster::applied(cluster[0]));
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_with_another_pepper_refuses_the_log) {
+  Cluster cluster(1);
+  Client a = cluster[0].connect();
+  client::checkOk(createCompany(a, "acme"));
+  TempDir own;
+  std::ofstream pepper(own.path() / "pepper", std::ios::binary);
+  pepper << std::string(32, 'x');
+  pepper.close();
+  std::filesystem::permissions(own.path() / "pepper", std::filesystem::perms::owner_read |
+                                                         std::filesystem::perms::owner_write);
+  Daemon stranger(replicationToml(cluster.nats, "stranger"),
+                  fmt::format("pepper_file = \"{}\"", (own.path() / "pepper").string()));
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (stranger.log().find("replication_stopped") == std::string::npos) {
+    BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, stranger.log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST(stranger.log().find("another pepper") != std::string::npos);
+  Client s = stranger.connect();
+  Answer refused = createCompany(s, "mine");
+  BOOST_REQUIRE(refused->isError());
+  BOOST_TEST((refused->getError().getCode() == wire::ErrorCode::UNAVAILABLE));
+  BOOST_TEST(Cluster::applied(stranger) == 0u);
+}
+
+namespace {
+
+// The TOTP secret inside an otpauth:// URI.
+credentials::SecretBytes secretFromUri(const std::string& uri) {
+  size_t start = uri.find("secret=") + 7;
+  std::string base32 = uri.substr(start, uri.find('&', start) - start);
+  while (base32.size() % 8 != 0) base32 += '=';
+  char* raw = nullptr;
+  size_t length = 0;
+  BOOST_REQUIRE(oath_base32_decode(base32.c_str(), base32.size(), &raw, &length) == OATH_OK);
+  credentials::SecretBytes secret(length);
+  std::memcpy(secret.data(), raw, length);
+  std::free(raw);
+  return secret;
+}
+
+Answer login(Client& c, const std::string& user, const std::string& password,
+             const std::string& totp) {
+  return c.call([&](wire::Request::Builder r) {
+    auto q = r.initCheckCredential();
+    q.setCredential(password);
+    q.setUser(user);
+    q.setChannel(wire::Channel::UI);
+    q.setTotp(totp);
+  });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_totp_code_used_on_one_replica_is_refused_on_another) {
+  BOOST_REQUIRE(sodium_init() >= 0);
+  credentials::initTotp();
+  Cluster cluster(2);
+  Client a = cluster[0].connect();
+  uint64_t alice =
+      idOf(a.call([](wire::Request::Builder r) { r.initCreateUser().setName("alice"); }));
+  client::checkOk(a.call([&](wire::Request::Builder r) {
+    auto q = r.initSetPassword();
+    q.setUser(alice);
+    q.setPassword("correct horse battery");
+  }));
+  Answer enrolled = a.call([&](wire::Request::Builder r) { r.setEnrollTotp(alice); });
+  client::checkOk(enrolled);
+  auto secret = secretFromUri(enrolled->getTotpEnrolled().getUri().cStr());
+  uint64_t head = cluster.converge();
+  Cluster::awaitRevision(cluster[1], head);
+  std::string code = credentials::totpCode(secret, std::time(nullptr));
+  Answer first = login(a, "alice", "correct horse battery", code);
+  client::checkOk(first);
+  BOOST_REQUIRE(first->getCredential().getAccepted());
+  Client b = cluster[1].connect();
+  Answer replayed = login(b, "alice", "correct horse battery", code);
+  client::checkOk(replayed);
+  BOOST_TEST(!replayed->getCredential().getAccepted());
+  BOOST_TEST((replayed->getCredential().getRefusal() == wire::CredentialRefusal::TOTP_REPLAYED));
+}
+
+BOOST_AUTO_TEST_CASE(a_key_revoked_on_one_replica_is_refused_on_another_at_that_revision) {
+  Cluster cluster(2);
+  Client a = cluster[0].connect();
+  uint64_t acme = idOf(createCompany(a, "acme"));
+  client::checkOk(define(a, {"router.read"}));
+  uint64_t bot = idOf(a.call([&](wire::Request::Builder r) {
+    auto q = r.initCreateServiceAccount();
+    q.setName("bot");
+    q.setOwnerCompany(acme);
+  }));
+  client::checkOk(setGrant(a, bot, acme, {"router.read"}));
+  Answer issued = a.call([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
+  client::checkOk(issued);
+  std::string key = issued->getKeyIssued().getSecret().cStr();
+  uint64_t keyId = issued->getKeyIssued().getKeyId();
+  auto access = [&](Client& c, uint64_t minRevision) {
+    return c.call([&](wire::Request::Builder r) {
+      auto q = r.initCheckAccess();
+      q.setCredential(key);
+      q.setCompany(acme);
+      q.setPermission("router.read");
+      r.setMinRevision(minRevision);
+    });
+  };
+  Client b = cluster[1].connect();
+  Answer before = access(b, issued->getKeyIssued().getRevision());
+  client::checkOk(before);
+  BOOST_TEST(before->getAccess().getAllowed());  // and B's verified-key cache now holds it
+  uint64_t revoked =
+      mutationRevision(a.call([&](wire::Request::Builder r) { r.setRevokeKey(keyId); }));
+  Answer after = access(b, revoked);
+  client::checkOk(after);
+  BOOST_TEST(!after->getAccess().getAllowed());
+  BOOST_TEST((after->getAccess().getCredential() == wire::CredentialRefusal::KEY_REVOKED));
+  BOOST_TEST(after->getAccess().getRevision() >= revoked);
+}
