@@ -5,10 +5,9 @@
 // Stores are compared with `mdb_dump -a` of each replica's data directory once all have applied
 // the same sequence: every table, every key and value.
 #define BOOST_TEST_MODULE replicas
+#include <fmt/format.h>
 #include <liboath/oath.h>
 #include <sodium.h>
-
-#include <fmt/format.h>
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>
@@ -38,7 +37,8 @@ namespace {
 // A replica's [replication] section. Short waits: the tests kill servers on purpose.
 std::string replicationToml(const NatsCluster& nats, const std::string& name) {
   std::string servers;
-  for (const auto& url : nats.urls()) servers += fmt::format("{}\"{}\"", servers.empty() ? "" : ", ", url);
+  for (const auto& url : nats.urls())
+    servers += fmt::format("{}\"{}\"", servers.empty() ? "" : ", ", url);
   return fmt::format(
       "[replication]\nmode = \"nats\"\nservers = [{}]\nreplicas = 3\nname = \"{}\"\n"
       "reconnect_wait_ms = 100\nrequest_timeout_ms = 1000\noutcome_wait_ms = 20000\n"
@@ -56,8 +56,8 @@ struct Cluster {
     std::ofstream pepper(pepperPath(), std::ios::binary);
     pepper << std::string(32, 'p');
     pepper.close();
-    std::filesystem::permissions(pepperPath(), std::filesystem::perms::owner_read |
-                                                   std::filesystem::perms::owner_write);
+    std::filesystem::permissions(
+        pepperPath(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     for (size_t i = 0; i < count; ++i) add();
   }
 
@@ -208,7 +208,8 @@ BOOST_AUTO_TEST_CASE(a_mutation_on_one_replica_is_read_on_the_others_at_its_revi
   Client a = cluster[0].connect();
   uint64_t acme = idOf(createCompany(a, "acme"));
   client::checkOk(define(a, {"router.read"}));
-  uint64_t alice = idOf(a.call([](wire::Request::Builder r) { r.initCreateUser().setName("alice"); }));
+  uint64_t alice =
+      idOf(a.call([](wire::Request::Builder r) { r.initCreateUser().setName("alice"); }));
   uint64_t revision = mutationRevision(setGrant(a, alice, acme, {"router.read"}));
   for (size_t i : {1, 2}) {
     Client other = cluster[i].connect();
@@ -436,7 +437,7 @@ BOOST_AUTO_TEST_CASE(a_replica_with_another_pepper_refuses_the_log) {
   pepper << std::string(32, 'x');
   pepper.close();
   std::filesystem::permissions(own.path() / "pepper", std::filesystem::perms::owner_read |
-                                                         std::filesystem::perms::owner_write);
+                                                          std::filesystem::perms::owner_write);
   Daemon stranger(replicationToml(cluster.nats, "stranger"),
                   fmt::format("pepper_file = \"{}\"", (own.path() / "pepper").string()));
   auto deadline = Clock::now() + std::chrono::seconds(30);
@@ -520,7 +521,8 @@ BOOST_AUTO_TEST_CASE(a_key_revoked_on_one_replica_is_refused_on_another_at_that_
     q.setOwnerCompany(acme);
   }));
   client::checkOk(setGrant(a, bot, acme, {"router.read"}));
-  Answer issued = a.call([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
+  Answer issued =
+      a.call([&](wire::Request::Builder r) { r.initCreateKey().setServiceAccount(bot); });
   client::checkOk(issued);
   std::string key = issued->getKeyIssued().getSecret().cStr();
   uint64_t keyId = issued->getKeyIssued().getKeyId();

@@ -170,3 +170,63 @@ BOOST_AUTO_TEST_CASE(changed_keys_and_what_applies_live) {
   BOOST_TEST(before.access.adminUids == std::vector<uint32_t>{7});
   BOOST_TEST(before.server.ioThreads == 0u);  // needs a restart: not copied
 }
+
+BOOST_AUTO_TEST_CASE(without_a_replication_section_the_daemon_is_standalone) {
+  auto c = config::parse("", "empty.toml");
+  BOOST_TEST(!c.replication.enabled);
+  BOOST_TEST(!c.store.replicated);
+  BOOST_TEST(config::render(c).find("replication") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(replication_section_is_read_checked_and_rendered) {
+  auto c = config::parse(
+      "[replication]\nmode = \"nats\"\nservers = [\"nats://10.0.0.1:4222\", "
+      "\"nats://10.0.0.2:4222\"]\nstream = \"GH\"\nsubject = \"gh.log\"\nreplicas = 5\n"
+      "name = \"host-a\"\nuser = \"gatehouse\"\npassword_file = \"/etc/gatehouse/nats.pw\"\n"
+      "tls_ca_file = \"/etc/ca.pem\"\ntls_server_name = \"nats.example\"\n"
+      "outcome_wait_ms = 5000\nmin_revision_wait_ms = 250\nduplicate_window_seconds = 60\n",
+      "r.toml");
+  const auto& r = c.replication;
+  BOOST_TEST(r.enabled);
+  BOOST_TEST(c.store.replicated);
+  BOOST_TEST(r.servers.size() == 2u);
+  BOOST_TEST(r.stream == "GH");
+  BOOST_TEST(r.subject == "gh.log");
+  BOOST_TEST(r.replicas == 5);
+  BOOST_TEST(r.name == "host-a");
+  BOOST_TEST(r.passwordFile == "/etc/gatehouse/nats.pw");
+  BOOST_TEST(r.tlsCaFile == "/etc/ca.pem");
+  BOOST_TEST(r.outcomeWait.count() == 5000);
+  BOOST_TEST(c.service.replicationOutcomeWait.count() == 5000);
+  BOOST_TEST(c.service.minRevisionWait.count() == 250);
+  BOOST_TEST(r.duplicateWindow.count() == 60);
+  auto again = config::parse(config::render(c), "again.toml");
+  BOOST_TEST(config::render(again) == config::render(c));
+  BOOST_TEST(again.replication.servers == r.servers);
+}
+
+BOOST_AUTO_TEST_CASE(bad_replication_settings_are_refused_by_key) {
+  const std::string servers = "servers = [\"nats://127.0.0.1:4222\"]\n";
+  refused("[replication]\n" + servers, "replication.mode");
+  refused("[replication]\nmode = \"raft\"\n" + servers, "replication.mode");
+  refused("[replication]\nmode = \"nats\"\n", "replication.servers");
+  refused("[replication]\nmode = \"nats\"\nservers = []\n", "replication.servers");
+  refused("[replication]\nmode = \"nats\"\nservers = [1]\n", "replication.servers");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "stream = \"a.b\"\n",
+          "replication.stream");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "subject = \"log.*\"\n",
+          "replication.subject");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "replicas = 7\n", "replication.replicas");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "user = \"u\"\n", "replication.user");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "password_file = \"/p\"\n",
+          "replication.password_file");
+  refused("[replication]\nmode = \"nats\"\n" + servers +
+              "user = \"u\"\npassword_file = \"/p\"\ncreds_file = \"/c\"\n",
+          "replication.creds_file");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "tls_cert_file = \"/c.pem\"\n",
+          "replication.tls_cert_file");
+  refused("[replication]\nmode = \"nats\"\n" + servers +
+              "outcome_wait_ms = 200000\nduplicate_window_seconds = 120\n",
+          "replication.outcome_wait_ms");
+  refused("[replication]\nmode = \"nats\"\n" + servers + "strem = \"x\"\n", "replication.strem");
+}
