@@ -161,7 +161,12 @@ Replicator::Replicator(store::Store& store, const ReplicationOptions& options,
 Replicator::~Replicator() { stop(); }
 
 void Replicator::stop() {
-  nats_.reset();
+  if (nats_) {
+    nats_.reset();
+    // The library's threads and global state go with the last connection (one replicator per
+    // process).
+    nats_CloseAndWait(5000);
+  }
   sodium_memzero(password_.data(), password_.size());
 }
 
