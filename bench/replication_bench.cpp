@@ -143,8 +143,8 @@ int main(int argc, char** argv) try {
     std::ofstream pepper(pepperPath, std::ios::binary);
     pepper << std::string(32, 'b');
   }
-  std::filesystem::permissions(pepperPath, std::filesystem::perms::owner_read |
-                                               std::filesystem::perms::owner_write);
+  std::filesystem::permissions(
+      pepperPath, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   std::string credentials = fmt::format("pepper_file = \"{}\"", pepperPath);
   Daemon a(replicaToml(nats, "a", ""), credentials);
   Daemon b(replicaToml(nats, "b", ""), credentials);

@@ -547,3 +547,56 @@ BOOST_AUTO_TEST_CASE(a_key_revoked_on_one_replica_is_refused_on_another_at_that_
   BOOST_TEST((after->getAccess().getCredential() == wire::CredentialRefusal::KEY_REVOKED));
   BOOST_TEST(after->getAccess().getRevision() >= revoked);
 }
+
+BOOST_AUTO_TEST_CASE(a_standalone_store_does_not_become_a_replica) {
+  Cluster cluster(0);
+  Daemon standalone;
+  Client c = standalone.connect();
+  client::checkOk(createCompany(c, "written-alone"));
+  standalone.stop();
+  {
+    std::ofstream config(standalone.dir() / "gatehoused.toml", std::ios::app);
+    config << replicationToml(cluster.nats, "converted");
+  }
+  standalone.start();
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (standalone.log().find("replication_stopped") == std::string::npos) {
+    BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, standalone.log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  BOOST_TEST(standalone.log().find("standalone store") != std::string::npos);
+  Client again = standalone.connect();
+  Answer refused = createCompany(again, "more");
+  BOOST_REQUIRE(refused->isError());
+  BOOST_TEST((refused->getError().getCode() == wire::ErrorCode::UNAVAILABLE));
+  // Its checks still answer from what it holds.
+  Answer found = again.call([](wire::Request::Builder r) {
+    auto q = r.initLookup();
+    q.setKind(wire::EntityKind::COMPANY);
+    q.setName("written-alone");
+  });
+  client::checkOk(found);
+  BOOST_TEST(found->getLookup().getFound());
+}
+
+BOOST_AUTO_TEST_CASE(a_batch_larger_than_the_servers_take_is_refused_at_once) {
+  Cluster cluster(1);
+  Client a = cluster[0].connect();
+  // 12,000 permission names of 60 bytes: a frame under 1 MiB, a batch (the catalog and its name
+  // index) well over the servers' max_payload of 1 MiB.
+  std::vector<std::string> names;
+  for (int i = 0; i < 12000; ++i) names.push_back(fmt::format("p.n{:057d}", i));
+  auto started = Clock::now();
+  Answer refused = define(a, names);
+  BOOST_REQUIRE(refused->isError());
+  BOOST_TEST_MESSAGE("answered: " << refused->getError().getMessage().cStr());
+  BOOST_TEST((refused->getError().getCode() == wire::ErrorCode::UNAVAILABLE));
+  BOOST_TEST(std::string(refused->getError().getMessage().cStr()).find("max_payload") !=
+             std::string::npos);
+  BOOST_TEST((Clock::now() - started < std::chrono::seconds(5)));  // not the outcome wait
+  // Nothing was written, and the replica goes on.
+  Answer catalog = a.call([](wire::Request::Builder r) { r.setListCatalog(); });
+  client::checkOk(catalog);
+  BOOST_TEST(catalog->getCatalog().getNames().size() == 0u);
+  client::checkOk(define(a, {"router.read"}));
+}

@@ -180,6 +180,11 @@ void parseReplication(Section r, Config& c) {
                   "must be shorter than duplicate_window_seconds (a retried publish must be "
                   "recognised as the same batch)");
   }
+  if (c.service.credentials.lastUsedFlush < std::chrono::seconds(60)) {
+    throw ConfigError(
+        "key 'credentials.last_used_flush_seconds' must be at least 60 with [replication] (each "
+        "flush is a message of the replicated log)");
+  }
   o.passwordFile = password;
   o.credsFile = creds;
   o.tlsCaFile = ca;

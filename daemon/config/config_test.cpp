@@ -229,4 +229,6 @@ BOOST_AUTO_TEST_CASE(bad_replication_settings_are_refused_by_key) {
               "outcome_wait_ms = 200000\nduplicate_window_seconds = 120\n",
           "replication.outcome_wait_ms");
   refused("[replication]\nmode = \"nats\"\n" + servers + "strem = \"x\"\n", "replication.strem");
+  refused("[credentials]\nlast_used_flush_seconds = 5\n[replication]\nmode = \"nats\"\n" + servers,
+          "credentials.last_used_flush_seconds");
 }

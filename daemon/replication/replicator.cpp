@@ -338,6 +338,7 @@ bool Replicator::setUp() {
     return true;
   } catch (const std::exception& e) {
     std::lock_guard lock(mutex_);
+    if (!stopped_.empty()) return false;  // said by replication_stopped; not retried
     if (lastError_ != e.what()) {
       logLine(Level::warning, "replication_setup_failed",
               {{"error", e.what()}, {"effect", "retried every 0.5 s"}});
@@ -671,9 +672,30 @@ Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
       out.why = "another replica wrote first";
       return out;
     }
-    bool notTaken = s == NATS_NO_RESPONDERS;  // no stream leader: the message was not taken
-    if (!notTaken) sent = true;
     out.why = natsError(s);
+    // No stream leader: the message was not taken, and may be sent again. A timeout or a broken
+    // connection: it may have been stored. Anything else is a refusal before or by the log
+    // (too large for the servers' max_payload, storage full...): it was not stored.
+    bool notTaken =
+        s == NATS_NO_RESPONDERS ||
+        (s == NATS_ERR && (code == JSClusterNotAvailErr || code == JSClusterNotLeaderErr));
+    bool maybeStored = s == NATS_TIMEOUT || s == NATS_CONNECTION_CLOSED ||
+                       s == NATS_CONNECTION_DISCONNECTED || s == NATS_IO_ERROR ||
+                       s == NATS_STALE_CONNECTION;
+    if (maybeStored) sent = true;
+    if (!notTaken && !maybeStored) {
+      if (s == NATS_MAX_PAYLOAD) {
+        out.why = fmt::format(
+            "the batch ({} bytes) is larger than the NATS servers take (max_payload, {} bytes)",
+            batch.size(), natsConnection_GetMaxPayload(nats_->connection.get()));
+      }
+      if (!sent) {
+        out.fate = Fate::unavailable;
+        out.why = fmt::format("the log refused the batch: {}", out.why);
+        return out;
+      }
+      break;  // an earlier attempt may still have been stored: unknown
+    }
     if (Clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(notTaken ? 250 : 100));
   }
@@ -696,7 +718,7 @@ Replicator::Status Replicator::status() const {
   std::lock_guard lock(mutex_);
   Status s;
   s.connected = connected_;
-  s.following = following_;
+  s.following = following_ && connected_;
   s.stopped = stopped_;
   s.applied = store_.appliedSequence();
   s.head = std::max(head_, s.applied);

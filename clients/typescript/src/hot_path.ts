@@ -9,13 +9,13 @@
 //   single-segment shape the daemon builds. Anything else (several segments, far pointers, a
 //   struct smaller than this schema's) returns null, and the caller reads it with capnp-es.
 //
-// Offsets below come from the generated code (src/gen/gatehouse.ts): Request is 6 data words and
+// Offsets below come from the generated code (src/gen/gatehouse.ts): Request is 7 data words and
 // 1 pointer, its id at byte 0 and its union's discriminant at byte 8; AuthorizeQuery is 2 data
 // words (principal, company) and 1 pointer (permission); Response has its id at byte 0 and its
 // discriminant at byte 8; Decision has `allowed` at bit 0, `reason` at byte 2, `revision` at byte 8.
 import { Request_Which } from "./gen/gatehouse.js";
 
-const REQUEST_DATA_WORDS = 6;
+const REQUEST_DATA_WORDS = 7;
 const REQUEST_POINTERS = 1;
 const QUERY_DATA_WORDS = 2;
 const QUERY_POINTERS = 1;
