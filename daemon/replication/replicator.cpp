@@ -137,11 +137,11 @@ struct Callbacks {
     d.payload.assign(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
     self->first->delivered(self->second, std::move(d));
   }
-  static void disconnected(natsConnection*, void* closure) {
-    static_cast<Replicator*>(closure)->connectionChanged(false);
+  static void disconnected(natsConnection* nc, void* closure) {
+    static_cast<Replicator*>(closure)->connectionChanged(false, nc);
   }
-  static void connected(natsConnection*, void* closure) {
-    static_cast<Replicator*>(closure)->connectionChanged(true);
+  static void connected(natsConnection* nc, void* closure) {
+    static_cast<Replicator*>(closure)->connectionChanged(true, nc);
   }
 };
 
@@ -226,14 +226,14 @@ void Replicator::start(std::function<void()> wake) {
   require(natsConnection_JetStream(&js, nc, &n->jsOpts), "replication: JetStream context");
   n->js.reset(js);
   nats_ = std::move(n);
-  if (s == NATS_OK) connectionChanged(true);
+  if (s == NATS_OK) connectionChanged(true, nc);
   logLine(Level::info, "replication_started",
           {{"stream", options_.stream},
            {"servers", fmt::format("{}", options_.servers.size())},
            {"applied", std::to_string(store_.appliedSequence())}});
 }
 
-void Replicator::connectionChanged(bool connected) {
+void Replicator::connectionChanged(bool connected, natsConnection* nc) {
   bool was = connected_.exchange(connected);
   if (was == connected) return;
   {
@@ -243,10 +243,8 @@ void Replicator::connectionChanged(bool connected) {
     if (connected) {
       resubscribe_ = true;  // the library would restart an idle ordered consumer from 1
       char url[256] = {};
-      if (nats_ &&
-          natsConnection_GetConnectedUrl(nats_->connection.get(), url, sizeof url) == NATS_OK) {
-        server_ = url;
-      }
+      // The callback's own connection: nats_ may not be set yet (start() is still connecting).
+      if (natsConnection_GetConnectedUrl(nc, url, sizeof url) == NATS_OK) server_ = url;
     }
   }
   logLine(connected ? Level::info : Level::warning,

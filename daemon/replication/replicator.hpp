@@ -36,6 +36,9 @@
 #include "replication/options.hpp"
 #include "store/store.hpp"
 
+struct __natsConnection;
+using natsConnection = struct __natsConnection;
+
 namespace gatehouse::replication {
 
 class Replicator {
@@ -109,7 +112,7 @@ class Replicator {
   // NATS's callbacks (replicator.cpp), on its threads.
   friend struct Callbacks;
   void delivered(uint64_t generation, Delivery&& delivery);
-  void connectionChanged(bool connected);
+  void connectionChanged(bool connected, natsConnection* nc);
 
   // Writer thread.
   bool setUp();  // stream, genesis, subscription; false (and lastError_) when not yet

@@ -123,6 +123,8 @@ void Committer::stop() {
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  // NATS's threads call back into this committer (wakeWriter): closed while it still exists.
+  if (replicator_ != nullptr) replicator_->stop();
 }
 
 uint64_t Committer::mutationsCommitted() const {
