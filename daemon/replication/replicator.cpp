@@ -233,7 +233,8 @@ void Replicator::start(std::function<void()> wake) {
            {"applied", std::to_string(store_.appliedSequence())}});
 }
 
-void Replicator::connectionChanged(bool connected, natsConnection* nc) {
+void Replicator::connectionChanged(bool connected, void* connection) {
+  auto* nc = static_cast<natsConnection*>(connection);
   bool was = connected_.exchange(connected);
   if (was == connected) return;
   {

@@ -36,9 +36,6 @@
 #include "replication/options.hpp"
 #include "store/store.hpp"
 
-struct __natsConnection;
-using natsConnection = struct __natsConnection;
-
 namespace gatehouse::replication {
 
 class Replicator {
@@ -112,7 +109,9 @@ class Replicator {
   // NATS's callbacks (replicator.cpp), on its threads.
   friend struct Callbacks;
   void delivered(uint64_t generation, Delivery&& delivery);
-  void connectionChanged(bool connected, natsConnection* nc);
+  // `connection`: the callback's natsConnection (opaque here, so that nats.h stays out of this
+  // header).
+  void connectionChanged(bool connected, void* connection);
 
   // Writer thread.
   bool setUp();  // stream, genesis, subscription; false (and lastError_) when not yet

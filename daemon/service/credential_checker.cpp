@@ -316,7 +316,7 @@ Disposition CredentialChecker::checkPassword(IoState& io, wire::Request::Reader 
 
 void CredentialChecker::acceptTotpThroughLog(uint64_t id, store::PrincipalId user, uint64_t step,
                                              std::string principalKey,
-                                             std::shared_ptr<protocol::AnswerSink> sink) {
+                                             const std::shared_ptr<protocol::AnswerSink>& sink) {
   Committer::Pending accept;
   accept.id = id;
   accept.sink = sink;

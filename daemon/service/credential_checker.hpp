@@ -90,7 +90,8 @@ class CredentialChecker {
   // Replicated mode: queues the acceptance of TOTP `step` for `user` as a change at the log's
   // head, answered on `sink` — accepted, or totpReplayed when another replica took the step.
   void acceptTotpThroughLog(uint64_t id, store::PrincipalId user, uint64_t step,
-                            std::string principalKey, std::shared_ptr<protocol::AnswerSink> sink);
+                            std::string principalKey,
+                            const std::shared_ptr<protocol::AnswerSink>& sink);
   bool claimTotpStep(store::PrincipalId user, uint64_t storedLast, uint64_t step);
   // The hash an unknown user's password is checked against, so timing does not tell which logins
   // exist (made on first use: Argon2id is too slow for start-up).
