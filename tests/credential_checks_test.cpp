@@ -14,6 +14,7 @@
 #include "credentials/api_key.hpp"
 #include "credentials/totp.hpp"
 #include "daemon_fixture.hpp"
+#include "totp_support.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::testing;
@@ -114,22 +115,6 @@ struct World {
     });
   }
 };
-
-// The TOTP secret inside an otpauth:// URI.
-credentials::SecretBytes secretFromUri(const std::string& uri) {
-  size_t start = uri.find("secret=") + 7;
-  std::string base32 = uri.substr(start, uri.find('&', start) - start);
-  while (base32.size() % 8 != 0) base32 += '=';
-  char* raw = nullptr;
-  size_t length = 0;
-  if (oath_base32_decode(base32.c_str(), base32.size(), &raw, &length) != OATH_OK) {
-    throw std::runtime_error("bad base32 in " + uri);
-  }
-  credentials::SecretBytes secret(length);
-  std::memcpy(secret.data(), raw, length);
-  std::free(raw);
-  return secret;
-}
 
 uint64_t unixNow() { return static_cast<uint64_t>(std::time(nullptr)); }
 

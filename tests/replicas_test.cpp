@@ -25,6 +25,7 @@
 #include "credentials/totp.hpp"
 #include "daemon_fixture.hpp"
 #include "nats_cluster.hpp"
+#include "totp_support.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::testing;
@@ -464,20 +465,6 @@ BOOST_AUTO_TEST_CASE(a_replica_with_another_pepper_refuses_the_log) {
 }
 
 namespace {
-
-// The TOTP secret inside an otpauth:// URI.
-credentials::SecretBytes secretFromUri(const std::string& uri) {
-  size_t start = uri.find("secret=") + 7;
-  std::string base32 = uri.substr(start, uri.find('&', start) - start);
-  while (base32.size() % 8 != 0) base32 += '=';
-  char* raw = nullptr;
-  size_t length = 0;
-  BOOST_REQUIRE(oath_base32_decode(base32.c_str(), base32.size(), &raw, &length) == OATH_OK);
-  credentials::SecretBytes secret(length);
-  std::memcpy(secret.data(), raw, length);
-  std::free(raw);
-  return secret;
-}
 
 Answer login(Client& c, const std::string& user, const std::string& password,
              const std::string& totp) {
