@@ -329,6 +329,7 @@ bool Replicator::setUp() {
     std::lock_guard lock(mutex_);
     if (!stopped_.empty()) return false;
     following_ = true;
+    joinedOnce_ = true;
     lastError_.clear();
     logLine(Level::info, "replication_following",
             {{"stream", options_.stream},
@@ -404,7 +405,10 @@ void Replicator::ensureStream() {
         fmt::format("stream {} cannot hold the log: {}", options_.stream, all));
   }
   uint64_t last = info->State.LastSeq;
-  if (store_.appliedSequence() > last) {
+  // Checked when this process first joins the log. Rejoining (a reconnect, a leader change), a
+  // cluster in the middle of an election may report a stream state it does not have yet (an
+  // empty one was seen): the genesis check below still tells another log apart.
+  if (!joinedOnce_ && store_.appliedSequence() > last) {
     // A server that has just come back may answer before it caught up: not a verdict, a retry
     // (a stream that was replaced has another genesis, which checkGenesis refuses).
     throw std::runtime_error(fmt::format(

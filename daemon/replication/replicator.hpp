@@ -145,8 +145,9 @@ class Replicator {
   uint64_t conflicts_ = 0;
   uint64_t unknownOutcomes_ = 0;
   std::atomic<bool> connected_{false};
-  std::atomic<bool> following_{false};                                   // set by the writer thread
-  std::chrono::steady_clock::time_point nextSetUp_{};                    // under mutex_
+  std::atomic<bool> following_{false};                 // set by the writer thread
+  bool joinedOnce_ = false;                            // writer thread: set up once in this process
+  std::chrono::steady_clock::time_point nextSetUp_{};  // under mutex_
   std::optional<std::chrono::steady_clock::time_point> disconnectedAt_;  // under mutex_
 };
 
