@@ -60,6 +60,15 @@ std::string preloadAsanOptions() {
   return "ASAN_OPTIONS=" + asan + "verify_asan_link_order=0";
 }
 
+void writePrivateFile(const std::filesystem::path& path, std::string_view text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+  std::filesystem::permissions(
+      path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
 Run runProcess(const std::vector<std::string>& argv, const std::string& input,
                const std::vector<std::string>& environment) {
   char inPath[] = "/tmp/gh-in-XXXXXX", outPath[] = "/tmp/gh-out-XXXXXX",

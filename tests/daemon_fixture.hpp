@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct Run {
 // is added to the inherited environment, replacing a variable of the same name.
 Run runProcess(const std::vector<std::string>& argv, const std::string& input = "",
                const std::vector<std::string>& environment = {});
+
+// Writes `text` to `path` (replacing it), readable and writable by its owner alone: a secret file
+// as the daemon accepts one (a pepper, a password). Throws std::runtime_error when it cannot.
+void writePrivateFile(const std::filesystem::path& path, std::string_view text);
 
 // "ASAN_OPTIONS=..." for a child that preloads a library (LD_PRELOAD) ahead of the ASan runtime,
 // which otherwise refuses to start: the inherited options plus verify_asan_link_order=0. The check

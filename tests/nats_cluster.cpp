@@ -224,8 +224,11 @@ pid_t spawnServer(const std::filesystem::path& config, const std::filesystem::pa
 
 }  // namespace
 
-NatsCluster::NatsCluster(size_t nodes) {
+NatsCluster::NatsCluster(size_t nodes) : NatsCluster(nodes, Security{}) {}
+
+NatsCluster::NatsCluster(size_t nodes, Security security) : security_(std::move(security)) {
   if (nodes == 0) throw std::invalid_argument("NatsCluster: at least one node");
+  checkSecurity(security_);
   std::vector<uint16_t> ports = freeLoopbackPorts(3 * nodes);
   for (size_t i = 0; i < nodes; ++i) {
     Node& n = nodes_.emplace_back();
@@ -253,6 +256,18 @@ NatsCluster::NatsCluster(size_t nodes) {
 
 NatsCluster::~NatsCluster() { stopAll(); }
 
+void NatsCluster::checkSecurity(const Security& security) {
+  if (!security.user.empty() && security.jwt != nullptr) {
+    throw std::invalid_argument("NatsCluster: a user or JWTs, not both");
+  }
+}
+
+void NatsCluster::setSecurity(Security security) {
+  checkSecurity(security);
+  security_ = std::move(security);
+  for (const Node& n : nodes_) writeConfig(n);
+}
+
 void NatsCluster::writeConfig(const Node& n) const {
   std::ofstream config(n.config);
   config << "# " << n.name << " of a gatehouse test cluster (tests/nats_cluster.cpp)\n"
@@ -264,6 +279,28 @@ void NatsCluster::writeConfig(const Node& n) const {
          << "  max_mem_store: 64MB\n"
          << "  max_file_store: 1GB\n"
          << "}\n";
+  if (!security_.user.empty()) {
+    config << "authorization {\n  users: [ { user: \"" << security_.user << "\", password: \""
+           << security_.password << "\" } ]\n}\n";
+  }
+  if (const JwtAuth* jwt = security_.jwt) {
+    config << "operator: \"" << jwt->operatorJwtFile.string() << "\"\n"
+           << "system_account: " << jwt->systemAccount << "\n"
+           << "resolver: MEMORY\n"
+           << "resolver_preload: {\n";
+    for (const auto& [account, token] : jwt->accounts) {
+      config << "  " << account << ": \"" << token << "\"\n";
+    }
+    config << "}\n";
+  }
+  if (const TlsFiles* tls = security_.tls) {
+    config << "tls {\n"
+           << "  cert_file: \"" << tls->serverCert.string() << "\"\n"
+           << "  key_file: \"" << tls->serverKey.string() << "\"\n"
+           << "  ca_file: \"" << tls->caCert.string() << "\"\n"
+           << "  verify: true\n"
+           << "}\n";
+  }
   // One node runs JetStream on its own: a cluster of one would wait for peers that never come.
   if (nodes_.size() > 1) {
     // Every route, the node's own included: the initial size of the meta group is their number.
@@ -293,7 +330,8 @@ NatsCluster::Node& NatsCluster::node(size_t index) {
 }
 
 std::string NatsCluster::url(size_t index) const {
-  return "nats://127.0.0.1:" + std::to_string(node(index).clientPort);
+  return (security_.tls != nullptr ? "tls://127.0.0.1:" : "nats://127.0.0.1:") +
+         std::to_string(node(index).clientPort);
 }
 
 std::vector<std::string> NatsCluster::urls() const {

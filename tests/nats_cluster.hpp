@@ -20,25 +20,37 @@
 #include <string>
 #include <vector>
 
+#include "nats_security.hpp"
 #include "temp_dir.hpp"
 
 namespace gatehouse::testing {
 
 class NatsCluster {
  public:
+  // What the servers demand of clients (routes between nodes stay plain): at most one of a user
+  // and password or decentralised authentication (JWTs), and TLS with client certificates
+  // (`verify: true`) when `tls` is given.
+  struct Security {
+    std::string user;
+    std::string password;
+    const JwtAuth* jwt = nullptr;
+    const TlsFiles* tls = nullptr;
+  };
+
   // Starts `nodes` servers as one cluster (every node routes to all of them, itself included) and
   // waits up to 30 s until each answers 200 on /healthz?js-server-only=true (a JetStream meta
   // leader is known and the node is current with it). Throws std::runtime_error naming the node,
   // with its last answer and the tail of its log, when one does not get there; the nodes already
   // started are stopped first.
   explicit NatsCluster(size_t nodes = 3);
+  NatsCluster(size_t nodes, Security security);
   // Stops every running node: SIGTERM to all, SIGKILL to those still running after 5 s, waitpid.
   ~NatsCluster();
   NatsCluster(const NatsCluster&) = delete;
   NatsCluster& operator=(const NatsCluster&) = delete;
 
   size_t size() const { return nodes_.size(); }
-  // "nats://127.0.0.1:<client port>" for one node, or for every node in order.
+  // "nats://127.0.0.1:<client port>" (tls:// with TLS) for one node, or for every node in order.
   std::string url(size_t node) const;
   std::vector<std::string> urls() const;
   // The node's server_name ("n0", "n1", ...), as JetStream reports it (e.g. a stream's leader).
@@ -56,6 +68,10 @@ class NatsCluster {
   // Starts a stopped or killed node again with the same name, ports and store; does not wait
   // (see waitHealthy). Throws std::logic_error when it is running.
   void start(size_t node);
+
+  // Rewrites every node's configuration for `security`: a node takes it when next started.
+  // Throws std::invalid_argument as the constructor does.
+  void setSecurity(Security security);
 
   // Waits until the node answers 200 on /healthz?js-server-only=true or, with `full`, on plain
   // /healthz (additionally, every stream and consumer assigned to the node is current: what to
@@ -81,10 +97,12 @@ class NatsCluster {
 
   const Node& node(size_t node) const;
   Node& node(size_t node);
+  static void checkSecurity(const Security& security);
   void writeConfig(const Node& node) const;
   void stopAll();
 
   TempDir dir_;
+  Security security_;
   std::vector<Node> nodes_;
 };
 

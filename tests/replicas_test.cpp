@@ -35,16 +35,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// A replica's [replication] section. Short waits: the tests kill servers on purpose.
-std::string replicationToml(const NatsCluster& nats, const std::string& name) {
+// A replica's [replication] section, for a stream of as many replicas as the cluster has nodes,
+// with `extra` lines (credentials, TLS). Short waits: the tests kill servers on purpose.
+std::string replicationToml(const NatsCluster& nats, const std::string& name,
+                            const std::string& extra = "") {
   std::string servers;
   for (const auto& url : nats.urls())
     servers += fmt::format("{}\"{}\"", servers.empty() ? "" : ", ", url);
   return fmt::format(
-      "[replication]\nmode = \"nats\"\nservers = [{}]\nreplicas = 3\nname = \"{}\"\n"
+      "[replication]\nmode = \"nats\"\nservers = [{}]\nreplicas = {}\nname = \"{}\"\n"
       "reconnect_wait_ms = 100\nrequest_timeout_ms = 1000\noutcome_wait_ms = 20000\n"
-      "min_revision_wait_ms = 5000\n",
-      servers, name);
+      "min_revision_wait_ms = 5000\n{}",
+      servers, nats.size(), name, extra);
 }
 
 // One log, three replicas sharing one pepper.
@@ -54,11 +56,7 @@ struct Cluster {
   std::vector<std::unique_ptr<Daemon>> replicas;
 
   explicit Cluster(size_t count = 3) {
-    std::ofstream pepper(pepperPath(), std::ios::binary);
-    pepper << std::string(32, 'p');
-    pepper.close();
-    std::filesystem::permissions(
-        pepperPath(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    writePrivateFile(pepperPath(), std::string(32, 'p'));
     for (size_t i = 0; i < count; ++i) add();
   }
 
@@ -128,6 +126,15 @@ struct Cluster {
     }
   }
 };
+
+// Waits up to 30 s until the daemon's log holds `text`.
+void waitForLog(const Daemon& d, const std::string& text) {
+  auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (d.log().find(text) == std::string::npos) {
+    BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, "no \"" << text << "\" in:\n" << d.log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
 
 std::string dump(const Daemon& d) {
   Run run = runProcess({"/usr/bin/mdb_dump", "-a", (d.dir() / "data").string()});
@@ -444,18 +451,10 @@ BOOST_AUTO_TEST_CASE(a_replica_with_another_pepper_refuses_the_log) {
   Client a = cluster[0].connect();
   client::checkOk(createCompany(a, "acme"));
   TempDir own;
-  std::ofstream pepper(own.path() / "pepper", std::ios::binary);
-  pepper << std::string(32, 'x');
-  pepper.close();
-  std::filesystem::permissions(own.path() / "pepper", std::filesystem::perms::owner_read |
-                                                          std::filesystem::perms::owner_write);
+  writePrivateFile(own.path() / "pepper", std::string(32, 'x'));
   Daemon stranger(replicationToml(cluster.nats, "stranger"),
                   fmt::format("pepper_file = \"{}\"", (own.path() / "pepper").string()));
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (stranger.log().find("replication_stopped") == std::string::npos) {
-    BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, stranger.log());
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  waitForLog(stranger, "replication_stopped");
   BOOST_TEST(stranger.log().find("another pepper") != std::string::npos);
   Client s = stranger.connect();
   Answer refused = createCompany(s, "mine");
@@ -556,11 +555,7 @@ BOOST_AUTO_TEST_CASE(a_standalone_store_does_not_become_a_replica) {
     config << replicationToml(cluster.nats, "converted");
   }
   standalone.start();
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (standalone.log().find("replication_stopped") == std::string::npos) {
-    BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, standalone.log());
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  waitForLog(standalone, "replication_stopped");
   BOOST_TEST(standalone.log().find("standalone store") != std::string::npos);
   Client again = standalone.connect();
   Answer refused = createCompany(again, "more");
@@ -596,4 +591,106 @@ BOOST_AUTO_TEST_CASE(a_batch_larger_than_the_servers_take_is_refused_at_once) {
   client::checkOk(catalog);
   BOOST_TEST(catalog->getCatalog().getNames().size() == 0u);
   client::checkOk(define(a, {"router.read"}));
+}
+
+// --- Secured servers (docs/replication.md, "Credentials" and "TLS") -----------------------------
+
+// A replica of the one-node cluster `nats` with `extra` [replication] lines (and its own pepper).
+std::unique_ptr<Daemon> securedReplica(const NatsCluster& nats, const std::string& name,
+                                       const std::string& extra) {
+  return std::make_unique<Daemon>(replicationToml(nats, name, extra));
+}
+
+// The replica follows the log and writes through it (company `name`).
+void requireWorking(const Daemon& replica, const std::string& name = "secured") {
+  Cluster::waitFollowing(replica);
+  Client c = replica.connect();
+  BOOST_TEST(mutationRevision(createCompany(c, name)) > 1u);  // after the genesis
+}
+
+// The replica never gets into the log: it logs why (`expected`), refuses mutations with
+// `unavailable`, and reports that it is not connected.
+void requireShutOut(const Daemon& replica, const std::string& expected) {
+  waitForLog(replica, expected);
+  BOOST_TEST_MESSAGE(replica.log());
+  Client c = replica.connect();
+  Answer refused = createCompany(c, "shut-out");
+  BOOST_REQUIRE(refused->isError());
+  BOOST_TEST((refused->getError().getCode() == wire::ErrorCode::UNAVAILABLE));
+  BOOST_TEST(Cluster::metric(replica, "gatehouse_replication_connected") == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_logs_in_with_a_user_and_a_password_file) {
+  const std::string password = "correct horse battery staple";
+  NatsCluster::Security security;
+  security.user = "gatehouse";
+  security.password = password;
+  NatsCluster nats(1, security);
+  TempDir secrets;
+  writePrivateFile(secrets.path() / "right", password + "\n");
+  writePrivateFile(secrets.path() / "wrong", "Tr0ub4dor&3\n");
+  auto login = [&](const std::string& file) {
+    return fmt::format("user = \"gatehouse\"\npassword_file = \"{}\"\n",
+                       (secrets.path() / file).string());
+  };
+  auto good = securedReplica(nats, "good", login("right"));
+  requireWorking(*good);
+  // The servers change the password: the client library gives up on the connection after two
+  // refusals in a row; the replica connects anew, and is let in again when the password is back.
+  NatsCluster::Security rotated = security;
+  rotated.password = "rotated";
+  nats.setSecurity(rotated);
+  nats.stop(0);
+  nats.start(0);
+  nats.waitHealthy(0, std::chrono::seconds(30));
+  waitForLog(*good, "replication_connection_closed");
+  nats.setSecurity(security);
+  nats.stop(0);
+  nats.start(0);
+  nats.waitHealthy(0, std::chrono::seconds(30), true);
+  requireWorking(*good, "secured again");
+  auto bad = securedReplica(nats, "bad", login("wrong"));
+  requireShutOut(*bad, "Authorization Violation");
+  BOOST_TEST(bad->log().find("Tr0ub4dor") == std::string::npos);  // never the password
+  auto anonymous = securedReplica(nats, "anonymous", "");
+  requireShutOut(*anonymous, "Authorization Violation");
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_logs_in_with_a_creds_file) {
+  TempDir secrets, stranger;
+  JwtAuth auth = makeJwtAuth(secrets.path());
+  JwtAuth otherOperator = makeJwtAuth(stranger.path());
+  NatsCluster::Security security;
+  security.jwt = &auth;
+  NatsCluster nats(1, security);
+  auto good =
+      securedReplica(nats, "good", fmt::format("creds_file = \"{}\"\n", auth.credsFile.string()));
+  requireWorking(*good);
+  auto bad = securedReplica(nats, "bad",
+                            fmt::format("creds_file = \"{}\"\n", otherOperator.credsFile.string()));
+  requireShutOut(*bad, "Authorization Violation");
+}
+
+BOOST_AUTO_TEST_CASE(a_replica_reaches_servers_over_tls_with_a_client_certificate) {
+  TempDir files, stranger;
+  TlsFiles tls = makeTlsFiles(files.path());
+  TlsFiles otherCa = makeTlsFiles(stranger.path());
+  NatsCluster::Security security;
+  security.tls = &tls;
+  NatsCluster nats(1, security);
+  auto good = securedReplica(
+      nats, "good",
+      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+                  tls.caCert.string(), tls.clientCert.string(), tls.clientKey.string()));
+  requireWorking(*good);
+  // Servers whose certificate another CA signed are not trusted.
+  auto untrusting = securedReplica(
+      nats, "untrusting",
+      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+                  otherCa.caCert.string(), tls.clientCert.string(), tls.clientKey.string()));
+  requireShutOut(*untrusting, "unable to get local issuer certificate");
+  // The servers demand a client certificate.
+  auto uncertified = securedReplica(nats, "uncertified",
+                                    fmt::format("tls_ca_file = \"{}\"\n", tls.caCert.string()));
+  requireShutOut(*uncertified, "replication_connect_failed");
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <nats/nats.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,8 +107,11 @@ using PubAckHandle = Handle<jsPubAck, jsPubAck_Destroy>;
 
 }  // namespace
 
-struct Replicator::Nats {
+struct Replicator::NatsOptions {
   Handle<natsOptions, natsOptions_Destroy> options;
+};
+
+struct Replicator::Nats {
   Handle<natsConnection, natsConnection_Destroy> connection;
   Handle<jsCtx, jsCtx_Destroy> js;
   Handle<natsSubscription, natsSubscription_Destroy> subscription;
@@ -143,6 +147,9 @@ struct Callbacks {
   static void connected(natsConnection* nc, void* closure) {
     static_cast<Replicator*>(closure)->connectionChanged(true, nc);
   }
+  static void closed(natsConnection* nc, void* closure) {
+    static_cast<Replicator*>(closure)->connectionClosed(nc);
+  }
 };
 
 Replicator::Replicator(store::Store& store, const ReplicationOptions& options,
@@ -161,8 +168,16 @@ Replicator::Replicator(store::Store& store, const ReplicationOptions& options,
 Replicator::~Replicator() { stop(); }
 
 void Replicator::stop() {
-  if (nats_) {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  connectorWake_.notify_all();
+  if (connector_.joinable()) connector_.join();
+  if (nats_ || fresh_ || natsOptions_) {
     nats_.reset();
+    fresh_.reset();
+    natsOptions_.reset();
     // The library's threads and global state go with the last connection (one replicator per
     // process).
     nats_CloseAndWait(5000);
@@ -172,10 +187,10 @@ void Replicator::stop() {
 
 void Replicator::start(std::function<void()> wake) {
   wake_ = std::move(wake);
-  auto n = std::make_unique<Nats>();
+  auto settings = std::make_unique<NatsOptions>();
   natsOptions* raw = nullptr;
   require(natsOptions_Create(&raw), "replication: natsOptions_Create");
-  n->options.reset(raw);
+  settings->options.reset(raw);
   natsOptions* o = raw;
   std::vector<const char*> servers;
   for (const auto& s : options_.servers) servers.push_back(s.c_str());
@@ -209,28 +224,117 @@ void Replicator::start(std::function<void()> wake) {
     }
   }
   require(natsOptions_SetTimeout(o, options_.connectTimeout.count()), "connect timeout");
-  require(natsOptions_SetMaxReconnect(o, -1), "max reconnect");  // never give up
+  require(natsOptions_SetMaxReconnect(o, -1), "max reconnect");  // the library never gives up...
   require(natsOptions_SetReconnectWait(o, options_.reconnectWait.count()), "reconnect wait");
   require(natsOptions_SetDisconnectedCB(o, Callbacks::disconnected, this), "callbacks");
   require(natsOptions_SetReconnectedCB(o, Callbacks::connected, this), "callbacks");
-  require(natsOptions_SetRetryOnFailedConnect(o, true, Callbacks::connected, this), "callbacks");
-  natsConnection* nc = nullptr;
-  natsStatus s = natsConnection_Connect(&nc, o);
-  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-    throw std::runtime_error(fmt::format("replication: cannot connect: {}", natsError(s)));
-  }
-  n->connection.reset(nc);
-  jsOptions_Init(&n->jsOpts);
-  n->jsOpts.Wait = options_.requestTimeout.count();
-  jsCtx* js = nullptr;
-  require(natsConnection_JetStream(&js, nc, &n->jsOpts), "replication: JetStream context");
-  n->js.reset(js);
-  nats_ = std::move(n);
-  if (s == NATS_OK) connectionChanged(true, nc);
+  // ...except on an authorization error met twice in a row: then the connector connects anew.
+  require(natsOptions_SetClosedCB(o, Callbacks::closed, this), "callbacks");
+  natsOptions_ = std::move(settings);
   logLine(Level::info, "replication_started",
           {{"stream", options_.stream},
            {"servers", fmt::format("{}", options_.servers.size())},
            {"applied", std::to_string(store_.appliedSequence())}});
+  connector_ = std::thread([this] { connectLoop(); });
+}
+
+void Replicator::connectLoop() {
+  ::pthread_setname_np(::pthread_self(), "gh-nats-connect");
+  // One line per distinct failure, and a reminder with a count at most once a minute.
+  constexpr auto kRepeatLog = std::chrono::seconds(60);
+  std::string lastFailure;
+  uint64_t failures = 0;
+  Clock::time_point loggedAt{};
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (current_ != nullptr && !currentClosed_) {
+      connectorWake_.wait(lock, [&] { return stopping_ || currentClosed_; });
+      continue;
+    }
+    if (current_ != nullptr) {
+      // The writer may not have adopted it: it is alive until the next one replaces it.
+      const char* text = nullptr;
+      natsConnection_GetLastError(static_cast<natsConnection*>(current_), &text);
+      std::string why = text != nullptr && *text != '\0' ? text : "closed by the client library";
+      logLine(Level::warning, "replication_connection_closed",
+              {{"error", why}, {"effect", "connecting anew"}});
+      current_ = nullptr;
+      continue;
+    }
+    lock.unlock();
+    natsConnection* nc = nullptr;
+    natsStatus s = natsConnection_Connect(&nc, natsOptions_->options.get());
+    auto made = std::make_unique<Nats>();
+    std::string failure;
+    if (s == NATS_OK) {
+      made->connection.reset(nc);
+      jsOptions_Init(&made->jsOpts);
+      made->jsOpts.Wait = options_.requestTimeout.count();
+      jsCtx* js = nullptr;
+      natsStatus j = natsConnection_JetStream(&js, nc, &made->jsOpts);
+      if (j == NATS_OK) {
+        made->js.reset(js);
+      } else {
+        failure = fmt::format("JetStream context: {}", natsError(j));
+      }
+    } else {
+      failure = natsError(s);
+    }
+    if (failure.empty()) {
+      if (failures > 0) {
+        logLine(Level::info, "replication_connect_succeeded",
+                {{"after_failures", std::to_string(failures)}});
+      }
+      failures = 0;
+      lastFailure.clear();
+      {
+        lock.lock();
+        current_ = nc;
+        currentClosed_ = false;
+        std::swap(fresh_, made);  // one never adopted is closed below, outside the lock
+        lock.unlock();
+      }
+      made.reset();
+      connectionChanged(true, nc);
+      lock.lock();
+      continue;
+    }
+    made.reset();  // a connection without JetStream is closed
+    ++failures;
+    if (failure != lastFailure || Clock::now() - loggedAt >= kRepeatLog) {
+      lastFailure = failure;
+      loggedAt = Clock::now();
+      logLine(Level::warning, "replication_connect_failed",
+              {{"error", failure},
+               {"attempts", std::to_string(failures)},
+               {"effect", fmt::format("retried every {} ms; checks go on from this replica, "
+                                      "mutations are refused",
+                                      options_.reconnectWait.count())}});
+    }
+    lock.lock();
+    connectorWake_.wait_for(lock, options_.reconnectWait, [&] { return stopping_; });
+  }
+}
+
+void Replicator::connectionClosed(void* connection) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || connection != current_) return;  // one this replica replaced or closes
+    currentClosed_ = true;
+  }
+  connectorWake_.notify_all();
+  connectionChanged(false, connection);
+}
+
+void Replicator::adopt() {
+  std::unique_ptr<Nats> made;
+  {
+    std::lock_guard lock(mutex_);
+    made = std::move(fresh_);
+  }
+  if (!made) return;
+  nats_ = std::move(made);  // the one before is closed: its deliveries are of an old generation
+  following_ = false;
 }
 
 void Replicator::connectionChanged(bool connected, void* connection) {
@@ -263,13 +367,14 @@ void Replicator::delivered(uint64_t generation, Delivery&& delivery) {
     head_ = std::max(head_, delivery.sequence);
     inbox_.push_back(std::move(delivery));
   }
+  deliveredWake_.notify_all();
   if (wake_) wake_();
 }
 
 bool Replicator::pending() const {
   std::lock_guard lock(mutex_);
   if (!stopped_.empty()) return false;
-  if (!inbox_.empty() || resubscribe_) return true;
+  if (!inbox_.empty() || resubscribe_ || fresh_) return true;
   return connected_ && !following_ && Clock::now() >= nextSetUp_;
 }
 
@@ -297,6 +402,7 @@ bool Replicator::writable(std::string* why) const {
 }
 
 std::optional<Clock::time_point> Replicator::poll() {
+  adopt();
   if (!nats_) return std::nullopt;
   Clock::time_point setUpAt;
   {
@@ -589,12 +695,11 @@ bool Replicator::catchUp(uint64_t sequence, Clock::time_point deadline) {
     poll();
     if (store_.appliedSequence() >= sequence) return true;
     if (Clock::now() >= deadline || !writable()) return false;
+    // Until a delivery, looking again at the connection's state every 50 ms.
     std::unique_lock lock(mutex_);
-    if (inbox_.empty()) {
-      // Deliveries wake the writer; a short sleep bounds the wait when none comes.
-      lock.unlock();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+    deliveredWake_.wait_until(lock,
+                              std::min(deadline, Clock::now() + std::chrono::milliseconds(50)),
+                              [&] { return !inbox_.empty() || !stopped_.empty(); });
   }
 }
 
@@ -602,7 +707,8 @@ std::string Replicator::nextMessageId() { return fmt::format("{}.{}", idPrefix_,
 
 Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
   Outcome out;
-  if (!connected_) {
+  adopt();
+  if (!connected_ || !nats_) {
     out.why = "this replica cannot reach NATS";
     return out;  // unavailable: nothing was sent
   }
@@ -610,6 +716,7 @@ Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
   auto deadline = Clock::now() + options_.outcomeWait;
   bool sent = false;  // once sent, the batch may be stored even without an acknowledgement
   for (;;) {
+    adopt();  // NATS closed the connection and the connector made another: the same batch on it
     natsMsg* raw = nullptr;
     require(natsMsg_Create(&raw, options_.subject.c_str(), nullptr, batch.data(),
                            static_cast<int>(batch.size())),
@@ -668,7 +775,7 @@ Replicator::Outcome Replicator::publish(uint64_t head, std::string_view batch) {
         }
       }
       std::lock_guard lock(mutex_);
-      ++conflicts_;
+      if (head > 0) ++conflicts_;  // not two replicas writing the genesis together
       head_ = std::max(head_, logHead);
       out.fate = Fate::conflict;
       out.head = logHead;

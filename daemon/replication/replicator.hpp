@@ -3,8 +3,9 @@
 // The log is one stream; each message is one batch of the store's journal (store/journal.hpp),
 // except the first, the genesis, which carries the fingerprint of the pepper and the TOTP sealing
 // key every replica must share. A replica:
-//   - connects in the background and keeps reconnecting (a replica cut off from NATS keeps
-//     serving checks from its store; its mutations are refused);
+//   - connects in the background and keeps reconnecting, also when NATS closed a connection for
+//     good (an authorization error twice in a row), and logs why an attempt failed (a replica cut
+//     off from NATS keeps serving checks from its store; its mutations are refused);
 //   - once connected, makes sure the stream exists with settings it can rely on (file storage, no
 //     limits, deletes and purges denied), writes the genesis when the stream is empty, and
 //     refuses to follow a log whose genesis differs from its own or from the one it followed;
@@ -17,12 +18,14 @@
 // stops following it and says why (`Status::stopped`); it keeps answering checks.
 //
 // Threading: `poll`, `publish` and `catchUp` run on the writer thread (they apply batches, and
-// only the writer writes); `status` from any thread. NATS's callbacks run on its own threads and
-// only queue deliveries, set flags and call the `wake` given to start().
+// only the writer writes; it alone uses the connection it adopted); `status` from any thread. The
+// connector thread makes connections and hands them to the writer. NATS's callbacks run on its
+// own threads and only queue deliveries, set flags and call the `wake` given to start().
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -30,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -48,10 +52,12 @@ class Replicator {
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
 
-  // Starts connecting; `wake` is called (from NATS's threads) when the writer has work here:
-  // deliveries to apply, a connection to set up. Throws on options NATS refuses.
+  // Starts connecting in the background (the connector thread); `wake` is called (from NATS's
+  // threads and the connector) when the writer has work here: deliveries to apply, a connection to
+  // set up. Throws on options NATS refuses.
   void start(std::function<void()> wake);
-  // Closes the connection (deliveries stop); the store stays as applied.
+  // Stops the connector (which may first finish an attempt under way: up to connect_timeout_ms
+  // per server) and closes the connection (deliveries stop); the store stays as applied.
   void stop();
 
   // Writer thread: when connected and not yet following, sets up the stream, the genesis and the
@@ -84,6 +90,8 @@ class Replicator {
   // (waiting for deliveries in between); answers whether it got there.
   bool catchUp(uint64_t sequence, std::chrono::steady_clock::time_point deadline);
 
+  const ReplicationOptions& options() const { return options_; }
+
   struct Status {
     bool connected = false;
     bool following = false;  // the stream is set up and this replica subscribed to it
@@ -98,7 +106,8 @@ class Replicator {
   Status status() const;
 
  private:
-  struct Nats;  // the nats.c handles (replicator.cpp)
+  struct Nats;         // the nats.c handles of one connection (replicator.cpp)
+  struct NatsOptions;  // the nats.c options every connection is made with
   struct Delivery {
     uint64_t generation = 0;
     uint64_t sequence = 0;
@@ -112,6 +121,12 @@ class Replicator {
   // `connection`: the callback's natsConnection (opaque here, so that nats.h stays out of this
   // header).
   void connectionChanged(bool connected, void* connection);
+  // NATS closed `connection` for good: the connector makes another unless it is an old one.
+  void connectionClosed(void* connection);
+  // The connector thread.
+  void connectLoop();
+  // Writer thread: takes over the connection the connector made last, if it has not yet.
+  void adopt();
 
   // Writer thread.
   bool setUp();  // stream, genesis, subscription; false (and lastError_) when not yet
@@ -130,10 +145,18 @@ class Replicator {
   std::string idPrefix_;  // name.random: unique per process start
   uint64_t idCounter_ = 0;
   std::vector<std::unique_ptr<std::pair<Replicator*, uint64_t>>> closures_;  // outlive nats_
-  std::unique_ptr<Nats> nats_;
+  std::unique_ptr<NatsOptions> natsOptions_;
+  std::unique_ptr<Nats> nats_;  // writer thread: the adopted connection
   std::function<void()> wake_;
+  std::thread connector_;
 
-  mutable std::mutex mutex_;  // guards what NATS's threads share with the writer
+  mutable std::mutex mutex_;  // guards what NATS's threads and the connector share with the writer
+  std::condition_variable connectorWake_;  // stop, or the current connection closed
+  std::condition_variable deliveredWake_;  // a delivery came (catchUp waits for it)
+  bool stopping_ = false;
+  void* current_ = nullptr;      // the newest connection made (a natsConnection)
+  bool currentClosed_ = false;   // NATS closed it for good
+  std::unique_ptr<Nats> fresh_;  // made by the connector, not yet adopted by the writer
   std::deque<Delivery> inbox_;
   uint64_t generation_ = 0;   // of the current subscription; older deliveries are dropped
   bool resubscribe_ = false;  // reconnected: follow again from the applied sequence
