@@ -190,8 +190,6 @@ void parseReplication(Section r, Config& c) {
   o.tlsCaFile = ca;
   o.tlsCertFile = cert;
   o.tlsKeyFile = key;
-  c.service.replicationOutcomeWait = o.outcomeWait;
-  c.service.minRevisionWait = o.minRevisionWait;
   c.store.replicated = true;
 }
 

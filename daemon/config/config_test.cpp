@@ -197,8 +197,7 @@ BOOST_AUTO_TEST_CASE(replication_section_is_read_checked_and_rendered) {
   BOOST_TEST(r.passwordFile == "/etc/gatehouse/nats.pw");
   BOOST_TEST(r.tlsCaFile == "/etc/ca.pem");
   BOOST_TEST(r.outcomeWait.count() == 5000);
-  BOOST_TEST(c.service.replicationOutcomeWait.count() == 5000);
-  BOOST_TEST(c.service.minRevisionWait.count() == 250);
+  BOOST_TEST(r.minRevisionWait.count() == 250);
   BOOST_TEST(r.duplicateWindow.count() == 60);
   auto again = config::parse(config::render(c), "again.toml");
   BOOST_TEST(config::render(again) == config::render(c));

@@ -395,7 +395,8 @@ bool Committer::commitThroughLog(
     const store::Store::ItemFailed& failed,
     const std::function<void(ErrorCode, const std::string&)>& failAll) {
   using Fate = replication::Replicator::Fate;
-  auto deadline = std::chrono::steady_clock::now() + options_.replicationOutcomeWait;
+  const auto outcomeWait = replicator_->options().outcomeWait;
+  auto deadline = std::chrono::steady_clock::now() + outcomeWait;
   for (;;) {
     replicator_->poll();
     if (std::string why; !replicator_->writable(&why)) {
@@ -445,7 +446,7 @@ bool Committer::commitThroughLog(
         failAll(ErrorCode::UNAVAILABLE,
                 fmt::format("this replica could not catch up with the log within {} ms; nothing "
                             "was written",
-                            options_.replicationOutcomeWait.count()));
+                            outcomeWait.count()));
         return false;
       case Fate::unknown:
         failAll(ErrorCode::OUTCOME_UNKNOWN, published.why);

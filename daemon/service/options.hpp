@@ -37,11 +37,7 @@ struct ServiceOptions {
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
   Sharing sharing = Sharing::consent;
-  // Replicated mode (replication/options.hpp): how long a mutation may take to reach the log
-  // (conflicts, no leader, an unacknowledged publish), and how long a check may wait for its
-  // minimum revision.
-  std::chrono::milliseconds replicationOutcomeWait{10000};
-  std::chrono::milliseconds minRevisionWait{2000};
+  // Replicated mode's own (its waits included) are the replicator's (replication/options.hpp).
 };
 
 }  // namespace gatehouse::service

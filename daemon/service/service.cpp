@@ -7,6 +7,7 @@
 
 #include "protocol/errors.hpp"
 #include "protocol/framing.hpp"
+#include "replication/replicator.hpp"
 #include "service/wire_convert.hpp"
 
 namespace gatehouse::service {
@@ -29,7 +30,7 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
              backups_,
              store_,
              std::chrono::steady_clock::now()},
-      replicated_(replicator != nullptr),
+      replicator_(replicator),
       writerIo_(newIoState()) {
   committer_.setAfterWork([this] { return resumeWaits(); });
   committer_.start();  // every member is constructed: the writer may call back into them
@@ -112,7 +113,7 @@ std::optional<Disposition> Service::awaitRevision(IoState& io, const protocol::P
   io.release();  // this thread's snapshot may be older than the store: take the newest
   uint64_t applied = io.snapshot().revision();
   if (applied >= wanted) return std::nullopt;
-  if (!replicated_ || options_.minRevisionWait.count() == 0) {
+  if (replicator_ == nullptr || replicator_->options().minRevisionWait.count() == 0) {
     // Alone, the revision only grows by this daemon's own commits: waiting would not bring it.
     protocol::appendError(request.getId(), ErrorCode::BEHIND,
                           behindMessage(applied, wanted, std::chrono::milliseconds(0)), out);
@@ -121,7 +122,7 @@ std::optional<Disposition> Service::awaitRevision(IoState& io, const protocol::P
   RevisionWaits::Waiter waiter;
   waiter.minRevision = wanted;
   waiter.since = RevisionWaits::Clock::now();
-  waiter.deadline = waiter.since + options_.minRevisionWait;
+  waiter.deadline = waiter.since + replicator_->options().minRevisionWait;
   waiter.request = std::make_shared<capnp::MallocMessageBuilder>();
   waiter.request->setRoot(request);
   waiter.peer = peer;

@@ -98,7 +98,7 @@ class Service : public protocol::RequestHandler {
   Backups backups_;
   CredentialChecker credentials_;
   ServiceParts parts_;
-  bool replicated_;
+  replication::Replicator* replicator_;  // null: standalone
   RevisionWaits waits_;
   std::unique_ptr<IoState> writerIo_;  // the writer thread's, for parked requests
 };

@@ -14,13 +14,54 @@
 
 namespace gatehouse::store {
 
-// The named databases of the environment (Store::open lists them with their flags).
+// The named databases of the environment (kTableSpecs lists them with their names and flags).
 struct Tables {
   MDB_dbi meta, companies, companyNames, catalog, catalogNames, roles, roleNames, principals,
       principalNames, grants, roleHolders, effective, keys, principalKeys, passwords, totp,
       companyGrants, ownedAccounts, audit, auditByCompany, accessUsed, offers, companyOffers,
       ceilings, grantExpiries, transfers, companyTransfers;
 };
+
+// Every table: where Tables keeps its handle, its name in the environment, its flags (Store::open
+// creates it with them). A table's place here is its index in replicated batches
+// (store/journal.hpp): only ever append, so that an index names one table for good.
+struct TableSpec {
+  MDB_dbi Tables::*member;
+  const char* name;
+  unsigned flags;
+};
+inline constexpr unsigned kIdList = MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
+inline constexpr TableSpec kTableSpecs[] = {
+    {&Tables::meta, "meta", 0},
+    {&Tables::companies, "companies", MDB_INTEGERKEY},
+    {&Tables::companyNames, "company_names", 0},
+    {&Tables::catalog, "catalog", MDB_INTEGERKEY},
+    {&Tables::catalogNames, "catalog_names", 0},
+    {&Tables::roles, "roles", MDB_INTEGERKEY},
+    {&Tables::roleNames, "role_names", 0},
+    {&Tables::principals, "principals", MDB_INTEGERKEY},
+    {&Tables::principalNames, "principal_names", 0},
+    {&Tables::grants, "grants", MDB_INTEGERKEY},
+    {&Tables::roleHolders, "role_holders", kIdList},
+    {&Tables::effective, "effective", MDB_INTEGERKEY},
+    {&Tables::keys, "keys", MDB_INTEGERKEY},
+    {&Tables::principalKeys, "principal_keys", kIdList},
+    {&Tables::passwords, "passwords", MDB_INTEGERKEY},
+    {&Tables::totp, "totp", MDB_INTEGERKEY},
+    {&Tables::companyGrants, "company_grants", kIdList},
+    {&Tables::ownedAccounts, "owned_accounts", kIdList},
+    {&Tables::audit, "audit", MDB_INTEGERKEY},
+    {&Tables::auditByCompany, "audit_by_company", kIdList},
+    {&Tables::accessUsed, "access_used", MDB_INTEGERKEY},
+    {&Tables::offers, "offers", MDB_INTEGERKEY},
+    {&Tables::companyOffers, "company_offers", kIdList},
+    {&Tables::ceilings, "ceilings", MDB_INTEGERKEY},
+    {&Tables::grantExpiries, "grant_expiries", kIdList},  // expiry -> grant keys
+    {&Tables::transfers, "transfers", MDB_INTEGERKEY},
+    {&Tables::companyTransfers, "company_transfers", kIdList},
+};
+static_assert(sizeof(kTableSpecs) / sizeof(TableSpec) * sizeof(MDB_dbi) == sizeof(Tables),
+              "a table of Tables missing from kTableSpecs");
 
 class GraphReader {
  public:

@@ -11,20 +11,6 @@
 namespace gatehouse::store {
 namespace {
 
-// Every table, by its index in batches. Only ever appended to: an index names a table for good.
-constexpr MDB_dbi Tables::*kTables[] = {
-    &Tables::meta,          &Tables::companies,      &Tables::companyNames,
-    &Tables::catalog,       &Tables::catalogNames,   &Tables::roles,
-    &Tables::roleNames,     &Tables::principals,     &Tables::principalNames,
-    &Tables::grants,        &Tables::roleHolders,    &Tables::effective,
-    &Tables::keys,          &Tables::principalKeys,  &Tables::passwords,
-    &Tables::totp,          &Tables::companyGrants,  &Tables::ownedAccounts,
-    &Tables::audit,         &Tables::auditByCompany, &Tables::accessUsed,
-    &Tables::offers,        &Tables::companyOffers,  &Tables::ceilings,
-    &Tables::grantExpiries, &Tables::transfers,      &Tables::companyTransfers,
-};
-static_assert(std::size(kTables) * sizeof(MDB_dbi) == sizeof(Tables), "a table without an index");
-
 constexpr uint8_t kFormat = 1;
 enum class Op : uint8_t { put = 1, del = 2, delValue = 3 };
 
@@ -37,8 +23,8 @@ CorruptBatch::CorruptBatch(std::string_view why)
     : std::runtime_error(fmt::format("replicated batch refused: {}", why)) {}
 
 Journal::Journal(const Tables& tables) {
-  for (size_t i = 0; i < std::size(kTables); ++i) {
-    MDB_dbi dbi = tables.*kTables[i];
+  for (size_t i = 0; i < std::size(kTableSpecs); ++i) {
+    MDB_dbi dbi = tables.*kTableSpecs[i].member;
     if (dbi >= indexOfDbi_.size()) throw std::logic_error("journal: table handle out of range");
     indexOfDbi_[dbi] = static_cast<uint8_t>(i + 1);
   }
@@ -130,8 +116,9 @@ ChangeSet applyBatch(Txn& txn, const Tables& tables, uint32_t schemaVersion,
     while (!d.atEnd()) {
       auto op = static_cast<Op>(d.u8());
       uint8_t table = d.u8();
-      if (table >= std::size(kTables)) throw CorruptBatch(fmt::format("unknown table {}", table));
-      MDB_dbi dbi = tables.*kTables[table];
+      if (table >= std::size(kTableSpecs))
+        throw CorruptBatch(fmt::format("unknown table {}", table));
+      MDB_dbi dbi = tables.*kTableSpecs[table].member;
       std::string_view key = d.str();
       switch (op) {
         case Op::put:

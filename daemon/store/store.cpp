@@ -105,36 +105,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
     return dbi;
   };
   Tables& t = store->tables_;
-  t.meta = openDb("meta", 0);
-  t.companies = openDb("companies", MDB_INTEGERKEY);
-  t.companyNames = openDb("company_names", 0);
-  t.catalog = openDb("catalog", MDB_INTEGERKEY);
-  t.catalogNames = openDb("catalog_names", 0);
-  t.roles = openDb("roles", MDB_INTEGERKEY);
-  t.roleNames = openDb("role_names", 0);
-  t.principals = openDb("principals", MDB_INTEGERKEY);
-  t.principalNames = openDb("principal_names", 0);
-  t.grants = openDb("grants", MDB_INTEGERKEY);
-  t.roleHolders =
-      openDb("role_holders", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
-  t.effective = openDb("effective", MDB_INTEGERKEY);
-  t.keys = openDb("keys", MDB_INTEGERKEY);
-  t.principalKeys =
-      openDb("principal_keys", MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP);
-  t.passwords = openDb("passwords", MDB_INTEGERKEY);
-  t.totp = openDb("totp", MDB_INTEGERKEY);
-  constexpr unsigned kIdList = MDB_INTEGERKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP;
-  t.companyGrants = openDb("company_grants", kIdList);
-  t.ownedAccounts = openDb("owned_accounts", kIdList);
-  t.audit = openDb("audit", MDB_INTEGERKEY);
-  t.auditByCompany = openDb("audit_by_company", kIdList);
-  t.accessUsed = openDb("access_used", MDB_INTEGERKEY);
-  t.offers = openDb("offers", MDB_INTEGERKEY);
-  t.companyOffers = openDb("company_offers", kIdList);
-  t.ceilings = openDb("ceilings", MDB_INTEGERKEY);
-  t.grantExpiries = openDb("grant_expiries", kIdList);  // expiry -> grant keys
-  t.transfers = openDb("transfers", MDB_INTEGERKEY);
-  t.companyTransfers = openDb("company_transfers", kIdList);
+  for (const TableSpec& spec : kTableSpecs) t.*spec.member = openDb(spec.name, spec.flags);
 
   auto version = txn.get(t.meta, kSchemaKey);
   uint32_t v = kSchemaVersion;
@@ -194,7 +165,7 @@ Store::Usage Store::usage() const {
   MDB_stat stat;
   check(mdb_env_stat(env_.get(), &stat), "mdb_env_stat");
   Usage u;
-  u.revision = options_.replicated ? appliedSequence() : info.me_last_txnid;
+  u.revision = revision();
   u.mapSize = mapSize_.load();
   u.pageSize = stat.ms_psize;
   u.usedPages = info.me_last_pgno + 1;
@@ -269,23 +240,30 @@ void Store::grow() {
   }
 }
 
-uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApply& after,
-                            const ItemFailed& failed) {
+template <typename Attempt>
+auto Store::withGrowth(Attempt&& attempt) {
   for (;;) {
     try {
-      Txn txn = Txn::begin(env_.get(), 0);
-      applyItems(txn, count, apply, after, failed, 0);
-      uint64_t revision = txn.id();
-      // Before the commit: a reader that sees the revision finds what it changed.
-      changes_.publish(revision, batchChanges_);
-      txn.commit();
-      return revision;
+      return attempt();
     } catch (const MdbError& e) {
       if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
       if (e.code() != MDB_MAP_FULL) throw;
     }
     grow();
   }
+}
+
+uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApply& after,
+                            const ItemFailed& failed) {
+  return withGrowth([&] {
+    Txn txn = Txn::begin(env_.get(), 0);
+    applyItems(txn, count, apply, after, failed, 0);
+    uint64_t revision = txn.id();
+    // Before the commit: a reader that sees the revision finds what it changed.
+    changes_.publish(revision, batchChanges_);
+    txn.commit();
+    return revision;
+  });
 }
 
 Store::Outcome Store::commitReplicated(uint64_t sequence, size_t count, const ApplyItem& apply,
@@ -296,28 +274,22 @@ Store::Outcome Store::commitReplicated(uint64_t sequence, size_t count, const Ap
     throw std::logic_error(
         fmt::format("commitReplicated as {} after {}", sequence, appliedSequence()));
   }
-  for (;;) {
-    try {
-      Txn txn = Txn::begin(env_.get(), 0);
-      journal_->clear();
-      txn.journal(&*journal_);
-      applyItems(txn, count, apply, after, failed, sequence);
-      txn.journal(nullptr);
-      if (journal_->empty()) return Outcome::empty;
-      if (!publish(encodeBatch(kSchemaVersion, batchChanges_, journal_->ops()))) {
-        return Outcome::refused;
-      }
-      recordApplied(txn, sequence);
-      changes_.publish(txn.id(), batchChanges_);
-      txn.commit();
-      applied_.store(sequence, std::memory_order_release);
-      return Outcome::committed;
-    } catch (const MdbError& e) {
-      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
-      if (e.code() != MDB_MAP_FULL) throw;
+  return withGrowth([&] {
+    Txn txn = Txn::begin(env_.get(), 0);
+    journal_->clear();
+    txn.journal(&*journal_);
+    applyItems(txn, count, apply, after, failed, sequence);
+    txn.journal(nullptr);
+    if (journal_->empty()) return Outcome::empty;
+    if (!publish(encodeBatch(kSchemaVersion, batchChanges_, journal_->ops()))) {
+      return Outcome::refused;
     }
-    grow();
-  }
+    recordApplied(txn, sequence);
+    changes_.publish(txn.id(), batchChanges_);
+    txn.commit();
+    applied_.store(sequence, std::memory_order_release);
+    return Outcome::committed;
+  });
 }
 
 void Store::applyReplicated(uint64_t sequence, std::string_view batch) {
@@ -326,21 +298,14 @@ void Store::applyReplicated(uint64_t sequence, std::string_view batch) {
     throw std::logic_error(
         fmt::format("log entry {} cannot follow entry {}", sequence, appliedSequence()));
   }
-  for (;;) {
-    try {
-      Txn txn = Txn::begin(env_.get(), 0);
-      ChangeSet changes = applyBatch(txn, tables_, kSchemaVersion, batch);
-      recordApplied(txn, sequence);
-      changes_.publish(txn.id(), changes);
-      txn.commit();
-      applied_.store(sequence, std::memory_order_release);
-      return;
-    } catch (const MdbError& e) {
-      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
-      if (e.code() != MDB_MAP_FULL) throw;
-    }
-    grow();
-  }
+  withGrowth([&] {
+    Txn txn = Txn::begin(env_.get(), 0);
+    ChangeSet changes = applyBatch(txn, tables_, kSchemaVersion, batch);
+    recordApplied(txn, sequence);
+    changes_.publish(txn.id(), changes);
+    txn.commit();
+    applied_.store(sequence, std::memory_order_release);
+  });
 }
 
 void Store::recordApplied(Txn& txn, uint64_t sequence) {
@@ -378,18 +343,12 @@ std::string Store::replicationMeta(std::string_view name) {
 }
 
 void Store::setReplicationMeta(std::string_view name, std::string_view value) {
-  for (;;) {
-    try {
-      Txn txn = Txn::begin(env_.get(), 0);
-      txn.put(tables_.meta, fmt::format("{}{}", kReplicationPrefix, name), value);
-      changes_.publish(txn.id(), ChangeSet{});
-      txn.commit();
-      return;
-    } catch (const MdbError& e) {
-      if (e.code() != MDB_MAP_FULL) throw;
-    }
-    grow();
-  }
+  withGrowth([&] {
+    Txn txn = Txn::begin(env_.get(), 0);
+    txn.put(tables_.meta, fmt::format("{}{}", kReplicationPrefix, name), value);
+    changes_.publish(txn.id(), ChangeSet{});
+    txn.commit();
+  });
 }
 
 void Store::applyItems(Txn& txn, size_t count, const ApplyItem& apply, const AfterApply& after,

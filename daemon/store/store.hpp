@@ -125,6 +125,11 @@ class Store {
   friend class Snapshot;
   explicit Store(const StoreOptions& options) : options_(options) {}
   void grow();
+  // Runs `attempt` (a write transaction from its beginning) again after growing the map each time
+  // it fails with MDB_MAP_FULL; a failure of ENOSPC or EIO is explained (explainDiskFull), any
+  // other thrown as it is. Answers what `attempt` answers.
+  template <typename Attempt>
+  auto withGrowth(Attempt&& attempt);
   // One item of a batch in a transaction nested in `batch`; throws what the item threw, leaving
   // nothing of it in the journal. `revision`: as Writer's.
   void applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterApply& after,

@@ -25,16 +25,9 @@ inline StoreOptions testOptions(const std::filesystem::path& dir) {
 inline std::string dumpTables(Store& store) {
   std::string out;
   Txn txn = Txn::begin(store.env(), MDB_RDONLY);
-  const Tables& t = store.tables();
-  for (MDB_dbi dbi :
-       {t.meta,        t.companies,       t.companyNames,  t.catalog,        t.catalogNames,
-        t.roles,       t.roleNames,       t.principals,    t.principalNames, t.grants,
-        t.roleHolders, t.effective,       t.keys,          t.principalKeys,  t.passwords,
-        t.totp,        t.companyGrants,   t.ownedAccounts, t.audit,          t.auditByCompany,
-        t.accessUsed,  t.offers,          t.companyOffers, t.ceilings,       t.grantExpiries,
-        t.transfers,   t.companyTransfers}) {
+  for (const TableSpec& spec : kTableSpecs) {
     out += "table\n";
-    Cursor cur(txn, dbi);
+    Cursor cur(txn, store.tables().*spec.member);
     std::string_view k, v;
     for (bool more = cur.move(MDB_FIRST, k, v); more; more = cur.move(MDB_NEXT, k, v)) {
       out += std::to_string(k.size()) + ":" + std::string(k) + "=" + std::to_string(v.size()) +
