@@ -37,8 +37,8 @@ void issue(const fs::path& dir, const std::string& name, const std::string& subj
            "-keyout", key.string(), "-out", request.string(), "-subj", "/CN=" + subject},
           name + " request");
   openssl({"x509", "-req", "-in", request.string(), "-CA", ca.string(), "-CAkey", caKey.string(),
-           "-set_serial", std::to_string(serial), "-days", "1", "-sha256", "-extfile",
-           ext.string(), "-out", (dir / (name + ".pem")).string()},
+           "-set_serial", std::to_string(serial), "-days", "1", "-sha256", "-extfile", ext.string(),
+           "-out", (dir / (name + ".pem")).string()},
           name + " certificate");
   fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
 }
@@ -181,21 +181,22 @@ JwtAuth makeJwtAuth(const fs::path& dir) {
   NKey user(KeyKind::user);
   JwtAuth auth;
   auth.operatorJwtFile = dir / "operator.jwt";
-  writePrivateFile(auth.operatorJwtFile, jwt(operatorKey, operatorKey.publicText(), "gatehouse-test",
-                                         R"({"type":"operator","version":2})"));
+  writePrivateFile(auth.operatorJwtFile,
+                   jwt(operatorKey, operatorKey.publicText(), "gatehouse-test",
+                       R"({"type":"operator","version":2})"));
   auth.systemAccount = system.publicText();
-  auth.accounts[system.publicText()] = jwt(operatorKey, system.publicText(), "SYS",
-                                           accountClaims(false));
-  auth.accounts[account.publicText()] = jwt(operatorKey, account.publicText(), "gatehouse",
-                                            accountClaims(true));
+  auth.accounts[system.publicText()] =
+      jwt(operatorKey, system.publicText(), "SYS", accountClaims(false));
+  auth.accounts[account.publicText()] =
+      jwt(operatorKey, account.publicText(), "gatehouse", accountClaims(true));
   std::string userJwt = jwt(account, user.publicText(), "replica",
                             R"({"pub":{},"sub":{},"subs":-1,"data":-1,"payload":-1,)"
                             R"("type":"user","version":2})");
   auth.credsFile = dir / "replica.creds";
   writePrivateFile(auth.credsFile, "-----BEGIN NATS USER JWT-----\n" + userJwt +
-                                   "\n------END NATS USER JWT------\n\n"
-                                   "-----BEGIN USER NKEY SEED-----\n" +
-                                   user.seedText() + "\n------END USER NKEY SEED------\n");
+                                       "\n------END NATS USER JWT------\n\n"
+                                       "-----BEGIN USER NKEY SEED-----\n" +
+                                       user.seedText() + "\n------END USER NKEY SEED------\n");
   return auth;
 }
 

@@ -27,10 +27,10 @@ TlsFiles makeTlsFiles(const std::filesystem::path& dir);
 // An operator, its system account, an account with unlimited JetStream and one user of that
 // account, each with its own ed25519 nkey; the user's JWT and seed in a NATS .creds file.
 struct JwtAuth {
-  std::filesystem::path operatorJwtFile;     // the operator's JWT, for the servers' `operator`
-  std::string systemAccount;                 // the system account's public nkey ("A...")
+  std::filesystem::path operatorJwtFile;        // the operator's JWT, for the servers' `operator`
+  std::string systemAccount;                    // the system account's public nkey ("A...")
   std::map<std::string, std::string> accounts;  // public nkey -> account JWT (resolver_preload)
-  std::filesystem::path credsFile;           // the user's .creds file
+  std::filesystem::path credsFile;              // the user's .creds file
 };
 JwtAuth makeJwtAuth(const std::filesystem::path& dir);
 
