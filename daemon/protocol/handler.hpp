@@ -85,6 +85,13 @@ class RequestHandler {
   virtual void attachTransport(const TransportStatsSource*) {}
   virtual Disposition handle(ThreadState& state, const Peer& peer, wire::Request::Reader request,
                              std::string& out, AnswerSink& sink) = 0;
+  // The hot path's shortcut: a frame (segment table and segment) the handler answers without a
+  // message reader, appending its framed answer to `out` — exactly the answer handle() would give
+  // (protocol/plain_authorize.hpp). False: the server reads the frame and calls handle().
+  virtual bool answerPlain(ThreadState&, const Peer&, kj::ArrayPtr<const capnp::word>,
+                           std::string&) {
+    return false;
+  }
 };
 
 }  // namespace gatehouse::protocol

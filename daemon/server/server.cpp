@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/write.hpp>
@@ -265,7 +266,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (consumed_ > 0) {
       size_t partial = filled_ - consumed_;
       std::memmove(inBytes(), inBytes() + consumed_, partial);
-      explicit_bzero(inBytes() + partial, consumed_);  // no stale copy of a partial frame
+      // No stale copy of the partial frame: what it left behind beyond its new place. (The
+      // frames before it were wiped as they were handled.)
+      size_t stale = std::max(consumed_, partial);
+      explicit_bzero(inBytes() + stale, filled_ - stale);
       filled_ = partial;
       consumed_ = 0;
     }
@@ -284,6 +288,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   void handleFrame(kj::ArrayPtr<const capnp::word> words) {
     uint64_t id = 0;
     try {
+      if (server_.handler_.answerPlain(*worker_.state, peer_, words, out_)) return;
       capnp::FlatArrayMessageReader message(words, server_.readerOptions_);
       auto request = message.getRoot<wire::Request>();
       id = request.getId();

@@ -1,7 +1,8 @@
 // The checks and read-only queries answered inline on the IO thread from its snapshot, and the
 // system-context mutations of the graph (applied by the writer).
 //
-// The hot path is `answerAuthorize`: one snapshot lookup (store/snapshot.cpp) and three fields.
+// The hot path is `decideAuthorize`: one snapshot lookup (store/snapshot.cpp), counted; a plain
+// authorize reaches it through Service::answerPlain without a message reader or builder.
 #include <fmt/format.h>
 
 #include <iterator>
@@ -32,12 +33,19 @@ void answerHello(ServiceParts& parts, IoState& io, wire::Request::Reader,
       duration_cast<std::chrono::milliseconds>(parts.committer.backlogAge()).count()));
 }
 
+store::Decision decideAuthorize(IoState& io, uint64_t principal, uint64_t company,
+                                std::string_view permission) {
+  store::Decision d = io.snapshot().authorize(principal, company, permission);
+  io.counters().check(toWire(d.reason));
+  return d;
+}
+
 void answerAuthorize(ServiceParts&, IoState& io, wire::Request::Reader request,
                      wire::Response::Builder response) {
   auto q = request.getAuthorize();
   store::Snapshot& snap = io.snapshot();
-  store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
-  io.counters().check(toWire(d.reason));
+  store::Decision d =
+      decideAuthorize(io, q.getPrincipal(), q.getCompany(), view(q.getPermission()));
   auto a = response.initAuthorize();
   a.setAllowed(d.allowed);
   a.setReason(toWire(d.reason));
@@ -59,8 +67,8 @@ void answerAuthorizeBatch(ServiceParts& parts, IoState& io, wire::Request::Reade
   auto answers = batch.initItems(items.size());
   for (unsigned i = 0; i < items.size(); ++i) {
     auto q = items[i];
-    store::Decision d = snap.authorize(q.getPrincipal(), q.getCompany(), view(q.getPermission()));
-    io.counters().check(toWire(d.reason));
+    store::Decision d =
+        decideAuthorize(io, q.getPrincipal(), q.getCompany(), view(q.getPermission()));
     answers[i].setAllowed(d.allowed);
     answers[i].setReason(toWire(d.reason));
   }

@@ -106,6 +106,9 @@ protocol::Disposition startBackup(ServiceParts&, IoState&, const protocol::Peer&
 protocol::Disposition startAcceptDescriptors(ServiceParts&, IoState&, const protocol::Peer&,
                                              wire::Request::Reader, std::string&,
                                              protocol::AnswerSink&);
+// One check of authorize or authorizeBatch, from the IO thread's snapshot, counted.
+store::Decision decideAuthorize(IoState&, uint64_t principal, uint64_t company,
+                                std::string_view permission);
 void answerAuthorize(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerAuthorizeBatch(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);
 void answerListPermissions(ServiceParts&, IoState&, wire::Request::Reader, wire::Response::Builder);

@@ -31,6 +31,7 @@ Service::Service(store::Store& store, const credentials::Pepper& pepper,
              store_,
              std::chrono::steady_clock::now()},
       replicator_(replicator),
+      authorizeAccess_(requestRow(wire::Request::AUTHORIZE)->access),
       writerIo_(newIoState()) {
   committer_.setAfterWork([this] { return resumeWaits(); });
   committer_.start();  // every member is constructed: the writer may call back into them
@@ -63,6 +64,18 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
     if (auto done = awaitRevision(io, peer, request, out, sink)) return *done;
   }
   return route(*row, io, peer, request, out, sink);
+}
+
+bool Service::answerPlain(ThreadState& state, const protocol::Peer& peer,
+                          kj::ArrayPtr<const capnp::word> frame, std::string& out) {
+  if (peer.access < authorizeAccess_) return false;  // handle() answers the refusal
+  auto q = plainAuthorize_.decode(frame);
+  if (!q) return false;
+  auto& io = static_cast<IoState&>(state);
+  io.counters().requests[slotOf<kRequestKindSlots>(wire::Request::AUTHORIZE)].add();
+  store::Decision d = decideAuthorize(io, q->principal, q->company, q->permission);
+  plainAuthorize_.appendDecision(q->id, d.allowed, toWire(d.reason), io.snapshot().revision(), out);
+  return true;
 }
 
 Disposition Service::route(const RequestRow& row, IoState& io, const protocol::Peer& peer,

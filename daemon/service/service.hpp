@@ -16,6 +16,7 @@
 
 #include "credentials/pepper.hpp"
 #include "protocol/handler.hpp"
+#include "protocol/plain_authorize.hpp"
 #include "service/backup.hpp"
 #include "service/committer.hpp"
 #include "service/credential_checker.hpp"
@@ -53,6 +54,9 @@ class Service : public protocol::RequestHandler {
   protocol::Disposition handle(ThreadState& state, const protocol::Peer& peer,
                                wire::Request::Reader request, std::string& out,
                                protocol::AnswerSink& sink) override;
+  // A plain authorize (protocol/plain_authorize.hpp), answered as handle() would answer it.
+  bool answerPlain(ThreadState& state, const protocol::Peer& peer,
+                   kj::ArrayPtr<const capnp::word> frame, std::string& out) override;
 
   // Answers every queued request (password checks, then mutations), flushes key usage, then
   // stops the pool and the writer thread. Later requests are refused as `overloaded`.
@@ -100,7 +104,9 @@ class Service : public protocol::RequestHandler {
   ServiceParts parts_;
   replication::Replicator* replicator_;  // null: standalone
   RevisionWaits waits_;
-  std::unique_ptr<IoState> writerIo_;  // the writer thread's, for parked requests
+  protocol::PlainAuthorizeCodec plainAuthorize_;
+  protocol::AccessClass authorizeAccess_;  // the least class that may send authorize
+  std::unique_ptr<IoState> writerIo_;      // the writer thread's, for parked requests
 };
 
 }  // namespace gatehouse::service

@@ -1,8 +1,10 @@
 // libFuzzer target: bytes as a peer would send them on the socket, through the daemon's own
-// path — the frame scanner, the Cap'n Proto reader with the server's limits, and the service's
-// request handler (checks, the writer, the password pool) on a store in a temporary directory —
-// as an admin-class peer, so every request kind is reachable. Each queued request's answer is
-// awaited, so a mutation is applied before the next input. Build and run: scripts/fuzz SECONDS.
+// path — the frame scanner, the plain-authorize shortcut, the Cap'n Proto reader with the
+// server's limits, and the service's request handler (checks, the writer, the password pool) on a
+// store in a temporary directory — as an admin-class peer, so every request kind is reachable.
+// Each queued request's answer is awaited, so a mutation is applied before the next input. A
+// frame the shortcut answers is answered by the full path too, and the two answers must be the
+// same bytes (a difference aborts). Build and run: scripts/fuzz SECONDS.
 #include <capnp/serialize.h>
 #include <sodium.h>
 
@@ -69,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto words = kj::heapArray<capnp::word>(scan.bytes / sizeof(capnp::word));
     std::memcpy(words.begin(), rest.data(), scan.bytes);
     rest.remove_prefix(scan.bytes);
-    std::string out;
+    std::string out, plain;
+    bool shortcut = h.service->answerPlain(*h.io, admin, words, plain);
     auto sink = std::make_shared<service::testing::PromiseSink>();
     auto answer = sink->future();
     try {
@@ -82,7 +85,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     } catch (const kj::Exception&) {
       // The server answers `malformed` and goes on.
+      if (shortcut) std::abort();  // the shortcut answered a frame the reader refuses
     }
+    if (shortcut && plain != out) std::abort();  // not the answer the full path gives
     h.io->release();
   }
   return 0;
