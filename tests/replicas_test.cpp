@@ -437,6 +437,20 @@ BOOST_AUTO_TEST_CASE(nats_servers_lost_and_back) {
   BOOST_TEST_MESSAGE(unknown.size() << " mutations answered outcomeUnknown");
 }
 
+BOOST_AUTO_TEST_CASE(a_mutation_sent_as_a_replica_starts_waits_for_the_log) {
+  // The daemon is ready before its first connection to NATS is made: a mutation sent at once
+  // waits for the log (up to connect_timeout_ms), as after a connection lost a moment ago,
+  // instead of being refused.
+  Cluster cluster(0);
+  Daemon replica(replicationToml(cluster.nats, "eager"));
+  Client c = replica.connect();
+  Answer created = createCompany(c, "at-once");
+  // (The message reads the error only when there is one: a Debug build checks union access.)
+  BOOST_REQUIRE_MESSAGE(!created->isError(),
+                        (created->isError() ? created->getError().getMessage().cStr() : ""));
+  BOOST_TEST(mutationRevision(created) == 2u);  // the genesis is 1
+}
+
 BOOST_AUTO_TEST_CASE(a_replica_started_later_replays_the_log_and_ends_identical) {
   Cluster cluster(2);
   Client a = cluster[0].connect();

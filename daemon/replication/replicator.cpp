@@ -231,6 +231,12 @@ void Replicator::start(std::function<void()> wake) {
   // ...except on an authorization error met twice in a row: then the connector connects anew.
   require(natsOptions_SetClosedCB(o, Callbacks::closed, this), "callbacks");
   natsOptions_ = std::move(settings);
+  {
+    // Until the first connection (made in the background) a mutation waits for it, as for a
+    // connection lost a moment ago.
+    std::lock_guard lock(mutex_);
+    disconnectedAt_ = Clock::now();
+  }
   logLine(Level::info, "replication_started",
           {{"stream", options_.stream},
            {"servers", fmt::format("{}", options_.servers.size())},
@@ -252,12 +258,16 @@ void Replicator::connectLoop() {
       continue;
     }
     if (current_ != nullptr) {
-      // The writer may not have adopted it: it is alive until the next one replaces it.
+      // Read without the lock (the library takes its own): the connection stays alive until this
+      // thread makes the next one, which alone can replace it.
+      auto* closed = static_cast<natsConnection*>(current_);
+      lock.unlock();
       const char* text = nullptr;
-      natsConnection_GetLastError(static_cast<natsConnection*>(current_), &text);
+      natsConnection_GetLastError(closed, &text);
       std::string why = text != nullptr && *text != '\0' ? text : "closed by the client library";
       logLine(Level::warning, "replication_connection_closed",
               {{"error", why}, {"effect", "connecting anew"}});
+      lock.lock();
       current_ = nullptr;
       continue;
     }
@@ -296,6 +306,9 @@ void Replicator::connectLoop() {
       }
       made.reset();
       connectionChanged(true, nc);
+      // Closed before it became current_, its closed callback was ignored: do what it would
+      // have done (once current_, the callback does it).
+      if (natsConnection_IsClosed(nc)) connectionClosed(nc);
       lock.lock();
       continue;
     }

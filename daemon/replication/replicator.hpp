@@ -67,7 +67,8 @@ class Replicator {
   // Whether poll() has work now (deliveries, a set-up due); any thread.
   bool pending() const;
   // Not stopped and about to follow the log: connected and setting it up again, or disconnected
-  // for less than replication.connect_timeout_ms (a mutation waits for that, not longer).
+  // (or started) less than replication.connect_timeout_ms ago (a mutation waits for that, not
+  // longer).
   bool joining() const;
   // Whether mutations can be published now; `why` says what stops them.
   bool writable(std::string* why = nullptr) const;
