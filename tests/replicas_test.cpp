@@ -615,6 +615,13 @@ std::unique_ptr<Daemon> securedReplica(const NatsCluster& nats, const std::strin
   return std::make_unique<Daemon>(replicationToml(nats, name, extra));
 }
 
+// [replication] lines for TLS: the CA the servers' certificate must chain to, this replica's
+// certificate and key.
+std::string tlsLines(const std::filesystem::path& ca, const TlsFiles& client) {
+  return fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+                     ca.string(), client.clientCert.string(), client.clientKey.string());
+}
+
 // The replica follows the log and writes through it (company `name`).
 void requireWorking(const Daemon& replica, const std::string& name = "secured") {
   Cluster::waitFollowing(replica);
@@ -692,16 +699,10 @@ BOOST_AUTO_TEST_CASE(a_replica_reaches_servers_over_tls_with_a_client_certificat
   NatsCluster::Security security;
   security.tls = &tls;
   NatsCluster nats(1, security);
-  auto good = securedReplica(
-      nats, "good",
-      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
-                  tls.caCert.string(), tls.clientCert.string(), tls.clientKey.string()));
+  auto good = securedReplica(nats, "good", tlsLines(tls.caCert, tls));
   requireWorking(*good);
   // Servers whose certificate another CA signed are not trusted.
-  auto untrusting = securedReplica(
-      nats, "untrusting",
-      fmt::format("tls_ca_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
-                  otherCa.caCert.string(), tls.clientCert.string(), tls.clientKey.string()));
+  auto untrusting = securedReplica(nats, "untrusting", tlsLines(otherCa.caCert, tls));
   requireShutOut(*untrusting, "unable to get local issuer certificate");
   // The servers demand a client certificate.
   auto uncertified = securedReplica(nats, "uncertified",

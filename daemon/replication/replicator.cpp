@@ -174,7 +174,7 @@ void Replicator::stop() {
   }
   connectorWake_.notify_all();
   if (connector_.joinable()) connector_.join();
-  if (nats_ || fresh_ || natsOptions_) {
+  if (natsOptions_) {  // started: every connection was made with them
     nats_.reset();
     fresh_.reset();
     natsOptions_.reset();
@@ -274,9 +274,10 @@ void Replicator::connectLoop() {
     lock.unlock();
     natsConnection* nc = nullptr;
     natsStatus s = natsConnection_Connect(&nc, natsOptions_->options.get());
-    auto made = std::make_unique<Nats>();
+    std::unique_ptr<Nats> made;
     std::string failure;
     if (s == NATS_OK) {
+      made = std::make_unique<Nats>();
       made->connection.reset(nc);
       jsOptions_Init(&made->jsOpts);
       made->jsOpts.Wait = options_.requestTimeout.count();
@@ -312,7 +313,7 @@ void Replicator::connectLoop() {
       lock.lock();
       continue;
     }
-    made.reset();  // a connection without JetStream is closed
+    made.reset();  // a connection without JetStream is closed (none when connecting failed)
     ++failures;
     if (failure != lastFailure || Clock::now() - loggedAt >= kRepeatLog) {
       lastFailure = failure;

@@ -43,7 +43,7 @@ Disposition Service::handle(ThreadState& state, const protocol::Peer& peer,
                             wire::Request::Reader request, std::string& out,
                             protocol::AnswerSink& sink) {
   auto& io = static_cast<IoState&>(state);
-  io.counters().requests[slotOf<kRequestKindSlots>(request.which())].add();
+  io.counters().request(request.which());
   const RequestRow* row = requestRow(request.which());
   if (row == nullptr) {
     protocol::appendError(request.getId(), ErrorCode::UNKNOWN_REQUEST,
@@ -72,7 +72,7 @@ bool Service::answerPlain(ThreadState& state, const protocol::Peer& peer,
   auto q = plainAuthorize_.decode(frame);
   if (!q) return false;
   auto& io = static_cast<IoState&>(state);
-  io.counters().requests[slotOf<kRequestKindSlots>(wire::Request::AUTHORIZE)].add();
+  io.counters().request(wire::Request::AUTHORIZE);
   store::Decision d = decideAuthorize(io, q->principal, q->company, q->permission);
   plainAuthorize_.appendDecision(q->id, d.allowed, toWire(d.reason), io.snapshot().revision(), out);
   return true;

@@ -36,6 +36,7 @@ constexpr size_t slotOf(Enum value) {
 using RefusalCounters = std::array<SharedCounter, kRefusalSlots>;
 
 struct alignas(64) IoCounters {
+  void request(wire::Request::Which which) { requests[slotOf<kRequestKindSlots>(which)].add(); }
   void check(wire::DenyReason reason) { checks[slotOf<kDenyReasonSlots>(reason)].add(); }
   void credential(wire::CredentialRefusal refusal) {
     credentials[slotOf<kRefusalSlots>(refusal)].add();
