@@ -35,7 +35,7 @@ void answerHello(ServiceParts& parts, IoState& io, wire::Request::Reader,
 
 store::Decision decideAuthorize(IoState& io, uint64_t principal, uint64_t company,
                                 std::string_view permission) {
-  store::Decision d = io.snapshot().authorize(principal, company, permission);
+  store::Decision d = io.authorize(principal, company, permission);
   io.counters().check(toWire(d.reason));
   return d;
 }
@@ -43,13 +43,12 @@ store::Decision decideAuthorize(IoState& io, uint64_t principal, uint64_t compan
 void answerAuthorize(ServiceParts&, IoState& io, wire::Request::Reader request,
                      wire::Response::Builder response) {
   auto q = request.getAuthorize();
-  store::Snapshot& snap = io.snapshot();
   store::Decision d =
       decideAuthorize(io, q.getPrincipal(), q.getCompany(), view(q.getPermission()));
   auto a = response.initAuthorize();
   a.setAllowed(d.allowed);
   a.setReason(toWire(d.reason));
-  a.setRevision(snap.revision());
+  a.setRevision(io.revision());
 }
 
 void answerAuthorizeBatch(ServiceParts& parts, IoState& io, wire::Request::Reader request,

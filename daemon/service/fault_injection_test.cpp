@@ -31,6 +31,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -57,7 +58,9 @@ struct Fault {
   long failAt = 0;  // 1-based; 0: count only
   bool struck = false;
   Site site = Site::begin;
-  bool nested = false;  // it struck a nested (per-request) transaction
+  bool nested = false;       // it struck a nested (per-request) transaction
+  std::optional<Site> only;  // count and strike calls of this site alone
+  int error = EIO;           // what a struck LMDB call answers
   std::array<long, static_cast<size_t>(Site::count)> injected{};
   std::map<MDB_txn*, MDB_txn*> parents;  // live write transactions -> parent (or null)
   std::set<MDB_txn*> spoiled;            // a call failed in them: LMDB's MDB_TXN_ERROR
@@ -70,7 +73,7 @@ Fault& fault() {
 
 // Called with the mutex held: true when this counted call is the one that fails.
 bool strikes(Fault& f, Site site, MDB_txn* txn) {
-  if (!f.armed || ++f.calls != f.failAt) return false;
+  if (!f.armed || (f.only && *f.only != site) || ++f.calls != f.failAt) return false;
   f.struck = true;
   f.site = site;
   auto parent = txn != nullptr ? f.parents.find(txn) : f.parents.end();
@@ -95,7 +98,7 @@ int write(Site site, MDB_txn* txn, Call&& call) {
     if (f.spoiled.count(txn) != 0) return MDB_BAD_TXN;
     if (strikes(f, site, txn)) {
       f.spoiled.insert(txn);
-      return EIO;
+      return f.error;
     }
   }
   int rc = call();
@@ -136,7 +139,7 @@ int mdb_txn_begin(MDB_env* env, MDB_txn* parent, unsigned int flags, MDB_txn** t
     if (parent != nullptr && f.spoiled.count(parent) != 0) return MDB_BAD_TXN;
     if (strikes(f, Site::begin, nullptr)) {
       f.nested = parent != nullptr;
-      return EIO;
+      return f.error;
     }
   }
   int rc = next(env, parent, flags, txn);
@@ -163,7 +166,7 @@ int mdb_txn_commit(MDB_txn* txn) {
         if (spoiled && parent != nullptr) f.spoiled.insert(parent);
         forget(f, txn);
         abort(txn);
-        return spoiled ? MDB_BAD_TXN : EIO;
+        return spoiled ? MDB_BAD_TXN : f.error;
       }
       forget(f, txn);
     }
@@ -606,4 +609,65 @@ BOOST_AUTO_TEST_CASE(every_lmdb_call_fails_in_turn_and_only_its_requests_fail) {
     BOOST_TEST_MESSAGE(kSiteNames[s] << ": " << fault().injected[s] << " faults");
     BOOST_CHECK_MESSAGE(fault().injected[s] > 0, "no " << kSiteNames[s] << " fault was injected");
   }
+}
+
+// Replicated mode: the commit of a batch the log has stored fails with MDB_MAP_FULL. Map growth
+// retries a batch only until it is published: here the batch must not be applied and published
+// again (the second publish would conflict with the first, and the group be validated anew
+// against its own effects). The commit is reported failed, the log holds the batch once, and the
+// replica applies it from there.
+BOOST_AUTO_TEST_CASE(a_full_map_after_the_log_stored_a_batch_does_not_publish_it_again) {
+  store::testing::TempDir dir;
+  auto options = store::testing::testOptions(dir.path());
+  options.replicated = true;
+  auto db = store::Store::open(options);
+  auto arm = [](bool on) {
+    std::lock_guard lock(fault().mutex);
+    Fault& f = fault();
+    f.armed = on;
+    f.calls = 0;
+    f.failAt = 2;  // the item's nested commit, then the batch's own
+    f.only = on ? std::optional<Site>(Site::commit) : std::nullopt;
+    f.error = on ? MDB_MAP_FULL : EIO;
+    f.struck = false;
+  };
+  auto apply = [](size_t, store::Writer& w) {
+    store::testing::ok(w.createCompany("acme"));
+    return true;
+  };
+  int publishes = 0;
+  std::string published;
+  auto publish = [&](std::string_view batch) {
+    ++publishes;
+    published = std::string(batch);
+    return true;  // the log stored it as sequence 1
+  };
+  arm(true);
+  std::string error;
+  try {
+    db->commitReplicated(1, 1, apply, {}, {}, publish);
+  } catch (const store::MdbError& e) {
+    error = std::string("an MdbError, which callers may retry: ") + e.what();
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  bool struck = false, nested = true;
+  {
+    std::lock_guard lock(fault().mutex);
+    struck = fault().struck;
+    nested = fault().nested;
+  }
+  arm(false);
+  BOOST_TEST_REQUIRE(struck);
+  BOOST_TEST(!nested);
+  BOOST_TEST(publishes == 1);
+  BOOST_TEST(error.find("after the log stored the batch as 1") != std::string::npos, error);
+  BOOST_TEST(db->appliedSequence() == 0u);
+
+  db->applyReplicated(1, published);
+  BOOST_TEST(db->appliedSequence() == 1u);
+  store::Snapshot snap(*db);
+  snap.begin();
+  BOOST_TEST(snap.reader().companyByName("acme").has_value());
+  snap.end();
 }

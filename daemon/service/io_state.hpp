@@ -5,13 +5,15 @@
 //
 // The snapshot is taken lazily by the first request that reads; the server calls `release()` once
 // it has handled what it had buffered, before it waits for more input, so that no snapshot is held
-// across a wait.
+// across a wait. An authorize whose answer the snapshot's caches hold, while nothing has been
+// committed since the snapshot was last taken, is answered without taking it (`authorize`).
 #pragma once
 
 #include <capnp/common.h>
 #include <kj/common.h>
 
 #include <memory>
+#include <string_view>
 
 #include "credentials/secret.hpp"
 #include "protocol/handler.hpp"
@@ -41,6 +43,17 @@ class IoState : public protocol::RequestHandler::ThreadState {
     }
     return snapshot_;
   }
+  // The hot path: from the snapshot's caches alone when it is not taken and nothing has been
+  // committed since it last was (no transaction renewed, Snapshot::authorizeCached); otherwise
+  // from the snapshot, taken.
+  store::Decision authorize(store::PrincipalId p, store::CompanyId c, std::string_view permission) {
+    if (!open_ && snapshot_.current()) {
+      if (auto d = snapshot_.authorizeCached(p, c, permission)) return *d;
+    }
+    return snapshot().authorize(p, c, permission);
+  }
+  // The revision of the state the last read saw (taken or current).
+  uint64_t revision() const { return snapshot_.revision(); }
   VerifiedKeys& verifiedKeys() { return verifiedKeys_; }
   IoCounters& counters() { return *counters_; }
   KeyUsage::Filter& keyUseFilter() { return keyUse_; }

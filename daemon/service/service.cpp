@@ -74,7 +74,7 @@ bool Service::answerPlain(ThreadState& state, const protocol::Peer& peer,
   auto& io = static_cast<IoState&>(state);
   io.counters().request(wire::Request::AUTHORIZE);
   store::Decision d = decideAuthorize(io, q->principal, q->company, q->permission);
-  plainAuthorize_.appendDecision(q->id, d.allowed, toWire(d.reason), io.snapshot().revision(), out);
+  plainAuthorize_.appendDecision(q->id, d.allowed, toWire(d.reason), io.revision(), out);
   return true;
 }
 

@@ -83,13 +83,20 @@ void Snapshot::end() {
   active_.store(false, std::memory_order_release);
 }
 
-int32_t Snapshot::permissionBit(std::string_view name) {
-  if (name.empty() || name.size() > kMaxPermissionName) return -1;
+Snapshot::NameEntry& Snapshot::nameSlot(std::string_view name, bool& hit) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
   NameEntry& e = names_[h & (kNameCacheSize - 1)];
-  if (e.epoch == nameEpoch_ && e.size == name.size() &&
-      std::memcmp(e.name, name.data(), e.size) == 0) {
+  hit = e.epoch == nameEpoch_ && e.size == name.size() &&
+        std::memcmp(e.name, name.data(), e.size) == 0;
+  return e;
+}
+
+int32_t Snapshot::permissionBit(std::string_view name) {
+  if (name.empty() || name.size() > kMaxPermissionName) return -1;
+  bool hit = false;
+  NameEntry& e = nameSlot(name, hit);
+  if (hit) {
     counters_->names.hits.add();
     return e.bit;
   }
@@ -125,19 +132,58 @@ bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
   return true;
 }
 
+namespace {
+
+bool cacheable(PrincipalId p, CompanyId c) {
+  return p != 0 && c != 0 && p <= kMaxEntityId && c <= kMaxEntityId;
+}
+
+// The live bits of an effective row; false when it is a time-boxed grant past its expiry (then
+// nothing is granted, and the graph says why).
+bool liveBits(std::string_view& row) {
+  if (!hasExpiry(row)) [[likely]]
+    return true;
+  EffectiveRow live = decodeEffective(row);
+  if (expiredAt(live.expiresAt, clockNow())) return false;
+  row = live.bits;
+  return true;
+}
+
+Decision decide(std::string_view bits, int32_t bit) {
+  if (bit < 0) return Decision{false, DenyReason::unknownPermission};
+  if (testBit(bits, static_cast<uint32_t>(bit))) return Decision{true, DenyReason::none};
+  return Decision{false, DenyReason::notGranted};
+}
+
+}  // namespace
+
 Decision Snapshot::authorize(PrincipalId p, CompanyId c, std::string_view permission) {
   std::string_view row;
-  bool cacheable = p != 0 && c != 0 && p <= kMaxEntityId && c <= kMaxEntityId;
-  if (!cacheable || !effectiveRow(grantKey(p, c), row)) return reader().decide(p, c, permission);
-  if (hasExpiry(row)) [[unlikely]] {  // a time-boxed grant: nothing from its expiry on
-    EffectiveRow live = decodeEffective(row);
-    if (expiredAt(live.expiresAt, clockNow())) return reader().decide(p, c, permission);
-    row = live.bits;
+  if (!cacheable(p, c) || !effectiveRow(grantKey(p, c), row) || !liveBits(row)) {
+    return reader().decide(p, c, permission);
   }
-  int32_t bit = permissionBit(permission);
-  if (bit < 0) return Decision{false, DenyReason::unknownPermission};
-  if (testBit(row, static_cast<uint32_t>(bit))) return Decision{true, DenyReason::none};
-  return Decision{false, DenyReason::notGranted};
+  return decide(row, permissionBit(permission));
+}
+
+bool Snapshot::current() const { return revision_ != 0 && store_.committedTxn() == revision_; }
+
+std::optional<Decision> Snapshot::authorizeCached(PrincipalId p, CompanyId c,
+                                                  std::string_view permission) {
+  if (!cacheable(p, c)) return std::nullopt;
+  uint64_t key = grantKey(p, c);
+  const RowEntry& entry = rowSlot(key);
+  if (entry.epoch != rowEpoch_ || entry.key != key) return std::nullopt;
+  std::string_view row(entry.bits, entry.size);
+  if (!liveBits(row)) return std::nullopt;
+  int32_t bit = -1;
+  if (!permission.empty() && permission.size() <= kMaxPermissionName) {
+    bool hit = false;
+    bit = nameSlot(permission, hit).bit;
+    if (!hit) return std::nullopt;
+    counters_->names.hits.add();
+  }
+  counters_->rows.hits.add();
+  return decide(row, bit);
 }
 
 }  // namespace gatehouse::store

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -64,6 +65,15 @@ class Snapshot {
   // and end() only.
   Decision authorize(PrincipalId p, CompanyId c, std::string_view permission);
 
+  // Whether nothing has been committed since the last begin() (Store::committedTxn): then the
+  // caches hold the newest state, and authorizeCached may answer from them alone, outside
+  // begin()/end(), with no transaction renewed and no reader slot touched.
+  bool current() const;
+  // authorize from the caches alone: nullopt, counting nothing, unless the row and the
+  // permission's name are both cached and the row is not a time-boxed grant past its expiry.
+  // When current() only.
+  std::optional<Decision> authorizeCached(PrincipalId p, CompanyId c, std::string_view permission);
+
   // The caches' hits and misses, written by the snapshot's thread, readable from any thread
   // (for the stats request) for as long as a holder of the pointer keeps them. On a cache line
   // of their own: another thread's counters never share it.
@@ -101,6 +111,8 @@ class Snapshot {
   // none. Always inlined into authorize: it is the hot path's one lookup.
   [[gnu::always_inline]] inline bool effectiveRow(uint64_t key, std::string_view& row);
   int32_t permissionBit(std::string_view name);
+  // The name's cache slot; `hit` when it holds `name` in the current epoch.
+  NameEntry& nameSlot(std::string_view name, bool& hit);
   // Drops what the commits from revision_ to `revision` changed (everything when unknown).
   void advance(uint64_t revision);
   RowEntry& rowSlot(uint64_t key) {

@@ -147,6 +147,73 @@ BOOST_AUTO_TEST_CASE(a_time_boxed_grant_ends_at_its_expiry_even_from_the_cache) 
   snap.end();
 }
 
+// Between commits a reader's caches answer alone (Snapshot::current, authorizeCached), and only
+// what they hold; a commit that writes anything, wherever, ends that until the snapshot is taken
+// again, and one that writes nothing does not.
+BOOST_AUTO_TEST_CASE(the_caches_answer_alone_until_the_next_commit) {
+  TempDir dir;
+  auto db = Store::open(testOptions(dir.path()));
+  uint64_t alice = 0, bob = 0, carol = 0, acme = 0;
+  uint64_t soon = clockNow() + 1;
+  db->commit([&](Writer& w) {
+    ok(w.definePermissions({"routers.read", "routers.write"}));
+    acme = ok(w.createCompany("acme"));
+    alice = ok(w.createUser("alice"));
+    bob = ok(w.createUser("bob"));
+    carol = ok(w.createUser("carol"));
+    ok(w.setGrant(alice, acme, {"routers.read"}, {}));
+    ok(w.setGrant(bob, acme, {"routers.read"}, {}, soon));
+    ok(w.setGrant(carol, acme, {"routers.read"}, {}));
+    return true;
+  });
+  Snapshot snap(*db);
+  BOOST_TEST(!snap.current());  // never taken: nothing is known
+  BOOST_TEST(!snap.authorizeCached(alice, acme, "routers.read").has_value());
+  snap.begin();
+  BOOST_TEST(snap.authorize(alice, acme, "routers.read").allowed);  // the row, the name cached
+  BOOST_TEST(snap.authorize(bob, acme, "routers.read").allowed);
+  snap.end();
+  BOOST_TEST(snap.current());
+
+  uint64_t hits = snap.rowCacheHits(), misses = snap.rowCacheMisses();
+  auto d = snap.authorizeCached(alice, acme, "routers.read");
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->allowed);
+  BOOST_TEST(snap.rowCacheHits() == hits + 1);
+  d = snap.authorizeCached(alice, acme, "");  // never a name: no lookup needed to say so
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST((d->reason == DenyReason::unknownPermission));
+  // Not held: a name never looked up, a row never read, a pair with no grant at all.
+  BOOST_TEST(!snap.authorizeCached(alice, acme, "routers.write").has_value());
+  BOOST_TEST(!snap.authorizeCached(carol, acme, "routers.read").has_value());
+  BOOST_TEST(!snap.authorizeCached(alice, acme + 1000, "routers.read").has_value());
+  BOOST_TEST(!snap.authorizeCached(0, acme, "routers.read").has_value());
+  BOOST_TEST(snap.rowCacheHits() == hits + 2);  // a refusal counts nothing
+  BOOST_TEST(snap.rowCacheMisses() == misses);
+
+  db->commit([&](Writer&) { return false; });  // rolled back: nothing written
+  BOOST_TEST(snap.current());
+  db->commit([&](Writer& w) {  // touches no cached row, but is a new state
+    ok(w.createCompany("globex"));
+    return true;
+  });
+  BOOST_TEST(!snap.current());
+  snap.begin();
+  snap.end();
+  BOOST_TEST(snap.current());
+  d = snap.authorizeCached(alice, acme, "routers.read");  // the feed kept the row
+  BOOST_TEST_REQUIRE(d.has_value());
+  BOOST_TEST(d->allowed);
+
+  // A time-boxed grant past its expiry is never answered from the cache alone.
+  BOOST_TEST(snap.authorizeCached(bob, acme, "routers.read").has_value());
+  while (clockNow() < soon) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  BOOST_TEST(!snap.authorizeCached(bob, acme, "routers.read").has_value());
+  snap.begin();
+  BOOST_TEST((snap.authorize(bob, acme, "routers.read").reason == DenyReason::noAccess));
+  snap.end();
+}
+
 BOOST_AUTO_TEST_CASE(the_expiry_index_follows_every_edit_of_a_grant) {
   TempDir dir;
   auto db = Store::open(testOptions(dir.path()));

@@ -146,7 +146,7 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options) {
       store->applied_ = readU64(*applied);
     }
   }
-  txn.commit();
+  store->commitTxn(txn);
   return store;
 }
 
@@ -154,9 +154,7 @@ Store::~Store() = default;
 
 uint64_t Store::revision() const {
   if (options_.replicated) return appliedSequence();
-  MDB_envinfo info;
-  check(mdb_env_info(env_.get(), &info), "mdb_env_info");
-  return info.me_last_txnid;
+  return committedTxn();
 }
 
 Store::Usage Store::usage() const {
@@ -246,7 +244,7 @@ auto Store::withGrowth(Attempt&& attempt) {
     try {
       return attempt();
     } catch (const MdbError& e) {
-      if (e.code() == ENOSPC || e.code() == EIO) explainDiskFull(e);
+      explainDiskFull(e);
       if (e.code() != MDB_MAP_FULL) throw;
     }
     grow();
@@ -261,7 +259,7 @@ uint64_t Store::commitBatch(size_t count, const ApplyItem& apply, const AfterApp
     uint64_t revision = txn.id();
     // Before the commit: a reader that sees the revision finds what it changed.
     changes_.publish(revision, batchChanges_);
-    txn.commit();
+    commitTxn(txn);
     return revision;
   });
 }
@@ -284,9 +282,18 @@ Store::Outcome Store::commitReplicated(uint64_t sequence, size_t count, const Ap
     if (!publish(encodeBatch(kSchemaVersion, batchChanges_, journal_->ops()))) {
       return Outcome::refused;
     }
-    recordApplied(txn, sequence);
-    changes_.publish(txn.id(), batchChanges_);
-    txn.commit();
+    // The log holds the batch now. A failure from here on must not make withGrowth apply and
+    // publish it again (MDB_MAP_FULL): it is the caller's "stored, not committed here", and the
+    // replica applies the batch from the log.
+    try {
+      recordApplied(txn, sequence);
+      changes_.publish(txn.id(), batchChanges_);
+      commitTxn(txn);
+    } catch (const MdbError& e) {
+      explainDiskFull(e);
+      throw std::runtime_error(
+          fmt::format("{} (after the log stored the batch as {})", e.what(), sequence));
+    }
     applied_.store(sequence, std::memory_order_release);
     return Outcome::committed;
   });
@@ -303,13 +310,27 @@ void Store::applyReplicated(uint64_t sequence, std::string_view batch) {
     ChangeSet changes = applyBatch(txn, tables_, kSchemaVersion, batch);
     recordApplied(txn, sequence);
     changes_.publish(txn.id(), changes);
-    txn.commit();
+    commitTxn(txn);
     applied_.store(sequence, std::memory_order_release);
   });
 }
 
 void Store::recordApplied(Txn& txn, uint64_t sequence) {
   txn.put(tables_.meta, kAppliedKey, u64Bytes(sequence));
+}
+
+void Store::commitTxn(Txn& txn) {
+  txn.commit();
+  noteCommitted();
+}
+
+void Store::noteCommitted() {
+  // LMDB's own id of the last commit: one that wrote nothing does not advance it. Read on the
+  // thread that writes, so no map growth runs meanwhile; mdb_env_info fails only on null arguments.
+  MDB_envinfo info;
+  if (mdb_env_info(env_.get(), &info) == MDB_SUCCESS) {
+    committedTxn_.store(info.me_last_txnid, std::memory_order_release);
+  }
 }
 
 bool Store::holdsNoGraph() {
@@ -347,7 +368,7 @@ void Store::setReplicationMeta(std::string_view name, std::string_view value) {
     Txn txn = Txn::begin(env_.get(), 0);
     txn.put(tables_.meta, fmt::format("{}{}", kReplicationPrefix, name), value);
     changes_.publish(txn.id(), ChangeSet{});
-    txn.commit();
+    commitTxn(txn);
   });
 }
 
@@ -404,6 +425,7 @@ void Store::applyItem(Txn& batch, size_t i, const ApplyItem& apply, const AfterA
 }
 
 void Store::explainDiskFull(const MdbError& e) const {
+  if (e.code() != ENOSPC && e.code() != EIO) return;
   struct statvfs fs {};
   if (::statvfs(options_.directory.c_str(), &fs) != 0) return;
   uint64_t free = uint64_t{fs.f_bavail} * fs.f_frsize;

@@ -97,6 +97,10 @@ class Store {
   // The last committed revision (LMDB transaction id; replicated: the applied sequence);
   // thread-safe.
   uint64_t revision() const;
+  // The LMDB transaction id of the newest commit, stored once it is visible and before the
+  // commit's requests are answered; thread-safe. A snapshot last begun at this id holds the
+  // newest state (Snapshot::current).
+  uint64_t committedTxn() const { return committedTxn_.load(std::memory_order_acquire); }
   // Writes a consistent, compacted copy of the environment as of one revision into `fd`
   // (mdb_env_copyfd2 with MDB_CP_COMPACT), from the calling thread, while readers and the writer
   // go on; map growth waits for it. Throws MdbError on failure. Note that a compacted copy's
@@ -138,6 +142,9 @@ class Store {
   void applyItems(Txn& txn, size_t count, const ApplyItem& apply, const AfterApply& after,
                   const ItemFailed& failed, uint64_t revision);
   void recordApplied(Txn& txn, uint64_t sequence);
+  // Commits `txn` (a write transaction), then updates committedTxn().
+  void commitTxn(Txn& txn);
+  void noteCommitted();
   uint64_t sequenceIn(const Txn& txn) const;  // the applied sequence `txn` sees
   // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
   // std::runtime_error naming the directory and the free space); returns otherwise.
@@ -162,6 +169,7 @@ class Store {
   ChangeSet batchChanges_;            // what the batch being applied changed (the writer thread's)
   std::optional<Journal> journal_;    // what the batch being applied wrote (replicated mode)
   std::atomic<uint64_t> applied_{0};  // replicated mode: the last sequence applied
+  std::atomic<uint64_t> committedTxn_{0};
 };
 
 }  // namespace gatehouse::store
