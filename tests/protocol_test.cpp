@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "daemon_fixture.hpp"
 
@@ -207,6 +208,60 @@ BOOST_FIXTURE_TEST_CASE(pipelined_requests_are_all_answered_despite_in_flight_li
   }
   auto list = c.call([](wire::Request::Builder r) { r.setListCompanies(); });
   BOOST_TEST(list->getCompanies().getCompanies().size() == 100u);
+}
+
+// A peer that sends much and reads late: the daemon sends what the socket takes, keeps the rest
+// (and stops reading past max_pending_output_bytes), and once the peer reads, every answer
+// arrives, in order, none lost or repeated — plain authorizes (answered without a message
+// reader) and pings alike.
+BOOST_AUTO_TEST_CASE(answers_to_a_peer_that_reads_late_all_arrive_in_order) {
+  Daemon daemon("[limits]\nmax_pending_output_bytes = 65536\n");
+  Client c = Client::connect(daemon.socket(), std::chrono::seconds(20));
+  int small = 4096;
+  BOOST_REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+  constexpr uint64_t kCount = 40000;  // about 1.4 MB of answers: far more than the buffers hold
+  std::string frames;
+  for (uint64_t id = 1; id <= kCount; ++id) {
+    capnp::MallocMessageBuilder m;
+    auto r = m.initRoot<wire::Request>();
+    r.setId(id);
+    if (id % 2 == 1) {
+      r.setPing();
+    } else {
+      auto q = r.initAuthorize();
+      q.setPrincipal(id);
+      q.setCompany(1);
+      q.setPermission("routers.read");
+    }
+    frames += flat(m);
+  }
+  std::string sendError, receiveError;
+  std::thread sender([&] {
+    try {
+      c.sendBytes(frames);
+    } catch (const std::exception& e) {
+      sendError = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the answers back up meanwhile
+  uint64_t wrong = 0, first = 0, received = 0;
+  try {
+    for (uint64_t id = 1; id <= kCount; ++id, ++received) {
+      auto a = c.receive();
+      bool right = a->getId() == id && (id % 2 == 1 ? a->which() == wire::Response::PONG
+                                                    : a->which() == wire::Response::AUTHORIZE &&
+                                                          !a->getAuthorize().getAllowed());
+      if (!right && wrong++ == 0) first = id;
+    }
+  } catch (const std::exception& e) {
+    receiveError = e.what();
+    ::shutdown(c.fd(), SHUT_RDWR);  // ends a send still blocked
+  }
+  sender.join();
+  BOOST_TEST(receiveError.empty(), "after " << received << " answers: " << receiveError);
+  BOOST_TEST(sendError.empty(), sendError);
+  BOOST_TEST(wrong == 0u, wrong << " answers out of place, the first at " << first);
+  stillServes(daemon);
 }
 
 BOOST_AUTO_TEST_CASE(traversal_limit_refuses_oversized_messages) {

@@ -317,6 +317,27 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   void flush() {
     if (writingActive_ || out_.empty() || closed_) return;
+    // Answers usually fit in the socket's send buffer: send them at once, as asio's own first
+    // attempt would, but without an operation, a handler and a completion posted through the
+    // io_context for each write. Only what the socket cannot take now is left to asio.
+    ssize_t n;
+    do {
+      n = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      explicit_bzero(out_.data(), out_.size());  // answers may carry new secrets
+      out_.clear();
+      close();  // as a failed asynchronous write does
+      return;
+    }
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    size_t rest = out_.size() - sent;
+    if (sent > 0) {  // keep the rest at the front, and no copy of anything behind it
+      std::memmove(out_.data(), out_.data() + sent, rest);
+      explicit_bzero(out_.data() + rest, sent);
+      out_.resize(rest);
+    }
+    if (rest == 0) return;
     writing_.swap(out_);
     writingActive_ = true;
     asio::async_write(
@@ -334,7 +355,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     }
     if (!out_.empty()) {
       flush();
-      return;
+      if (writingActive_ || closed_) return;  // else it was all sent at once
     }
     processFrames();  // resumes reading held back by pending output
   }
