@@ -11,6 +11,9 @@
 // the ownership, its cancellation, and its acceptance (the owner changes, the new owner's offer and
 // the ceiling go, the former owner's grant stays with an offer or goes).
 //
+// Between commits the reader's caches answer alone (Snapshot::authorizeCached): after each
+// sample, and again after the next commit, every answer they give must be the model's.
+//
 // The replicated variant commits every batch through Store::commitReplicated and replays what it
 // publishes on a second store with Store::applyReplicated: the two must stay identical, table by
 // table (store/journal.hpp).
@@ -23,6 +26,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include "store/effective_row.hpp"
@@ -142,12 +146,18 @@ class ModelTest {
                                  << " with roles), " << model_.roles.size() << " roles, "
                                  << model_.principals.size() << " principals, "
                                  << model_.offers.size() << " offers, " << model_.ceilings.size()
-                                 << " ceilings, " << checks_ << " authorize answers compared, "
-                                 << dryRuns_ << " dry runs, " << snap_.counters()->flushes.get()
+                                 << " ceilings, " << checks_ << " authorize answers compared ("
+                                 << cachedChecks_ << " from the caches alone, "
+                                 << cachedAfterCommit_ << " of them after a commit), " << dryRuns_
+                                 << " dry runs, " << snap_.counters()->flushes.get()
                                  << " cache flushes in " << commits << " commits");
     // The reader's caches followed the commits through the change feed, not by dropping
     // everything each time (the first begin and the rare large change do that).
     BOOST_TEST(snap_.counters()->flushes.get() < commits / 10, "seed " << seed_);
+    // Most sampled pairs hold no grant (nothing to cache); those that do were answered alone too,
+    // and so were some after a commit that wrote nothing (a batch of dry runs).
+    BOOST_TEST(cachedChecks_ > checks_ / 100, "seed " << seed_);
+    BOOST_TEST(cachedAfterCommit_ > 0u, "seed " << seed_);
   }
 
  private:
@@ -526,11 +536,31 @@ class ModelTest {
   }
 
   void compareOne(PrincipalId p, CompanyId c, std::string_view perm) {
-    Decision want = model_.decide(p, c, perm);
-    Decision got = snap_.authorize(p, c, perm);
+    recent_.emplace_back(p, c, std::string(perm));
+    mismatch("authorize", p, c, perm, snap_.authorize(p, c, perm));
     ++checks_;
+  }
+
+  // The caches alone (Snapshot::authorizeCached), wherever the snapshot says they hold the newest
+  // state: each answer they give must be the model's now. Called right after a sample (when they
+  // must say so) and again after the next commit (when they must not, unless it wrote nothing).
+  uint64_t compareCached() {
+    if (!snap_.current()) return 0;
+    uint64_t compared = 0;
+    for (const auto& [p, c, perm] : recent_) {
+      auto got = snap_.authorizeCached(p, c, perm);
+      if (!got) continue;
+      ++compared;
+      mismatch("authorizeCached", p, c, perm, *got);
+    }
+    cachedChecks_ += compared;
+    return compared;
+  }
+
+  void mismatch(const char* what, PrincipalId p, CompanyId c, std::string_view perm, Decision got) {
+    Decision want = model_.decide(p, c, perm);
     if (got == want) return;
-    BOOST_ERROR("seed " << seed_ << ": authorize(" << p << ", " << c << ", " << perm
+    BOOST_ERROR("seed " << seed_ << ": " << what << "(" << p << ", " << c << ", " << perm
                         << ") gave allowed=" << got.allowed << " reason=" << int(got.reason)
                         << ", the model says allowed=" << want.allowed
                         << " reason=" << int(want.reason));
@@ -544,6 +574,8 @@ class ModelTest {
   }
 
   void compareSample(int n) {
+    cachedAfterCommit_ += compareCached();  // after the commit since the last sample
+    recent_.clear();
     snap_.begin();
     auto ps = principalIds();
     auto cs = companyIds();
@@ -551,6 +583,8 @@ class ModelTest {
     // Repeat a few through the warm cache.
     for (int i = 0; i < n / 4; ++i) compareOne(pick(ps), pick(cs), randomPermName());
     snap_.end();
+    BOOST_TEST(snap_.current(), "seed " << seed_ << ": nothing was committed since begin()");
+    compareCached();
   }
 
   void commit(const std::vector<std::function<bool(Writer&)>>& ops) {
@@ -650,7 +684,10 @@ class ModelTest {
   PrincipalId nextPrincipalGuess_ = 1;
   int failures_ = 0;
   uint64_t checks_ = 0;
+  uint64_t cachedChecks_ = 0;
+  uint64_t cachedAfterCommit_ = 0;
   uint64_t dryRuns_ = 0;
+  std::vector<std::tuple<PrincipalId, CompanyId, std::string>> recent_;  // the last sample
 };
 
 uint64_t envOr(const char* name, uint64_t fallback) {
