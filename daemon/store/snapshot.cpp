@@ -83,20 +83,21 @@ void Snapshot::end() {
   active_.store(false, std::memory_order_release);
 }
 
-Snapshot::NameEntry& Snapshot::nameSlot(std::string_view name, bool& hit) {
+Snapshot::NameEntry& Snapshot::nameSlot(std::string_view name) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a
   for (char c : name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-  NameEntry& e = names_[h & (kNameCacheSize - 1)];
-  hit = e.epoch == nameEpoch_ && e.size == name.size() &&
-        std::memcmp(e.name, name.data(), e.size) == 0;
-  return e;
+  return names_[h & (kNameCacheSize - 1)];
+}
+
+bool Snapshot::holds(const NameEntry& e, std::string_view name) const {
+  return e.epoch == nameEpoch_ && e.size == name.size() &&
+         std::memcmp(e.name, name.data(), e.size) == 0;
 }
 
 int32_t Snapshot::permissionBit(std::string_view name) {
-  if (name.empty() || name.size() > kMaxPermissionName) return -1;
-  bool hit = false;
-  NameEntry& e = nameSlot(name, hit);
-  if (hit) {
+  if (!catalogable(name)) return -1;
+  NameEntry& e = nameSlot(name);
+  if (holds(e, name)) {
     counters_->names.hits.add();
     return e.bit;
   }
@@ -111,7 +112,7 @@ int32_t Snapshot::permissionBit(std::string_view name) {
 
 bool Snapshot::effectiveRow(uint64_t key, std::string_view& row) {
   RowEntry& entry = rowSlot(key);
-  if (entry.epoch == rowEpoch_ && entry.key == key) {
+  if (holds(entry, key)) {
     counters_->rows.hits.add();
     row = std::string_view(entry.bits, entry.size);
     return true;
@@ -172,14 +173,14 @@ std::optional<Decision> Snapshot::authorizeCached(PrincipalId p, CompanyId c,
   if (!cacheable(p, c)) return std::nullopt;
   uint64_t key = grantKey(p, c);
   const RowEntry& entry = rowSlot(key);
-  if (entry.epoch != rowEpoch_ || entry.key != key) return std::nullopt;
+  if (!holds(entry, key)) return std::nullopt;
   std::string_view row(entry.bits, entry.size);
   if (!liveBits(row)) return std::nullopt;
   int32_t bit = -1;
-  if (!permission.empty() && permission.size() <= kMaxPermissionName) {
-    bool hit = false;
-    bit = nameSlot(permission, hit).bit;
-    if (!hit) return std::nullopt;
+  if (catalogable(permission)) {
+    const NameEntry& e = nameSlot(permission);
+    if (!holds(e, permission)) return std::nullopt;
+    bit = e.bit;
     counters_->names.hits.add();
   }
   counters_->rows.hits.add();

@@ -111,8 +111,14 @@ class Snapshot {
   // none. Always inlined into authorize: it is the hot path's one lookup.
   [[gnu::always_inline]] inline bool effectiveRow(uint64_t key, std::string_view& row);
   int32_t permissionBit(std::string_view name);
-  // The name's cache slot; `hit` when it holds `name` in the current epoch.
-  NameEntry& nameSlot(std::string_view name, bool& hit);
+  // Whether `name` can be in the catalog at all (else it is never looked up, nor cached).
+  static bool catalogable(std::string_view name) {
+    return !name.empty() && name.size() <= kMaxPermissionName;
+  }
+  NameEntry& nameSlot(std::string_view name);
+  // Whether a slot holds this name / this row, of the current epoch.
+  bool holds(const NameEntry& e, std::string_view name) const;
+  bool holds(const RowEntry& e, uint64_t key) const { return e.epoch == rowEpoch_ && e.key == key; }
   // Drops what the commits from revision_ to `revision` changed (everything when unknown).
   void advance(uint64_t revision);
   RowEntry& rowSlot(uint64_t key) {

@@ -321,10 +321,6 @@ void Store::recordApplied(Txn& txn, uint64_t sequence) {
 
 void Store::commitTxn(Txn& txn) {
   txn.commit();
-  noteCommitted();
-}
-
-void Store::noteCommitted() {
   // LMDB's own id of the last commit: one that wrote nothing does not advance it. Read on the
   // thread that writes, so no map growth runs meanwhile; mdb_env_info fails only on null arguments.
   MDB_envinfo info;

@@ -144,7 +144,6 @@ class Store {
   void recordApplied(Txn& txn, uint64_t sequence);
   // Commits `txn` (a write transaction), then updates committedTxn().
   void commitTxn(Txn& txn);
-  void noteCommitted();
   uint64_t sequenceIn(const Txn& txn) const;  // the applied sequence `txn` sees
   // Throws a failed commit's ENOSPC/EIO again as "the disk is full" when it is (a
   // std::runtime_error naming the directory and the free space); returns otherwise.
@@ -169,7 +168,7 @@ class Store {
   ChangeSet batchChanges_;            // what the batch being applied changed (the writer thread's)
   std::optional<Journal> journal_;    // what the batch being applied wrote (replicated mode)
   std::atomic<uint64_t> applied_{0};  // replicated mode: the last sequence applied
-  std::atomic<uint64_t> committedTxn_{0};
+  std::atomic<uint64_t> committedTxn_{0};  // committedTxn()
 };
 
 }  // namespace gatehouse::store
