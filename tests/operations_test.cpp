@@ -509,19 +509,30 @@ BOOST_AUTO_TEST_CASE(a_check_class_peer_reads_the_stats) {
   BOOST_TEST(run.out.find("gatehouse_uptime_seconds ") != std::string::npos);
 }
 
+// The thread of `pid` named `name` (as top -H shows it), or 0.
+pid_t threadNamed(pid_t pid, std::string_view wanted) {
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid))) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == wanted) return static_cast<pid_t>(std::stoi(task.path().filename()));
+  }
+  return 0;
+}
+
+// Each IO thread is named for top -H and ps -L: gh-io-0 up to io_threads - 1 (the fixture's
+// daemons run two), and no more.
+BOOST_AUTO_TEST_CASE(io_threads_are_named) {
+  Daemon daemon;
+  BOOST_TEST(threadNamed(daemon.pid(), "gh-io-0") != 0);
+  BOOST_TEST(threadNamed(daemon.pid(), "gh-io-1") != 0);
+  BOOST_TEST(threadNamed(daemon.pid(), "gh-io-2") == 0);
+}
+
 // The writer thread ("gh-writer") runs below the IO threads' CPU priority by default
 // (writer.yield_to_readers: SCHED_BATCH at nice 10), and with ordinary scheduling when it is off.
 BOOST_AUTO_TEST_CASE(the_writer_yields_the_cpu_to_readers_unless_told_not_to) {
-  auto writerThread = [](pid_t pid) -> pid_t {
-    for (const auto& task :
-         std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid))) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      std::getline(comm, name);
-      if (name == "gh-writer") return static_cast<pid_t>(std::stoi(task.path().filename()));
-    }
-    return 0;
-  };
+  auto writerThread = [](pid_t pid) { return threadNamed(pid, "gh-writer"); };
   auto nice = [](pid_t pid, pid_t tid) {
     std::ifstream stat(fmt::format("/proc/{}/task/{}/stat", pid, tid));
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());

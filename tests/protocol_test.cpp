@@ -264,6 +264,52 @@ BOOST_AUTO_TEST_CASE(answers_to_a_peer_that_reads_late_all_arrive_in_order) {
   stillServes(daemon);
 }
 
+// The gauge of open connections, read over `c`.
+double connectionsOpen(Client& c) {
+  auto stats = c.call([](wire::Request::Builder r) { r.setStats(); });
+  BOOST_REQUIRE((stats->which() == wire::Response::STATS));
+  for (auto metric : stats->getStats().getMetrics()) {
+    if (metric.getName() != "gatehouse_connections_open") continue;
+    BOOST_REQUIRE(metric.getSamples().size() == 1u);
+    return metric.getSamples()[0].getValue();
+  }
+  BOOST_FAIL("no gatehouse_connections_open");
+  return -1;
+}
+
+// A peer that sends mutations and hangs up before their answers: every one is still committed,
+// and once the writer has answered them the connection is gone from the daemon (its slot free,
+// connections_open back down) — it is neither kept for ever nor dropped while the writer owes it.
+BOOST_AUTO_TEST_CASE(a_peer_gone_before_its_answers_leaves_no_connection_behind) {
+  Daemon daemon;
+  Client observer = daemon.connect();
+  constexpr uint64_t kCount = 50;
+  {
+    Client c = daemon.connect();
+    std::string frames;
+    for (uint64_t id = 1; id <= kCount; ++id) {
+      capnp::MallocMessageBuilder m;
+      auto r = m.initRoot<wire::Request>();
+      r.setId(id);
+      r.initCreateCompany().setName(fmt::format("gone-{}", id));
+      frames += flat(m);
+    }
+    c.sendBytes(frames);
+  }  // closed with the mutations at the writer
+  size_t companies = 0;
+  double open = 0;
+  for (int i = 0; i < 200; ++i) {  // the writer answers within milliseconds; allow 10 s
+    auto list = observer.call([](wire::Request::Builder r) { r.setListCompanies(); });
+    companies = list->getCompanies().getCompanies().size();
+    open = connectionsOpen(observer);
+    if (companies == kCount && open == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  BOOST_TEST(companies == kCount);
+  BOOST_TEST(open == 1);
+  stillServes(daemon);
+}
+
 BOOST_AUTO_TEST_CASE(traversal_limit_refuses_oversized_messages) {
   Daemon daemon("[limits]\ntraversal_limit_words = 1024\n");
   Client c = daemon.connect();

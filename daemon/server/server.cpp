@@ -2,20 +2,23 @@
 
 #include <capnp/serialize.h>
 #include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <optional>
+#include <system_error>
 
 #include "common/log.hpp"
 #include "protocol/errors.hpp"
@@ -24,19 +27,16 @@ namespace gatehouse::server {
 
 using asio::local::stream_protocol;
 
-// One connection. Lives on one worker's io_context; all of its handlers run on that thread.
+// One connection. Lives on one worker; all of its code runs on that worker's IO thread, except
+// answer() (the writer's), which goes through the worker's task queue.
 class Session : public protocol::AnswerSink, public std::enable_shared_from_this<Session> {
  public:
-  Session(Server& server, Server::Worker& worker, stream_protocol::socket socket,
-          protocol::Peer peer)
-      : server_(server),
-        worker_(worker),
-        socket_(std::move(socket)),
-        peer_(peer),
-        lastActivity_(worker.now) {
+  Session(Server& server, Server::Worker& worker, int fd, protocol::Peer peer)
+      : server_(server), worker_(worker), fd_(fd), peer_(peer), lastActivity_(worker.now) {
     in_.resize(kInitialWords);
   }
   ~Session() override {
+    if (fd_ >= 0) ::close(fd_);
     closeDescriptors();
     server_.releaseSlot(peer_);
   }
@@ -54,12 +54,39 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   // On the writer thread: hand the answer to this session's own thread.
   void answer(std::string frame) override {
-    asio::post(worker_.io, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+    worker_.post([self = shared_from_this(), frame = std::move(frame)]() mutable {
       self->onAnswered(frame);
     });
   }
 
-  void start() { readMore(); }
+  // Watches the socket (edge-triggered: an event says something new arrived or the socket became
+  // writable; the session remembers that until a read or a send finds nothing more to do). Throws
+  // when the descriptor cannot be watched.
+  void start() {
+    epoll_event event{};
+    event.events = kReadEvents;
+    event.data.ptr = this;
+    if (::epoll_ctl(worker_.epoll, EPOLL_CTL_ADD, fd_, &event) != 0) {
+      throw std::system_error(errno, std::generic_category(), "epoll_ctl(EPOLL_CTL_ADD)");
+    }
+  }
+
+  // What epoll reported for the socket.
+  void onEvents(uint32_t events) {
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) readable_ = true;
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) hungUp_ = true;
+    if (waitingWritable_ && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+      onWritable();
+      return;
+    }
+    readOnce();
+  }
+
+  // Called for a session the last round left readable.
+  void onReady() {
+    queued_ = false;
+    readOnce();
+  }
 
   // Why the sweep at `now` closes this connection (a frame begun too long ago, or nothing to do
   // for too long), or null.
@@ -73,7 +100,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (frameTimeout.count() > 0 && partial && now - partialSince_ > frameTimeout + kGrain) {
       return "a frame begun was not completed within limits.frame_timeout_seconds";
     }
-    bool idle = !partial && inFlight_ == 0 && out_.empty() && !writingActive_ && !eof_;
+    bool idle = !partial && inFlight_ == 0 && out_.empty() && !eof_;
     if (idleTimeout.count() > 0 && idle && now - lastActivity_ > idleTimeout + kGrain) {
       return "idle for limits.idle_timeout_seconds";
     }
@@ -90,44 +117,67 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   // Stop reading; answer what was read; then close.
   void shutdownRead() {
+    if (closed_) return;
     eof_ = true;
-    asio::error_code ignored;
-    socket_.shutdown(stream_protocol::socket::shutdown_receive, ignored);
-    maybeFinish();
+    ::shutdown(fd_, SHUT_RD);
+    processFrames();
   }
 
  private:
   static constexpr size_t kInitialWords = 8192;  // 64 KiB; grows up to the frame limit.
   static constexpr size_t kMaxDescriptors = 4;   // held per connection; more are closed
+  static constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP | EPOLLET;
 
   char* inBytes() { return reinterpret_cast<char*>(in_.data()); }
   size_t capacity() const { return in_.size() * sizeof(capnp::word); }
   bool paused() const {
     return inFlight_ >= server_.options_.maxInFlight ||
-           out_.size() + writing_.size() > server_.options_.maxPendingOutput;
+           out_.size() > server_.options_.maxPendingOutput;
   }
+  // processFrames grows the buffer for a partial frame, so a full buffer is never left unread.
+  bool wantsInput() const { return !eof_ && !closed_ && !paused() && filled_ < capacity(); }
 
-  void readMore() {
-    if (reading_ || eof_ || closed_ || paused()) return;
-    if (filled_ == capacity()) return;  // processFrames grows the buffer for a partial frame
-    reading_ = true;
+  // One read, when the socket has something and the session wants it; then the frames it
+  // completed.
+  void readOnce() {
+    if (!readable_ || !wantsInput()) return;
+    size_t space = capacity() - filled_;
+    ssize_t n;
+    std::vector<int> received;
     if (descriptorReads_) {
-      receive(false);
+      n = receive(space, received);
+    } else {
+      do {
+        n = ::recv(fd_, inBytes() + filled_, space, MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable_ = false;
       return;
     }
-    socket_.async_read_some(
-        asio::buffer(inBytes() + filled_, capacity() - filled_),
-        [self = shared_from_this()](asio::error_code ec, size_t n) { self->onRead(ec, n); });
+    keepDescriptors(received);
+    if (n <= 0) {
+      eof_ = true;  // EOF or reset: answer what was read, then close
+      peerClosed_ = true;
+      readable_ = false;
+    } else {
+      filled_ += static_cast<size_t>(n);
+      lastActivity_ = worker_.now;
+      // A short read emptied the socket (a stream socket's read takes all there is, up to the
+      // space given): the next edge says when more comes. Not so once the peer has shut down (its
+      // end of file came with the edge already taken: only a read that returns 0 sees it), nor
+      // for recvmsg, which stops early at a message that carries descriptors.
+      if (!descriptorReads_ && !hungUp_ && static_cast<size_t>(n) < space) readable_ = false;
+    }
+    processFrames();
   }
 
-  // The read of a connection that asked for descriptors: what asio's async_read_some does — read
-  // at once, wait for readiness only when nothing is there, complete through the io_context — but
-  // with recvmsg, so that descriptors sent with a frame (SCM_RIGHTS: the backup request's file)
-  // are received rather than dropped. (It costs a failed read more per wait than asio's own, which
-  // is why other connections keep async_read_some.) `direct`: called from a completion handler,
-  // so the read's own completion need not be posted.
-  void receive(bool direct) {
-    iovec iov{inBytes() + filled_, capacity() - filled_};
+  // The read of a connection that asked for descriptors: recvmsg instead of recv, so that
+  // descriptors sent with a frame (SCM_RIGHTS: the backup request's file) are received rather
+  // than dropped. They travel with the bytes: they join the queue only when the bytes join the
+  // buffer, so that handling what was buffered before cannot close them.
+  ssize_t receive(size_t space, std::vector<int>& received) {
+    iovec iov{inBytes() + filled_, space};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxDescriptors)];
     msghdr message{};
     message.msg_iov = &iov;
@@ -136,38 +186,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     message.msg_controllen = sizeof control;
     ssize_t n;
     do {
-      n = ::recvmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      n = ::recvmsg(fd_, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      socket_.async_wait(stream_protocol::socket::wait_read,
-                         [self = shared_from_this()](asio::error_code ec) {
-                           if (ec) {
-                             self->onRead(ec, 0);
-                           } else if (!self->closed_) {
-                             self->receive(true);
-                           }
-                         });
-      return;
-    }
-    asio::error_code ec;
-    std::vector<int> received;
-    if (n < 0) {
-      ec = asio::error_code(errno, asio::system_category());
-    } else if (n == 0) {
-      ec = asio::error::eof;
-    }
-    received = descriptorsOf(message);  // with an error too: none may leak
-    size_t bytes = ec ? 0 : static_cast<size_t>(n);
-    if (direct) {
-      onRead(ec, bytes, std::move(received));
-      return;
-    }
-    // The descriptors travel with the bytes: they join the queue only when the bytes join the
-    // buffer (onRead), so that handling what was buffered before cannot close them.
-    asio::post(worker_.io,
-               [self = shared_from_this(), ec, bytes, fds = std::move(received)]() mutable {
-                 self->onRead(ec, bytes, std::move(fds));
-               });
+    if (n >= 0) received = descriptorsOf(message);  // with end of file too: none may leak
+    return n;
   }
 
   // The descriptors a read brought (SCM_RIGHTS).
@@ -200,20 +222,6 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   void closeDescriptors() {
     for (int fd : descriptors_) ::close(fd);
     descriptors_.clear();
-  }
-
-  void onRead(asio::error_code ec, size_t n, std::vector<int> fds = {}) {
-    reading_ = false;
-    keepDescriptors(fds);
-    if (closed_) return;
-    if (ec) {
-      eof_ = true;  // EOF or reset: answer what was read, then close
-      peerClosed_ = true;
-    } else {
-      filled_ += n;
-      lastActivity_ = worker_.now;
-    }
-    processFrames();
   }
 
   void processFrames() {
@@ -257,7 +265,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       partialSince_ = worker_.now;  // the frame deadline runs from its first bytes
     }
     flush();
-    readMore();
+    if (readable_ && wantsInput() && !queued_) {  // more is waiting: read it next round
+      queued_ = true;
+      worker_.ready.push_back(shared_from_this());
+    }
     maybeFinish();
   }
 
@@ -294,7 +305,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       id = request.getId();
       if (server_.handler_.handle(*worker_.state, peer_, request, out_, *this) ==
           protocol::Disposition::queued) {
-        if (inFlight_++ == 0) pendingWork_.emplace(worker_.io.get_executor());
+        ++inFlight_;
       }
     } catch (const kj::Exception& e) {
       protocol::appendError(id, wire::ErrorCode::MALFORMED,
@@ -308,26 +319,29 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void onAnswered(std::string& frame) {
-    if (--inFlight_ == 0) pendingWork_.reset();
-    if (closed_) return;
-    out_.append(frame);
+    --inFlight_;
+    if (!closed_) out_.append(frame);
     explicit_bzero(frame.data(), frame.size());  // answers may carry new secrets
-    processFrames();                             // resumes frames held back by the in-flight limit
+    if (closed_) {
+      maybeRetire();
+      return;
+    }
+    processFrames();  // resumes frames held back by the in-flight limit
   }
 
+  // Sends what the answers left in out_, as much as the socket takes now; the rest when epoll
+  // says the socket is writable again (then reading waits behind it if it is more than
+  // maxPendingOutput).
   void flush() {
-    if (writingActive_ || out_.empty() || closed_) return;
-    // Answers usually fit in the socket's send buffer: send them at once, as asio's own first
-    // attempt would, but without an operation, a handler and a completion posted through the
-    // io_context for each write. Only what the socket cannot take now is left to asio.
+    if (waitingWritable_ || out_.empty() || closed_) return;
     ssize_t n;
     do {
-      n = ::send(socket_.native_handle(), out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      n = ::send(fd_, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       explicit_bzero(out_.data(), out_.size());  // answers may carry new secrets
       out_.clear();
-      close();  // as a failed asynchronous write does
+      close();  // the peer is gone
       return;
     }
     size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
@@ -338,30 +352,31 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       out_.resize(rest);
     }
     if (rest == 0) return;
-    writing_.swap(out_);
-    writingActive_ = true;
-    asio::async_write(
-        socket_, asio::buffer(writing_),
-        [self = shared_from_this()](asio::error_code ec, size_t) { self->onWritten(ec); });
+    waitingWritable_ = true;  // until epoll says the peer has read some
+    watch(kReadEvents | EPOLLOUT);
   }
 
-  void onWritten(asio::error_code ec) {
-    writingActive_ = false;
-    explicit_bzero(writing_.data(), writing_.size());  // answers may carry new secrets
-    writing_.clear();
-    if (ec) {
+  void onWritable() {
+    waitingWritable_ = false;
+    flush();
+    if (closed_ || waitingWritable_) return;
+    watch(kReadEvents);  // all sent: no more wake-ups for a writable socket
+    processFrames();     // resumes reading held back by pending output
+  }
+
+  void watch(uint32_t events) {
+    epoll_event event{};
+    event.events = events;
+    event.data.ptr = this;
+    if (::epoll_ctl(worker_.epoll, EPOLL_CTL_MOD, fd_, &event) != 0) {
+      logLine(Level::error, "connection_failed",
+              {{"error", fmt::format("epoll_ctl(EPOLL_CTL_MOD): {}", std::strerror(errno))}});
       close();
-      return;
     }
-    if (!out_.empty()) {
-      flush();
-      if (writingActive_ || closed_) return;  // else it was all sent at once
-    }
-    processFrames();  // resumes reading held back by pending output
   }
 
   void maybeFinish() {
-    if (closed_ || !eof_ || reading_ || inFlight_ > 0 || writingActive_ || !out_.empty()) return;
+    if (closed_ || !eof_ || inFlight_ > 0 || !out_.empty()) return;
     close();
   }
 
@@ -369,26 +384,40 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (closed_) return;
     closed_ = true;
     closeDescriptors();
-    asio::error_code ignored;
-    socket_.close(ignored);
+    // Leave the epoll set first: a copy of the descriptor in a child between fork and exec would
+    // otherwise keep it there, reporting events for a session that is gone.
+    ::epoll_ctl(worker_.epoll, EPOLL_CTL_DEL, fd_, nullptr);
+    ::close(fd_);
+    fd_ = -1;
+    explicit_bzero(out_.data(), out_.size());
+    out_.clear();
+    maybeRetire();
+  }
+
+  // A closed session leaves its worker once the writer owes it nothing.
+  void maybeRetire() {
+    if (!closed_ || inFlight_ > 0) return;
+    auto it = worker_.sessions.find(this);
+    if (it == worker_.sessions.end()) return;
+    worker_.finished.push_back(std::move(it->second));  // alive until the round is over
+    worker_.sessions.erase(it);
   }
 
   Server& server_;
   Server::Worker& worker_;
-  stream_protocol::socket socket_;
+  int fd_;
   protocol::Peer peer_;
   std::vector<uint64_t> in_;  // whole words, so that a frame read into it is word-aligned
   size_t filled_ = 0;
   size_t consumed_ = 0;
   std::string out_;
-  std::string writing_;
   std::deque<int> descriptors_;   // received with frames (SCM_RIGHTS), not yet taken
   bool descriptorReads_ = false;  // reads with recvmsg (acceptDescriptors)
   uint32_t inFlight_ = 0;
-  // Keeps the io_context running while mutations are at the writer, even during shutdown.
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> pendingWork_;
-  bool reading_ = false;
-  bool writingActive_ = false;
+  bool readable_ = false;         // epoll said so and no read has found the socket empty since
+  bool hungUp_ = false;           // epoll reported the peer's shutdown (or an error)
+  bool queued_ = false;           // in worker_.ready
+  bool waitingWritable_ = false;  // out_ holds what the socket could not take
   bool eof_ = false;
   bool peerClosed_ = false;
   std::chrono::steady_clock::time_point lastActivity_;  // the worker's clock at the last read
@@ -430,11 +459,11 @@ void raiseDescriptorLimit(uint32_t maxConnections) {
   }
 }
 
-protocol::Peer peerOf(stream_protocol::socket& socket, const protocol::AccessPolicy& policy) {
+protocol::Peer peerOf(int fd, const protocol::AccessPolicy& policy) {
   ucred cred{};
   socklen_t len = sizeof cred;
   protocol::Peer peer;
-  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return peer;  // AccessClass::none: refused
   }
   peer.uid = cred.uid;
@@ -444,7 +473,61 @@ protocol::Peer peerOf(stream_protocol::socket& socket, const protocol::AccessPol
   return peer;
 }
 
+// A descriptor of the worker's, or a system_error naming the call that failed.
+int checked(int fd, const char* call) {
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), call);
+  return fd;
+}
+
+void watchFixed(int epoll, int fd, void* tag) {
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = tag;
+  if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl(EPOLL_CTL_ADD)");
+  }
+}
+
 }  // namespace
+
+Server::Worker::Worker() {
+  try {
+    epoll = checked(::epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+    wake = checked(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
+    tick = checked(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK), "timerfd_create");
+    watchFixed(epoll, wake, &wake);
+    watchFixed(epoll, tick, &tick);
+  } catch (...) {
+    for (int fd : {tick, wake, epoll}) {
+      if (fd >= 0) ::close(fd);
+    }
+    throw;
+  }
+}
+
+Server::Worker::~Worker() {
+  // The sessions (and the tasks that hold some) before the descriptors they were watched with.
+  tasks.clear();
+  ready.clear();
+  finished.clear();
+  sessions.clear();
+  for (int fd : {tick, wake, epoll}) ::close(fd);
+}
+
+void Server::Worker::post(std::function<void()> task) {
+  bool first;
+  {
+    std::lock_guard lock(tasksMutex);
+    first = tasks.empty();
+    tasks.push_back(std::move(task));
+  }
+  if (!first) return;  // the first one's wake-up is still to be taken
+  uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = ::write(wake, &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
+}
 
 Server::Server(const ServerOptions& options, protocol::RequestHandler& handler,
                const protocol::AccessPolicy& policy)
@@ -453,7 +536,10 @@ Server::Server(const ServerOptions& options, protocol::RequestHandler& handler,
   readerOptions_.nestingLimit = options.nestingLimit;
 }
 
-Server::~Server() { handler_.attachTransport(nullptr); }
+Server::~Server() {
+  handler_.attachTransport(nullptr);
+  workers_.clear();  // sessions release their slots into members declared after workers_
+}
 
 protocol::TransportStats Server::transportStats() const {
   protocol::TransportStats s;
@@ -527,9 +613,8 @@ std::unique_ptr<Server> Server::construct(const ServerOptions& options,
     worker->frameTimeout = options.frameTimeout;
     server->workers_.push_back(std::move(worker));
   }
-  auto& io = server->workers_[0]->io;
-  server->acceptRetry_ = std::make_unique<asio::steady_timer>(io);
-  server->acceptor_ = std::make_unique<stream_protocol::acceptor>(io);
+  server->acceptRetry_ = std::make_unique<asio::steady_timer>(server->control_);
+  server->acceptor_ = std::make_unique<stream_protocol::acceptor>(server->control_);
   handler.attachTransport(server.get());
   return server;
 }
@@ -548,40 +633,54 @@ std::unique_ptr<Server> Server::adopt(const ServerOptions& options,
 }
 
 void Server::accept() {
+  // Drains the backlog, then waits: the wait is registered before this thread next polls, so a
+  // connection that arrives in between is not missed.
+  for (;;) {
+    int fd = ::accept4(acceptor_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      handOff(fd);
+      continue;
+    }
+    int error = errno;
+    if (error == EINTR || error == ECONNABORTED) continue;
+    if (error == EAGAIN || error == EWOULDBLOCK) break;
+    if (stopping_) return;
+    warn(acceptLog_, "accept_failed", {{"error", std::strerror(error)}});
+    if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+      acceptLater();  // existing connections are served meanwhile
+      return;
+    }
+    break;  // anything else: wait for the next connection
+  }
+  acceptor_->async_wait(stream_protocol::acceptor::wait_read, [this](asio::error_code ec) {
+    if (ec || stopping_) return;
+    accept();
+  });
+}
+
+void Server::handOff(int fd) {
+  protocol::Peer peer = peerOf(fd, policy_);
+  if (peer.access == protocol::AccessClass::none) {
+    ::close(fd);
+    refuse(peer, "no access class");
+    return;
+  }
+  if (!takeSlot(peer)) {
+    ::close(fd);
+    return;
+  }
   Worker& target = *workers_[nextWorker_++ % workers_.size()];
-  acceptor_->async_accept(
-      target.io, [this, &target](asio::error_code ec, stream_protocol::socket socket) {
-        if (ec) {
-          if (ec == asio::error::operation_aborted || stopping_) return;
-          warn(acceptLog_, "accept_failed", {{"error", ec.message()}});
-          bool exhausted = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
-                           ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
-          if (exhausted) {
-            acceptLater();  // existing connections are served meanwhile
-          } else {
-            accept();
-          }
-          return;
-        }
-        accept();
-        protocol::Peer peer = peerOf(socket, policy_);
-        if (peer.access == protocol::AccessClass::none) {
-          refuse(peer, "no access class");
-          return;
-        }
-        if (!takeSlot(peer)) return;
-        // The socket was created on the target's io_context: start the session there.
-        asio::post(target.io, [this, &target, peer, s = std::move(socket)]() mutable {
-          auto session = std::make_shared<Session>(*this, target, std::move(s), peer);
-          std::erase_if(target.sessions, [](const auto& w) { return w.expired(); });
-          target.sessions.push_back(session);
-          if (stopping_) {
-            session->shutdownRead();
-            return;
-          }
-          session->start();
-        });
-      });
+  target.post([this, &target, fd, peer] {
+    auto session = std::make_shared<Session>(*this, target, fd, peer);
+    try {
+      session->start();
+    } catch (const std::exception& e) {
+      warn(acceptLog_, "accept_failed", {{"error", e.what()}});
+      return;  // the session closes the descriptor and releases the slot
+    }
+    target.sessions.emplace(session.get(), session);
+    if (target.stopping) session->shutdownRead();
+  });
 }
 
 bool Server::takeSlot(const protocol::Peer& peer) {
@@ -620,16 +719,54 @@ void Server::releaseSlot(const protocol::Peer& peer) {
 void Server::sweep(Worker& worker) {
   worker.now = std::chrono::steady_clock::now();
   worker.beat.store(worker.now.time_since_epoch().count(), std::memory_order_relaxed);
-  std::erase_if(worker.sessions, [](const auto& w) { return w.expired(); });
-  for (auto& weak : worker.sessions) {
-    auto session = weak.lock();
-    if (!session) continue;
-    if (const char* reason = session->expired(worker.now)) session->expire(reason);
+  std::vector<std::pair<Session*, const char*>> expired;
+  for (auto& [session, owner] : worker.sessions) {
+    if (const char* reason = session->expired(worker.now)) expired.emplace_back(session, reason);
   }
-  worker.sweep->expires_after(std::chrono::seconds(1));
-  worker.sweep->async_wait([this, &worker](asio::error_code ec) {
-    if (!ec && !stopping_) sweep(worker);
-  });
+  for (auto [session, reason] : expired) session->expire(reason);
+}
+
+void Server::runTasks(Worker& worker) {
+  uint64_t count;
+  while (::read(worker.wake, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(worker.tasksMutex);
+    tasks.swap(worker.tasks);
+  }
+  for (auto& task : tasks) task();
+}
+
+void Server::serve(Worker& worker) {
+  // The hot path: one epoll_wait, then for a connection one read, its frames answered, one send.
+  constexpr int kEvents = 64;
+  epoll_event events[kEvents];
+  std::vector<std::shared_ptr<Session>> again;
+  while (!(worker.stopping && worker.sessions.empty())) {
+    int n = ::epoll_wait(worker.epoll, events, kEvents, worker.ready.empty() ? -1 : 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      void* tag = events[i].data.ptr;
+      if (tag == &worker.wake) {
+        runTasks(worker);
+      } else if (tag == &worker.tick) {
+        uint64_t expirations;
+        while (::read(worker.tick, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+        }
+        sweep(worker);
+      } else {
+        static_cast<Session*>(tag)->onEvents(events[i].events);
+      }
+    }
+    again.swap(worker.ready);
+    for (auto& session : again) session->onReady();
+    again.clear();
+    worker.finished.clear();
+  }
 }
 
 void Server::acceptLater() {
@@ -653,25 +790,32 @@ void Server::run(const std::function<void()>& onReady, const std::function<void(
                  const std::function<void()>& onReload) {
   onStopping_ = onStopping;
   onReload_ = onReload;
-  for (auto& w : workers_) guards_.emplace_back(w->io.get_executor());
-  signals_ = std::make_unique<asio::signal_set>(workers_[0]->io, SIGINT, SIGTERM, SIGHUP);
+  guard_.emplace(control_.get_executor());
+  signals_ = std::make_unique<asio::signal_set>(control_, SIGINT, SIGTERM, SIGHUP);
   waitForSignal();
+  itimerspec second{};
+  second.it_value.tv_sec = second.it_interval.tv_sec = 1;
   for (auto& w : workers_) {
-    Worker* worker = w.get();
-    worker->now = std::chrono::steady_clock::now();
-    worker->beat.store(worker->now.time_since_epoch().count(), std::memory_order_relaxed);
-    worker->sweep = std::make_unique<asio::steady_timer>(worker->io);
-    asio::post(worker->io, [this, worker] { sweep(*worker); });
+    w->now = std::chrono::steady_clock::now();
+    w->beat.store(w->now.time_since_epoch().count(), std::memory_order_relaxed);
+    if (::timerfd_settime(w->tick, 0, &second, nullptr) != 0) {
+      throw std::system_error(errno, std::generic_category(), "timerfd_settime");
+    }
+  }
+  asio::error_code ec;
+  acceptor_->non_blocking(true, ec);  // accept() drains the backlog with accept4
+  if (ec) throw std::runtime_error(fmt::format("the listening socket: {}", ec.message()));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    threads.emplace_back([this, i] {
+      ::pthread_setname_np(::pthread_self(), fmt::format("gh-io-{}", i).c_str());
+      serve(*workers_[i]);
+    });
   }
   accept();
   if (onReady) onReady();
-
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < workers_.size(); ++i) {
-    threads.emplace_back([this, i] { workers_[i]->io.run(); });
-  }
-  workers_[0]->io.run();
-  for (auto& t : threads) t.join();
+  control_.run();  // until onStop: the acceptor, the signals and the accept back-off
+  for (auto& t : threads) t.join();  // until each IO thread's last connection is done
   // signals_ stays alive (so SIGTERM/SIGINT stay caught) until the server is destroyed.
   if (options_.listenFd < 0) {  // an inherited socket's path belongs to systemd
     std::error_code ec;
@@ -702,7 +846,7 @@ void Server::reload(const ServerOptions& options, const protocol::AccessPolicy& 
     options_.adminReservedConnections = options.adminReservedConnections;
   }
   for (auto& w : workers_) {
-    asio::post(w->io, [worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout] {
+    w->post([worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout] {
       worker->idleTimeout = idle;
       worker->frameTimeout = frame;
     });
@@ -719,7 +863,7 @@ bool Server::responsive(std::chrono::steady_clock::duration within) const {
 
 void Server::stop() {
   if (stopping_.exchange(true)) return;
-  asio::post(workers_[0]->io, [this] { onStop(); });
+  asio::post(control_, [this] { onStop(); });
 }
 
 void Server::onStop() {
@@ -729,15 +873,14 @@ void Server::onStop() {
   acceptRetry_->cancel();
   if (signals_) signals_->cancel(ignored);
   for (auto& w : workers_) {
-    Worker* worker = w.get();
-    asio::post(worker->io, [worker] {
-      if (worker->sweep) worker->sweep->cancel();
-      for (auto& weak : worker->sessions) {
-        if (auto s = weak.lock()) s->shutdownRead();
-      }
+    w->post([worker = w.get()] {
+      worker->stopping = true;
+      std::vector<Session*> open;
+      for (auto& [session, owner] : worker->sessions) open.push_back(session);
+      for (Session* session : open) session->shutdownRead();
     });
   }
-  for (auto& g : guards_) g.reset();
+  guard_.reset();
 }
 
 }  // namespace gatehouse::server

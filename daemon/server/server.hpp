@@ -2,9 +2,14 @@
 // decodes each frame as a `Request` under tight reader limits, hands it to the service, and writes
 // the framed responses back. It never sees a transaction.
 //
-// Threading: one io_context per IO thread, each run by exactly one thread; a connection lives on
-// one io_context for its whole life, so its handlers never run concurrently (no strands, no
-// locks). The acceptor runs on the first io_context and spreads connections round-robin.
+// Threading: each IO thread runs an event loop of its own around one epoll descriptor (the hot
+// path: wait, read, answer, send — the three system calls a plain echo server makes, and no
+// operation objects, queues or locks between them). A connection lives on one IO thread for its
+// whole life, so its code never runs concurrently (no strands, no locks); other threads reach an
+// IO thread only through its task queue (a mutex and an eventfd): the writer's answers, new
+// connections, reloads, the stop. The thread that calls run() is the control thread: an
+// io_context of its own runs the acceptor (which spreads connections round-robin), the signals
+// and the accept back-off timer.
 //
 // Back-pressure: when a connection has `maxInFlight` requests handed off its IO thread, or more
 // than `maxPendingOutput` bytes of answers its peer has not read, the server stops reading from
@@ -12,9 +17,9 @@
 //
 // Slots: at most `maxConnections`, of which the last `adminReservedConnections` only admin-class
 // peers may take, and at most `maxConnectionsPerUid` for any one uid below the admin class. Once a
-// second each IO thread closes its connections that were idle for `idleTimeout` or have held a
-// partial frame for `frameTimeout`. A connection's read buffer grows with the bytes that arrive,
-// never to a frame's declared size up front.
+// second (its timerfd) each IO thread closes its connections that were idle for `idleTimeout` or
+// have held a partial frame for `frameTimeout`. A connection's read buffer grows with the bytes
+// that arrive, never to a frame's declared size up front.
 //
 // Shutdown (`stop()`, also on SIGINT/SIGTERM): stop accepting, stop reading, answer every request
 // already read, flush, close. `run()` returns once every connection is closed.
@@ -37,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -80,8 +86,8 @@ class Server : public protocol::TransportStatsSource {
   Server& operator=(const Server&) = delete;
 
   // Serves until stop() (or SIGINT/SIGTERM) and every connection has closed. `onReady` runs once
-  // the socket accepts connections; `onStopping` once, when stopping begins (on an IO thread);
-  // `onReload` on each SIGHUP (on the IO thread that accepts, where reload() may be called).
+  // the socket accepts connections; `onStopping` once, when stopping begins; `onReload` on each
+  // SIGHUP, where reload() may be called. All three run on the calling (control) thread.
   void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {},
            const std::function<void()>& onReload = {});
   // What may change while serving (SIGHUP): the access policy, the connection limits
@@ -101,17 +107,32 @@ class Server : public protocol::TransportStatsSource {
 
  private:
   friend class Session;
-  // One IO thread's; aligned so that no two threads' workers share a cache line.
+  // One IO thread's; aligned so that no two threads' workers share a cache line. Everything but
+  // the task queue and `beat` belongs to the IO thread alone.
   struct alignas(64) Worker {
-    asio::io_context io{1};
+    Worker();
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    // Thread-safe: runs `task` on this IO thread, in the order posted.
+    void post(std::function<void()> task);
+
+    int epoll = -1;  // the connections, `wake` and `tick`
+    int wake = -1;   // eventfd: tasks were posted
+    int tick = -1;   // timerfd, once a second: the sweep
     std::unique_ptr<protocol::RequestHandler::ThreadState> state;
-    std::vector<std::weak_ptr<Session>> sessions;
-    std::unique_ptr<asio::steady_timer> sweep;  // closes idle and stalled connections
+    // The open connections, and those closed but still awaiting answers from the writer.
+    std::unordered_map<Session*, std::shared_ptr<Session>> sessions;
+    std::vector<std::shared_ptr<Session>> ready;     // still readable: read again next round
+    std::vector<std::shared_ptr<Session>> finished;  // done: destroyed once the round is over
+    bool stopping = false;
     std::chrono::steady_clock::time_point now;  // as of the last sweep: sessions stamp with it
     std::atomic<int64_t> beat{0};               // `now` in steady-clock ticks, for responsive()
-    // The worker's copies of the timeouts, which a reload changes through its io_context.
+    // The worker's copies of the timeouts, which a reload changes through its task queue.
     std::chrono::seconds idleTimeout{0};
     std::chrono::seconds frameTimeout{0};
+    std::mutex tasksMutex;
+    std::vector<std::function<void()>> tasks;
   };
 
   Server(const ServerOptions& options, protocol::RequestHandler& handler,
@@ -124,11 +145,18 @@ class Server : public protocol::TransportStatsSource {
   static std::unique_ptr<Server> adopt(const ServerOptions& options,
                                        protocol::RequestHandler& handler,
                                        const protocol::AccessPolicy& policy);
+  // The IO thread's loop: until it is stopping and its last connection is done.
+  void serve(Worker& worker);
+  void runTasks(Worker& worker);
+  // On the control thread: accepts what is pending, then waits for more.
   void accept();
+  // Hands an accepted connection (its descriptor, owned from here on) to the next IO thread.
+  void handOff(int fd);
   // Whether a new connection of `peer` may have a slot; takes it when so (released by
   // releaseSlot), or logs why not.
   bool takeSlot(const protocol::Peer& peer);
   void releaseSlot(const protocol::Peer& peer);
+  // Closes a worker's idle and stalled connections; stamps its clock and heartbeat.
   void sweep(Worker& worker);
   // After an accept failed for lack of descriptors or memory: try again later, not at once.
   void acceptLater();
@@ -146,6 +174,7 @@ class Server : public protocol::TransportStatsSource {
   protocol::AccessPolicy policy_;
   capnp::ReaderOptions readerOptions_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  asio::io_context control_{1};  // the acceptor, the signals, the accept back-off
   std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
   size_t nextWorker_ = 0;
   std::atomic<size_t> connections_{0};
@@ -155,8 +184,8 @@ class Server : public protocol::TransportStatsSource {
   std::mutex slotsMutex_;
   std::unordered_map<uint32_t, uint32_t> perUid_;  // connections of uids below the admin class
   std::atomic<bool> stopping_{false};
-  // Keep the IO contexts running while idle; released by onStop.
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+  // Keeps the control thread's io_context running while idle; released by onStop.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
   std::unique_ptr<asio::signal_set> signals_;
   std::function<void()> onStopping_;
   std::function<void()> onReload_;
