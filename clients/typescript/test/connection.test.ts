@@ -1,6 +1,7 @@
 // The connection's contract against the real daemon: pipelining with ids matched to answers,
 // back-pressure, timeouts, reconnection after a restart or a crash under load, and never a resend.
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as tick, setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
@@ -37,8 +38,22 @@ function check(c: Client, i: number, g: Graph = ids) {
   return c.authorize({ principal, company: g.company, permission: "routers.reboot" });
 }
 
+// SIGSTOP stops a process thread by thread: until the last has stopped, an IO thread woken by a
+// request may still answer it. So wait until every thread is stopped ("T" in /proc).
 function pause(d: Daemon): void {
   process.kill(d.pid!, "SIGSTOP");
+  const deadline = Date.now() + 10_000;
+  while (!allStopped(d.pid!)) {
+    if (Date.now() > deadline) throw new Error(`the daemon (pid ${d.pid}) did not stop`);
+  }
+}
+
+function allStopped(pid: number): boolean {
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8");
+    if (stat[stat.lastIndexOf(")") + 2] !== "T") return false; // the state, after "pid (comm) "
+  }
+  return true;
 }
 
 function resume(d: Daemon): void {
