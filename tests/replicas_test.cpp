@@ -17,6 +17,7 @@
 #include <future>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,11 +143,33 @@ std::string dump(const Daemon& d) {
   return run.out;
 }
 
+// What a replica says of the log, and what it logged of it: for a failure's message.
+std::string replicationState(const Daemon& d) {
+  std::string out = fmt::format("applied {}, head {}, following {}, connected {}\n",
+                                Cluster::metric(d, "gatehouse_replication_applied_sequence"),
+                                Cluster::metric(d, "gatehouse_replication_head_sequence"),
+                                Cluster::metric(d, "gatehouse_replication_following"),
+                                Cluster::metric(d, "gatehouse_replication_connected"));
+  std::istringstream log(d.log());
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("replica") != std::string::npos || line.find("commit") != std::string::npos) {
+      out += "  " + line + "\n";
+    }
+  }
+  return out;
+}
+
 void requireIdentical(Cluster& cluster) {
-  cluster.converge();
+  uint64_t head = cluster.converge();
   std::string first = dump(cluster[0]);
   for (size_t i = 1; i < cluster.replicas.size(); ++i) {
-    BOOST_TEST((dump(cluster[i]) == first), "replica " << i << " differs from replica 0");
+    if (dump(cluster[i]) == first) continue;
+    std::string states;
+    for (size_t r = 0; r < cluster.replicas.size(); ++r) {
+      states += fmt::format("replica {}: {}", r, replicationState(cluster[r]));
+    }
+    BOOST_ERROR("replica " << i << " differs from replica 0 (converged at " << head << ")\n"
+                           << states);
   }
 }
 

@@ -131,7 +131,9 @@ class Server : public protocol::TransportStatsSource {
     // The worker's copies of the timeouts, which a reload changes through its task queue.
     std::chrono::seconds idleTimeout{0};
     std::chrono::seconds frameTimeout{0};
-    std::mutex tasksMutex;
+    // Written by other threads (the writer's answers): on a cache line of their own, so that
+    // posting does not evict what the IO thread's hot path reads.
+    alignas(64) std::mutex tasksMutex;
     std::vector<std::function<void()>> tasks;
   };
 
