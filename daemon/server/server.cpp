@@ -28,7 +28,8 @@ namespace gatehouse::server {
 using asio::local::stream_protocol;
 
 // One connection. Lives on one worker; all of its code runs on that worker's IO thread, except
-// answer() (the writer's), which goes through the worker's task queue.
+// answer() (called by the writer and the password pool), which goes through the worker's task
+// queue.
 class Session : public protocol::AnswerSink, public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, Server::Worker& worker, int fd, protocol::Peer peer)
@@ -52,7 +53,8 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     return fd;
   }
 
-  // On the writer thread: hand the answer to this session's own thread.
+  // On another thread (the writer's, the password pool's): hand the answer to this session's own
+  // thread.
   void answer(std::string frame) override {
     worker_.post([self = shared_from_this(), frame = std::move(frame)]() mutable {
       self->onAnswered(frame);
@@ -166,7 +168,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       // A short read emptied the socket (a stream socket's read takes all there is, up to the
       // space given): the next edge says when more comes. Not so once the peer has shut down (its
       // end of file came with the edge already taken: only a read that returns 0 sees it), nor
-      // for recvmsg, which stops early at a message that carries descriptors.
+      // for recvmsg, which stops early at a message that carries descriptors. (A read also stops
+      // at descriptors or out-of-band data that a peer sends where they were not asked for; what
+      // such a peer sent after them waits for its next write. No other connection is affected.)
       if (!descriptorReads_ && !hungUp_ && static_cast<size_t>(n) < space) readable_ = false;
     }
     processFrames();

@@ -6,10 +6,10 @@
 // path: wait, read, answer, send — the three system calls a plain echo server makes, and no
 // operation objects, queues or locks between them). A connection lives on one IO thread for its
 // whole life, so its code never runs concurrently (no strands, no locks); other threads reach an
-// IO thread only through its task queue (a mutex and an eventfd): the writer's answers, new
-// connections, reloads, the stop. The thread that calls run() is the control thread: an
-// io_context of its own runs the acceptor (which spreads connections round-robin), the signals
-// and the accept back-off timer.
+// IO thread only through its task queue (a mutex and an eventfd): answers from the writer and the
+// password pool, new connections, reloads, the stop. The thread that calls run() is the control
+// thread: an io_context of its own runs the acceptor (which spreads connections round-robin), the
+// signals and the accept back-off timer.
 //
 // Back-pressure: when a connection has `maxInFlight` requests handed off its IO thread, or more
 // than `maxPendingOutput` bytes of answers its peer has not read, the server stops reading from
@@ -131,8 +131,8 @@ class Server : public protocol::TransportStatsSource {
     // The worker's copies of the timeouts, which a reload changes through its task queue.
     std::chrono::seconds idleTimeout{0};
     std::chrono::seconds frameTimeout{0};
-    // Written by other threads (the writer's answers): on a cache line of their own, so that
-    // posting does not evict what the IO thread's hot path reads.
+    // Written by other threads (answers from the writer and the password pool): on a cache line
+    // of their own, so that posting does not evict what the IO thread's hot path reads.
     alignas(64) std::mutex tasksMutex;
     std::vector<std::function<void()>> tasks;
   };
