@@ -37,9 +37,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     in_.resize(kInitialWords);
   }
   ~Session() override {
-    if (fd_ >= 0) ::close(fd_);
     closeDescriptors();
     server_.releaseSlot(peer_);
+    ::close(fd_);  // only now: a peer that sees the connection end finds its slot free
   }
 
   std::shared_ptr<protocol::AnswerSink> retain() override { return shared_from_this(); }
@@ -388,11 +388,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     if (closed_) return;
     closed_ = true;
     closeDescriptors();
-    // Leave the epoll set first: a copy of the descriptor in a child between fork and exec would
-    // otherwise keep it there, reporting events for a session that is gone.
+    // Out of the epoll set now; the descriptor itself is closed with the session, once its slot
+    // is released (the end of this round, or the writer's last answer to it).
     ::epoll_ctl(worker_.epoll, EPOLL_CTL_DEL, fd_, nullptr);
-    ::close(fd_);
-    fd_ = -1;
     explicit_bzero(out_.data(), out_.size());
     out_.clear();
     maybeRetire();
@@ -409,7 +407,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   Server& server_;
   Server::Worker& worker_;
-  int fd_;
+  const int fd_;
   protocol::Peer peer_;
   std::vector<uint64_t> in_;  // whole words, so that a frame read into it is word-aligned
   size_t filled_ = 0;
