@@ -438,6 +438,33 @@ BOOST_AUTO_TEST_CASE(idle_and_stalled_connections_are_closed) {
   BOOST_TEST(log.find("frame_timeout_seconds") != std::string::npos);
 }
 
+// The frame deadline is the pending frame's, not the stream's: a peer that pipelines pings for
+// three times frame_timeout_seconds, every write ending half-way through a frame, is never cut
+// off — each write completes the frame the last one began.
+BOOST_AUTO_TEST_CASE(a_stream_that_always_ends_inside_a_frame_is_not_stalled) {
+  Daemon daemon("[limits]\nframe_timeout_seconds = 1\n");
+  Client c = daemon.connect();
+  std::string frame;
+  {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::Request>().setPing();
+    auto words = capnp::messageToFlatArray(m);
+    frame.assign(reinterpret_cast<const char*>(words.asBytes().begin()), words.asBytes().size());
+  }
+  size_t half = frame.size() / 2;
+  c.sendBytes(std::string_view(frame).substr(0, half));
+  constexpr int kWrites = 150;  // 20 ms apart: 3 s
+  for (int i = 0; i < kWrites; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.sendBytes(frame.substr(half) + frame.substr(0, half));
+  }
+  c.sendBytes(std::string_view(frame).substr(half));
+  for (int i = 0; i <= kWrites; ++i) {
+    BOOST_REQUIRE_MESSAGE((c.receive()->which() == wire::Response::PONG), "answer " << i);
+  }
+  BOOST_TEST(daemon.log().find("frame_timeout_seconds") == std::string::npos);
+}
+
 // Item 3: connections that declare a large frame and stall cost what they sent, not what they
 // declared (the read buffer grows with the bytes that arrive).
 BOOST_AUTO_TEST_CASE(declared_frames_do_not_reserve_memory) {

@@ -229,6 +229,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void processFrames() {
+    bool handled = false;  // a frame completed: what is left began after it
     while (!closed_ && !paused()) {
       std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
       protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
@@ -257,16 +258,19 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
           scan.bytes / sizeof(capnp::word)));
       explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
       consumed_ += scan.bytes;
+      handled = true;
     }
     worker_.state->release();
     if (consumed_ == filled_) {
       consumed_ = filled_ = 0;
       closeDescriptors();  // sent with frames that did not take them
     }
+    // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
+    // frames that always ends inside one is not a frame that stalls.
     if (filled_ == consumed_) {
       partialSince_ = {};
-    } else if (partialSince_ == std::chrono::steady_clock::time_point{}) {
-      partialSince_ = worker_.now;  // the frame deadline runs from its first bytes
+    } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
+      partialSince_ = worker_.now;
     }
     flush();
     if (readable_ && wantsInput() && !queued_) {  // more is waiting: read it next round
