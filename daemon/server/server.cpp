@@ -27,6 +27,26 @@ namespace gatehouse::server {
 
 using asio::local::stream_protocol;
 
+namespace {
+
+// Adds (EPOLL_CTL_ADD) or changes (EPOLL_CTL_MOD) what `epoll` reports for `fd`, tagged with
+// `tag`. False (errno set) when it cannot.
+bool setInterest(int epoll, int op, int fd, uint32_t events, void* tag) {
+  epoll_event event{};
+  event.events = events;
+  event.data.ptr = tag;
+  return ::epoll_ctl(epoll, op, fd, &event) == 0;
+}
+
+// Takes an eventfd's or a timerfd's count, so that it is reported again only when it fires again.
+void takeCount(int fd) {
+  uint64_t count;
+  while (::read(fd, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
 // One connection. Lives on one worker; all of its code runs on that worker's IO thread, except
 // answer() (called by the writer and the password pool), which goes through the worker's task
 // queue.
@@ -65,10 +85,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   // writable; the session remembers that until a read or a send finds nothing more to do). Throws
   // when the descriptor cannot be watched.
   void start() {
-    epoll_event event{};
-    event.events = kReadEvents;
-    event.data.ptr = this;
-    if (::epoll_ctl(worker_.epoll, EPOLL_CTL_ADD, fd_, &event) != 0) {
+    if (!setInterest(worker_.epoll, EPOLL_CTL_ADD, fd_, kReadEvents, this)) {
       throw std::system_error(errno, std::generic_category(), "epoll_ctl(EPOLL_CTL_ADD)");
     }
   }
@@ -373,10 +390,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void watch(uint32_t events) {
-    epoll_event event{};
-    event.events = events;
-    event.data.ptr = this;
-    if (::epoll_ctl(worker_.epoll, EPOLL_CTL_MOD, fd_, &event) != 0) {
+    if (!setInterest(worker_.epoll, EPOLL_CTL_MOD, fd_, events, this)) {
       logLine(Level::error, "connection_failed",
               {{"error", fmt::format("epoll_ctl(EPOLL_CTL_MOD): {}", std::strerror(errno))}});
       close();
@@ -486,10 +500,7 @@ int checked(int fd, const char* call) {
 }
 
 void watchFixed(int epoll, int fd, void* tag) {
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.ptr = tag;
-  if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+  if (!setInterest(epoll, EPOLL_CTL_ADD, fd, EPOLLIN, tag)) {
     throw std::system_error(errno, std::generic_category(), "epoll_ctl(EPOLL_CTL_ADD)");
   }
 }
@@ -733,9 +744,7 @@ void Server::sweep(Worker& worker) {
 }
 
 void Server::runTasks(Worker& worker) {
-  uint64_t count;
-  while (::read(worker.wake, &count, sizeof count) < 0 && errno == EINTR) {
-  }
+  takeCount(worker.wake);
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(worker.tasksMutex);
@@ -760,9 +769,7 @@ void Server::serve(Worker& worker) {
       if (tag == &worker.wake) {
         runTasks(worker);
       } else if (tag == &worker.tick) {
-        uint64_t expirations;
-        while (::read(worker.tick, &expirations, sizeof expirations) < 0 && errno == EINTR) {
-        }
+        takeCount(worker.tick);
         sweep(worker);
       } else {
         static_cast<Session*>(tag)->onEvents(events[i].events);
@@ -813,10 +820,9 @@ void Server::run(const std::function<void()>& onReady, const std::function<void(
   if (ec) throw std::runtime_error(fmt::format("the listening socket: {}", ec.message()));
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers_.size(); ++i) {
-    threads.emplace_back([this, i] {
-      ::pthread_setname_np(::pthread_self(), fmt::format("gh-io-{}", i).c_str());
-      serve(*workers_[i]);
-    });
+    threads.emplace_back([this, i] { serve(*workers_[i]); });
+    // Named from here, before onReady: whoever looks once the socket answers finds the name.
+    ::pthread_setname_np(threads.back().native_handle(), fmt::format("gh-io-{}", i).c_str());
   }
   accept();
   if (onReady) onReady();
