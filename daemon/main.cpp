@@ -161,6 +161,11 @@ int run(int argc, char** argv) {
   // SIGHUP's default action ends the process: until the server serves (and takes SIGHUP for a
   // reload), a reload has nothing to apply, so it is ignored rather than fatal.
   ::signal(SIGHUP, SIG_IGN);
+  // The signals that stop and reload the daemon are taken by the server's control thread alone
+  // (Server::run unblocks them there): every thread started before it inherits them blocked. A
+  // SIGTERM or SIGINT sent during start-up is held until then, and stops the daemon once it
+  // serves.
+  server::blockControlSignals();
   auto started = std::chrono::steady_clock::now();
   try {
     credentials::initTotp();
@@ -208,12 +213,9 @@ int run(int argc, char** argv) {
         },
         [] { systemd::notify("STOPPING=1"); }, [&] { reload(configPath, cfg, *server, service); });
     supervisor.reset();
-    // Shutting down: a second SIGTERM/SIGINT must not cut the final commit and close short.
-    sigset_t stopSignals;
-    sigemptyset(&stopSignals);
-    sigaddset(&stopSignals, SIGTERM);
-    sigaddset(&stopSignals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+    // Shutting down: a second SIGTERM/SIGINT must not cut the final commit and close short, nor
+    // SIGHUP once the server no longer catches it.
+    server::blockControlSignals();
     service.stop();
     logLine(Level::info, "stopped",
             {{"mutations_committed", std::to_string(service.mutationsCommitted())}});

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -222,6 +223,49 @@ BOOST_AUTO_TEST_CASE(sighup_names_restart_keys_and_refuses_a_bad_file) {
   BOOST_TEST(log.find("credentials.rate_limit_windw") != std::string::npos, log);
   BOOST_TEST(rateLimitedAfter(daemon, 2));  // still the 2 of the last good file
   ok(daemon.cli({"ping"}));
+}
+
+// A SIGTERM sent while the daemon starts is held until it serves, then stops it cleanly (exit 0,
+// after "ready"): it is never lost, and never cuts the start-up short.
+BOOST_AUTO_TEST_CASE(a_sigterm_during_start_up_stops_the_daemon_once_it_serves) {
+  Daemon daemon;
+  BOOST_REQUIRE(daemon.stop() == 0);
+  size_t before = daemon.log().size();
+  std::string config = (daemon.dir() / "gatehoused.toml").string();
+  std::string logPath = (daemon.dir() / "daemon.log").string();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int log = ::open(logPath.c_str(), O_WRONLY | O_APPEND);
+    ::dup2(log, 2);
+    ::execl(GATEHOUSE_DAEMON_PATH, GATEHOUSE_DAEMON_PATH, "--config", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Sent once the daemon has blocked it, before it serves: until then SIGTERM kills outright.
+  constexpr unsigned long kTerm = 1ul << (SIGTERM - 1);
+  bool blocked = false;
+  for (int i = 0; i < 2000 && !blocked; ++i) {
+    std::ifstream status(fmt::format("/proc/{}/status", pid));
+    std::string line, name;
+    unsigned long mask = 0;
+    while (std::getline(status, line)) {
+      if (line.starts_with("Name:")) name = line.substr(line.find_first_not_of(" \t", 5));
+      if (line.starts_with("SigBlk:")) mask = std::stoul(line.substr(7), nullptr, 16);
+    }
+    blocked = name == "gatehoused" && (mask & kTerm) != 0;
+    if (!blocked) std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  BOOST_REQUIRE_MESSAGE(blocked, "the daemon never blocked SIGTERM");
+  BOOST_REQUIRE(::kill(pid, SIGTERM) == 0);
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);
+  std::string log = daemon.log().substr(before);
+  size_t ready = log.find("event=ready"), signal = log.find("event=signal signal=SIGTERM");
+  BOOST_TEST(ready != std::string::npos, log);
+  BOOST_TEST(signal != std::string::npos, log);
+  BOOST_TEST(ready < signal, log);
+  BOOST_TEST(log.find("event=stopped") != std::string::npos, log);
 }
 
 // A backup taken while mutations commit holds exactly those committed up to its revision; one
@@ -524,6 +568,9 @@ pid_t threadNamed(pid_t pid, std::string_view wanted) {
 // daemons run two), and no more.
 BOOST_AUTO_TEST_CASE(io_threads_are_named) {
   Daemon daemon;
+  // The fixture returns once a connection is accepted into the backlog, which can be before the
+  // IO threads exist; an answer comes after they are started (and named).
+  daemon.connect().call([](wire::Request::Builder r) { r.setPing(); });
   BOOST_TEST(threadNamed(daemon.pid(), "gh-io-0") != 0);
   BOOST_TEST(threadNamed(daemon.pid(), "gh-io-1") != 0);
   BOOST_TEST(threadNamed(daemon.pid(), "gh-io-2") == 0);

@@ -29,6 +29,15 @@ using asio::local::stream_protocol;
 
 namespace {
 
+// SIGINT, SIGTERM and SIGHUP blocked (`how` SIG_BLOCK) or unblocked (SIG_UNBLOCK) in the calling
+// thread.
+void maskControlSignals(int how) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, signal);
+  ::pthread_sigmask(how, &set, nullptr);
+}
+
 // Adds (EPOLL_CTL_ADD) or changes (EPOLL_CTL_MOD) what `epoll` reports for `fd`, tagged with
 // `tag`. False (errno set) when it cannot.
 bool setInterest(int epoll, int op, int fd, uint32_t events, void* tag) {
@@ -46,6 +55,8 @@ void takeCount(int fd) {
 }
 
 }  // namespace
+
+void blockControlSignals() { maskControlSignals(SIG_BLOCK); }
 
 // One connection. Lives on one worker; all of its code runs on that worker's IO thread, except
 // answer() (called by the writer and the password pool), which goes through the worker's task
@@ -818,12 +829,16 @@ void Server::run(const std::function<void()>& onReady, const std::function<void(
   asio::error_code ec;
   acceptor_->non_blocking(true, ec);  // accept() drains the backlog with accept4
   if (ec) throw std::runtime_error(fmt::format("the listening socket: {}", ec.message()));
+  // The signals go to this thread alone: the IO threads start with them blocked (they inherit this
+  // thread's mask), and this thread takes them from here on, however the process had them.
+  maskControlSignals(SIG_BLOCK);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers_.size(); ++i) {
     threads.emplace_back([this, i] { serve(*workers_[i]); });
     // Named from here, before onReady: whoever looks once the socket answers finds the name.
     ::pthread_setname_np(threads.back().native_handle(), fmt::format("gh-io-{}", i).c_str());
   }
+  maskControlSignals(SIG_UNBLOCK);
   accept();
   if (onReady) onReady();
   control_.run();  // until onStop: the acceptor, the signals and the accept back-off

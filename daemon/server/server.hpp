@@ -55,6 +55,10 @@
 
 namespace gatehouse::server {
 
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every thread it starts from
+// then on: Server::run takes them on its control thread alone.
+void blockControlSignals();
+
 struct ServerOptions {
   std::filesystem::path socketPath;
   uint32_t socketMode = 0660;
@@ -87,7 +91,11 @@ class Server : public protocol::TransportStatsSource {
 
   // Serves until stop() (or SIGINT/SIGTERM) and every connection has closed. `onReady` runs once
   // the socket accepts connections; `onStopping` once, when stopping begins; `onReload` on each
-  // SIGHUP, where reload() may be called. All three run on the calling (control) thread.
+  // SIGHUP, where reload() may be called. All three run on the calling (control) thread, which
+  // alone takes SIGINT, SIGTERM and SIGHUP from then on: it unblocks them in itself and starts the
+  // IO threads with them blocked. Threads the process started before should have them blocked too
+  // (blockControlSignals() before starting any), or the kernel may hand a signal to one of those
+  // instead (Asio's handler still catches it there).
   void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {},
            const std::function<void()>& onReload = {});
   // What may change while serving (SIGHUP): the access policy, the connection limits
