@@ -1,10 +1,12 @@
 #include "daemon_fixture.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/prctl.h>
 
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <string_view>
 
@@ -50,6 +52,29 @@ int waitFor(pid_t pid) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Each thread of `pid`: its name, its state, where the kernel holds it, and its system call
+// (number and arguments, /proc/PID/task/TID/syscall): what a process that does not stop is
+// waiting for.
+std::string threadStates(pid_t pid) {
+  std::string out;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    auto field = [&](const char* name) {
+      std::ifstream in(task.path() / name);
+      std::string text;
+      std::getline(in, text);
+      return text;
+    };
+    std::string stat = field("stat");
+    size_t close = stat.rfind(')');
+    char state = close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '?';
+    out += fmt::format("  {} {} state {} wchan {} syscall {}\n", task.path().filename().string(),
+                       field("comm"), state, field("wchan"), field("syscall"));
+  }
+  return out;
 }
 
 }  // namespace
@@ -117,7 +142,14 @@ Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
 }
 
 Daemon::~Daemon() {
-  if (pid_ > 0) stop();
+  if (pid_ <= 0) return;
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    // A daemon that does not stop is a failure the test must not hide (nor hang on).
+    std::fprintf(stderr, "%s\n", e.what());
+    std::abort();
+  }
 }
 
 void Daemon::start() {
@@ -157,9 +189,23 @@ void Daemon::start() {
 int Daemon::stop() {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
-  int status = waitFor(pid_);
+  auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+  int status = 0;
+  for (;;) {
+    pid_t done = ::waitpid(pid_, &status, WNOHANG);
+    if (done == pid_) break;
+    if (done < 0 && errno != EINTR) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::string threads = threadStates(pid_);
+      kill();
+      throw std::runtime_error(fmt::format(
+          "gatehoused did not stop within {} s of SIGTERM; its threads then:\n{}\nits log:\n{}",
+          kStopTimeout.count(), threads, log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   pid_ = -1;
-  return status;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 void Daemon::kill() {

@@ -58,7 +58,9 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   void start();
-  // SIGTERM and wait; returns the exit status.
+  // SIGTERM and wait; returns the exit status. A daemon that has not stopped after kStopTimeout
+  // is killed, and stop() throws with what its threads were waiting for and its log.
+  static constexpr std::chrono::seconds kStopTimeout{120};
   int stop();
   // SIGKILL and wait (for crash-safety tests).
   void kill();
@@ -68,7 +70,10 @@ class Daemon {
   std::string socket() const { return (dir_.path() / "gh.sock").string(); }
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::string log() const;
-  client::Client connect() const { return client::Client::connect(socket()); }
+  // A connection whose sends and answers fail (ClientError) after kAnswerTimeout: a lost answer
+  // fails the test that waits for it instead of hanging it.
+  static constexpr std::chrono::seconds kAnswerTimeout{120};
+  client::Client connect() const { return client::Client::connect(socket(), kAnswerTimeout); }
 
   // Runs the CLI with --socket set.
   Run cli(std::vector<std::string> args, const std::string& input = "") const;

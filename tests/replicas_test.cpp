@@ -143,13 +143,26 @@ std::string dump(const Daemon& d) {
   return run.out;
 }
 
-// What a replica says of the log, and what it logged of it: for a failure's message.
+// What a replica says of the log, the companies it holds, and what it logged of the log: for a
+// failure's message.
 std::string replicationState(const Daemon& d) {
   std::string out = fmt::format("applied {}, head {}, following {}, connected {}\n",
                                 Cluster::metric(d, "gatehouse_replication_applied_sequence"),
                                 Cluster::metric(d, "gatehouse_replication_head_sequence"),
                                 Cluster::metric(d, "gatehouse_replication_following"),
                                 Cluster::metric(d, "gatehouse_replication_connected"));
+  Client c = d.connect();
+  Answer page = c.call([](wire::Request::Builder r) {
+    r.setListCompanies();
+    r.setPageSize(100);
+  });
+  out += "  companies:";
+  if (page->isCompanies()) {
+    for (auto company : page->getCompanies().getCompanies()) {
+      out += fmt::format(" {}={}", company.getId(), company.getName().cStr());
+    }
+  }
+  out += "\n";
   std::istringstream log(d.log());
   for (std::string line; std::getline(log, line);) {
     if (line.find("replica") != std::string::npos || line.find("commit") != std::string::npos) {
