@@ -194,7 +194,10 @@ int Daemon::stop() {
   for (;;) {
     pid_t done = ::waitpid(pid_, &status, WNOHANG);
     if (done == pid_) break;
-    if (done < 0 && errno != EINTR) break;
+    if (done < 0 && errno != EINTR) {  // not ours to wait for (reaped elsewhere)
+      pid_ = -1;
+      return -1;
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       std::string threads = threadStates(pid_);
       kill();

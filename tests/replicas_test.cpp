@@ -181,6 +181,17 @@ void requireIdentical(Cluster& cluster) {
     for (size_t r = 0; r < cluster.replicas.size(); ++r) {
       states += fmt::format("replica {}: {}", r, replicationState(cluster[r]));
     }
+    // What the NATS servers said of the stream meanwhile (elections, resets, catch-ups).
+    for (size_t n = 0; n < cluster.nats.size(); ++n) {
+      states += fmt::format("nats server {}:\n", n);
+      std::istringstream log(cluster.nats.log(n));
+      for (std::string line; std::getline(log, line);) {
+        if (line.find("JetStream") != std::string::npos ||
+            line.find("stream") != std::string::npos || line.find("RAFT") != std::string::npos) {
+          states += "  " + line + "\n";
+        }
+      }
+    }
     BOOST_ERROR("replica " << i << " differs from replica 0 (converged at " << head << ")\n"
                            << states);
   }
