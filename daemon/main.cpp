@@ -60,7 +60,7 @@ void keepMemoryPrivate() {
 }
 
 // SIGHUP: reads the configuration file again and applies what can change while serving (see
-// config::appliesLive); a file that does not parse changes nothing. Runs on the accepting IO
+// config::appliesLive); a file that does not parse changes nothing. Runs on the server's control
 // thread.
 void reload(const std::string& configPath, config::Config& running, server::Server& server,
             service::Service& service) {

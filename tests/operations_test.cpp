@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -602,5 +603,62 @@ BOOST_AUTO_TEST_CASE(the_writer_yields_the_cpu_to_readers_unless_told_not_to) {
     BOOST_REQUIRE(tid != 0);
     BOOST_TEST(::sched_getscheduler(tid) == SCHED_OTHER);
     BOOST_TEST(nice(daemon.pid(), tid) == ::getpriority(PRIO_PROCESS, 0));  // as started
+  }
+}
+
+// `count` createCompany requests (ids 1 up, companies `prefix`0 up), framed back to back: sent in
+// one write, the daemon reads them together.
+std::string createCompanies(const std::string& prefix, int count) {
+  std::string frames;
+  for (int i = 0; i < count; ++i) {
+    capnp::MallocMessageBuilder message;
+    auto request = message.initRoot<wire::Request>();
+    request.setId(static_cast<uint64_t>(i + 1));
+    request.initCreateCompany().setName(prefix + std::to_string(i));
+    auto flat = capnp::messageToFlatArray(message);
+    frames.append(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+  }
+  return frames;
+}
+
+// writer.commit_delay_ms: mutations that arrive while the oldest one waits share its commit — one
+// revision, one group.
+BOOST_AUTO_TEST_CASE(mutations_within_the_commit_delay_share_one_commit) {
+  Daemon daemon("[writer]\ncommit_delay_ms = 500\n");
+  double groups = sample(statsJson(daemon), "gatehouse_group_commit_size", {}, "_count");
+  client::Client c = daemon.connect();
+  c.sendBytes(createCompanies("shared-", 20));
+  std::set<uint64_t> revisions;
+  for (int i = 0; i < 20; ++i) {
+    auto a = c.receive();
+    BOOST_REQUIRE(a->which() == wire::Response::MUTATION);
+    revisions.insert(a->getMutation().getRevision());
+  }
+  BOOST_TEST(revisions.size() == 1u);
+  BOOST_TEST(sample(statsJson(daemon), "gatehouse_group_commit_size", {}, "_count") == groups + 1);
+}
+
+// A stop does not drop what waits in the commit delay: the queued mutations are committed and
+// answered, and are there after a restart.
+BOOST_AUTO_TEST_CASE(a_stop_commits_what_waits_in_the_commit_delay) {
+  Daemon daemon("[writer]\ncommit_delay_ms = 1000\n");
+  client::Client c = daemon.connect();
+  c.sendBytes(createCompanies("waiting-", 5));
+  for (int i = 0; i < 500 && sample(statsJson(daemon), "gatehouse_writer_queue_depth") < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  BOOST_REQUIRE(sample(statsJson(daemon), "gatehouse_writer_queue_depth") == 5);
+  BOOST_REQUIRE(::kill(daemon.pid(), SIGTERM) == 0);
+  for (int i = 0; i < 5; ++i) {
+    auto a = c.receive();
+    BOOST_TEST((a->which() == wire::Response::MUTATION));
+  }
+  BOOST_TEST(daemon.stop() == 0);
+  daemon.start();
+  Run list = daemon.cli({"--json", "company", "list"});
+  ok(list);
+  for (int i = 0; i < 5; ++i) {
+    BOOST_TEST(list.out.find("\"waiting-" + std::to_string(i) + "\"") != std::string::npos,
+               list.out);
   }
 }

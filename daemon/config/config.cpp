@@ -314,6 +314,7 @@ Config parse(std::string_view text, std::string_view origin) {
   Section writer(table("writer"), "writer");
   writer.integer("group_commit_max", c.service.groupCommitMax, 1, 65536);
   writer.boolean("yield_to_readers", c.service.writerYields);
+  writer.duration("commit_delay_ms", c.service.commitDelay, 0, 1000);
   writer.finish();
 
   Section access(table("access"), "access");
@@ -422,7 +423,8 @@ std::string render(const Config& c) {
                    {"frame_timeout_seconds", integer(c.server.frameTimeout.count())},
                    {"max_batch", integer(c.service.maxBatch)}}},
       {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)},
-                             {"yield_to_readers", c.service.writerYields}}},
+                             {"yield_to_readers", c.service.writerYields},
+                             {"commit_delay_ms", integer(c.service.commitDelay.count())}}},
       {"access",
        toml::table{{"admin_uids", idArray(c.access.adminUids)},
                    {"admin_gids", idArray(c.access.adminGids)},

@@ -29,6 +29,7 @@ BOOST_AUTO_TEST_CASE(empty_file_gives_the_embedded_defaults) {
   BOOST_TEST(c.server.frame.maxFrameBytes == 1u << 20);
   BOOST_TEST(c.server.maxInFlight == 128u);
   BOOST_TEST(c.store.durable);
+  BOOST_TEST(c.service.commitDelay.count() == 0);  // commits at once
 }
 
 BOOST_AUTO_TEST_CASE(every_section_is_read) {
@@ -52,6 +53,7 @@ max_batch = 100
 [writer]
 group_commit_max = 32
 yield_to_readers = false
+commit_delay_ms = 2
 [access]
 admin_uids = [0, 998]
 check_gids = [120]
@@ -68,6 +70,7 @@ others = "none"
   BOOST_TEST(c.service.maxBatch == 100u);
   BOOST_TEST(c.service.groupCommitMax == 32u);
   BOOST_TEST(!c.service.writerYields);
+  BOOST_TEST(c.service.commitDelay.count() == 2);
   BOOST_TEST(c.access.adminUids.size() == 2u);
   BOOST_TEST((c.access.classify(998, 5) == protocol::AccessClass::admin));
   BOOST_TEST((c.access.classify(5, 120) == protocol::AccessClass::check));
@@ -88,6 +91,9 @@ BOOST_AUTO_TEST_CASE(bad_values_are_refused_by_key) {
   refused("[limits]\nmax_frame_bytes = 10\n", "limits.max_frame_bytes");
   refused("[store]\ndurable = 1\n", "store.durable");
   refused("[writer]\nyield_to_readers = \"yes\"\n", "writer.yield_to_readers");
+  refused("[writer]\ncommit_delay_ms = 1001\n", "writer.commit_delay_ms");
+  refused("[writer]\ncommit_delay_ms = -1\n", "writer.commit_delay_ms");
+  refused("[writer]\ncommit_delay_ms = 1.5\n", "writer.commit_delay_ms");
   refused("[store]\nmap_size_mib = 4096\nmax_map_size_gib = 1\n", "store.max_map_size_gib");
   refused("[access]\nadmin_uids = [\"root\"]\n", "access.admin_uids");
   refused("[access]\nothers = \"admin\"\n", "access.others");

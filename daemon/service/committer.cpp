@@ -255,11 +255,18 @@ void Committer::loop() {
       finalFlush = true;
     }
     {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       if (queue_.empty()) {
         // Everything answered, usage flushed, every job between commits run.
         if (stopping_ && finalFlush && between_.empty()) return;
         continue;
+      }
+      if (options_.commitDelay.count() > 0) {
+        // writer.commit_delay_ms: the oldest request waits for others to share its commit, so
+        // that a stream of mutations costs the IO threads' core fewer writes and syncs — unless
+        // the group is full or the daemon is stopping.
+        wake_.wait_until(lock, queue_.front().queued + options_.commitDelay,
+                         [&] { return stopping_ || queue_.size() >= options_.groupCommitMax; });
       }
       applyingSince_ = queue_.front().queued;
       while (!queue_.empty() && batch.size() < options_.groupCommitMax) {

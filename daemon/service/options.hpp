@@ -34,6 +34,9 @@ struct ServiceOptions {
   uint32_t maxBatch = 1024;         // Items in one authorizeBatch.
   uint32_t groupCommitMax = 256;    // Mutations in one write transaction.
   bool writerYields = true;         // The writer runs below the IO threads' CPU priority.
+  // How long the oldest queued mutation waits, from when it was queued, for others to share its
+  // commit (one write and sync for all); 0 commits at once.
+  std::chrono::milliseconds commitDelay{0};
   CredentialOptions credentials;
   std::chrono::seconds auditRetention{std::chrono::hours(24 * 365)};
   Sharing sharing = Sharing::consent;
