@@ -264,7 +264,7 @@ void Committer::loop() {
       if (options_.commitDelay.count() > 0) {
         // writer.commit_delay_ms: the oldest request waits for others to share its commit, so
         // that a stream of mutations costs the IO threads' core fewer writes and syncs — unless
-        // the group is full or the daemon is stopping.
+        // the group is full or the writer is stopping.
         wake_.wait_until(lock, queue_.front().queued + options_.commitDelay,
                          [&] { return stopping_ || queue_.size() >= options_.groupCommitMax; });
       }
