@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <sys/prctl.h>
 
+#include <boost/test/unit_test.hpp>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -47,11 +49,23 @@ std::vector<std::string> childEnvironment(const std::vector<std::string>& extra)
   return env;
 }
 
+// A wait status as an exit code; -1 when the process did not exit (a signal ended it).
+int exitCode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
 int waitFor(pid_t pid) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return exitCode(status);
+}
+
+// How a process ended, from its wait status.
+std::string describeExit(int status) {
+  if (WIFSIGNALED(status)) {
+    return fmt::format("was killed by signal {} ({})", WTERMSIG(status),
+                       ::strsignal(WTERMSIG(status)));
+  }
+  return fmt::format("exited with status {}", exitCode(status));
 }
 
 // Each thread of `pid`: its name, its state, where the kernel holds it, and its system call
@@ -125,6 +139,17 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input,
   return run;
 }
 
+std::optional<double> metric(client::Client& c, std::string_view name) {
+  client::Answer stats = c.call([](wire::Request::Builder r) { r.setStats(); });
+  client::checkOk(stats);
+  for (auto m : stats->getStats().getMetrics()) {
+    if (name == m.getName().cStr() && m.getSamples().size() > 0) {
+      return m.getSamples()[0].getValue();
+    }
+  }
+  return std::nullopt;
+}
+
 Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
                std::vector<std::string> environment, Launcher launcher)
     : environment_(std::move(environment)), launcher_(std::move(launcher)) {
@@ -143,13 +168,21 @@ Daemon::Daemon(const std::string& extraToml, const std::string& credentialsToml,
 
 Daemon::~Daemon() {
   if (pid_ <= 0) return;
+  std::string failure;
   try {
     stop();
+    // A daemon that ended on its own during the test — a sanitizer's report, a crash — fails it,
+    // even when every check the test made passed.
+    if (exitStatus_ != 0) {
+      failure = fmt::format("gatehoused {} before the test stopped it; its log:\n{}",
+                            describeExit(exitStatus_), log());
+    }
   } catch (const std::exception& e) {
     // A daemon that does not stop is a failure the test must not hide (nor hang on).
     std::fprintf(stderr, "%s\n", e.what());
     std::abort();
   }
+  if (!failure.empty()) BOOST_ERROR(failure);
 }
 
 void Daemon::start() {
@@ -208,7 +241,8 @@ int Daemon::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  exitStatus_ = status;
+  return exitCode(status);
 }
 
 void Daemon::kill() {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -41,6 +42,10 @@ void writePrivateFile(const std::filesystem::path& path, std::string_view text);
 // every call they interpose to the next definition, which is ASan's.
 std::string preloadAsanOptions();
 
+// The first sample of the daemon's metric `name` (the stats request, over `c`); none when the
+// daemon reports no sample of it.
+std::optional<double> metric(client::Client& c, std::string_view name);
+
 class Daemon {
  public:
   // `extraToml` is appended to a config that sets the socket and data directory (it may open
@@ -58,8 +63,10 @@ class Daemon {
   Daemon& operator=(const Daemon&) = delete;
 
   void start();
-  // SIGTERM and wait; returns the exit status. A daemon that has not stopped after kStopTimeout
-  // is killed, and stop() throws with what its threads were waiting for and its log.
+  // SIGTERM and wait; returns the exit status (-1 when a signal ended the daemon). The destructor
+  // stops a running daemon the same way, and fails the test (BOOST_ERROR) unless it exits with 0. A
+  // daemon that has not stopped after kStopTimeout is killed, and stop() throws with what its
+  // threads were waiting for and its log.
   static constexpr std::chrono::seconds kStopTimeout{120};
   int stop();
   // SIGKILL and wait (for crash-safety tests).
@@ -83,6 +90,7 @@ class Daemon {
   std::vector<std::string> environment_;
   Launcher launcher_;
   pid_t pid_ = -1;
+  int exitStatus_ = 0;  // the wait status of the last stop()
 };
 
 }  // namespace gatehouse::testing

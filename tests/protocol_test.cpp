@@ -266,15 +266,9 @@ BOOST_AUTO_TEST_CASE(answers_to_a_peer_that_reads_late_all_arrive_in_order) {
 
 // The gauge of open connections, read over `c`.
 double connectionsOpen(Client& c) {
-  auto stats = c.call([](wire::Request::Builder r) { r.setStats(); });
-  BOOST_REQUIRE((stats->which() == wire::Response::STATS));
-  for (auto metric : stats->getStats().getMetrics()) {
-    if (metric.getName() != "gatehouse_connections_open") continue;
-    BOOST_REQUIRE(metric.getSamples().size() == 1u);
-    return metric.getSamples()[0].getValue();
-  }
-  BOOST_FAIL("no gatehouse_connections_open");
-  return -1;
+  auto open = metric(c, "gatehouse_connections_open");
+  BOOST_REQUIRE(open.has_value());
+  return *open;
 }
 
 // A peer that sends mutations and hangs up before their answers: every one is still committed,

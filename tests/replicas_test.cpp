@@ -91,14 +91,7 @@ struct Cluster {
 
   static double metric(const Daemon& d, const std::string& name) {
     Client c = d.connect();
-    Answer a = c.call([](wire::Request::Builder r) { r.setStats(); });
-    client::checkOk(a);
-    for (auto m : a->getStats().getMetrics()) {
-      if (name == m.getName().cStr() && m.getSamples().size() > 0) {
-        return m.getSamples()[0].getValue();
-      }
-    }
-    return -1;
+    return testing::metric(c, name).value_or(-1);
   }
   static uint64_t applied(const Daemon& d) {
     return static_cast<uint64_t>(metric(d, "gatehouse_replication_applied_sequence"));
