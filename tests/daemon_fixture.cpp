@@ -139,6 +139,11 @@ Run runProcess(const std::vector<std::string>& argv, const std::string& input,
   return run;
 }
 
+std::vector<std::string> stallEnvironment(const std::string& stall) {
+  return {std::string("LD_PRELOAD=") + GATEHOUSE_STALL_LIBRARY, "GATEHOUSE_STALL_FILE=" + stall,
+          preloadAsanOptions()};
+}
+
 std::optional<double> metric(client::Client& c, std::string_view name) {
   client::Answer stats = c.call([](wire::Request::Builder r) { r.setStats(); });
   client::checkOk(stats);
@@ -174,7 +179,7 @@ Daemon::~Daemon() {
     // A daemon that ended on its own during the test — a sanitizer's report, a crash — fails it,
     // even when every check the test made passed.
     if (exitStatus_ != 0) {
-      failure = fmt::format("gatehoused {} before the test stopped it; its log:\n{}",
+      failure = fmt::format("gatehoused {} (a clean stop exits with 0); its log:\n{}",
                             describeExit(exitStatus_), log());
     }
   } catch (const std::exception& e) {
@@ -205,7 +210,11 @@ void Daemon::start() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     try {
-      client::Client::connect(socket());
+      client::Client probe = client::Client::connect(socket(), kAnswerTimeout);
+      // Serving is what start() waits for: a ping answered (a connection accepted into the
+      // backlog can come before the IO threads exist). Not with a launcher: its socket accepts
+      // before the daemon runs, and socket activation may start it late on purpose.
+      if (!launcher_) probe.call([](wire::Request::Builder r) { r.setPing(); });
       return;
     } catch (const client::ClientError&) {
     }
@@ -216,7 +225,7 @@ void Daemon::start() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  throw std::runtime_error("gatehoused did not accept connections within 20 s:\n" + log());
+  throw std::runtime_error("gatehoused did not serve within 20 s:\n" + log());
 }
 
 int Daemon::stop() {

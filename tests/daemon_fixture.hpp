@@ -42,6 +42,10 @@ void writePrivateFile(const std::filesystem::path& path, std::string_view text);
 // every call they interpose to the next definition, which is ASan's.
 std::string preloadAsanOptions();
 
+// The environment of a daemon run under libgatehouse_stall.so: its fsync and fdatasync (the
+// writer's commits) wait while the file `stall` exists (at most a minute each).
+std::vector<std::string> stallEnvironment(const std::string& stall);
+
 // The first sample of the daemon's metric `name` (the stats request, over `c`); none when the
 // daemon reports no sample of it.
 std::optional<double> metric(client::Client& c, std::string_view name);
@@ -62,6 +66,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
+  // Starts the daemon and returns once it answers a ping (with a launcher: once the socket
+  // accepts a connection); throws with its log if it exits or does not serve within 20 s.
   void start();
   // SIGTERM and wait; returns the exit status (-1 when a signal ended the daemon). The destructor
   // stops a running daemon the same way, and fails the test (BOOST_ERROR) unless it exits with 0. A

@@ -62,6 +62,16 @@ int rawConnect(const std::string& path) {
   return fd;
 }
 
+// A createCompany request with `id`, framed as on the wire.
+std::string createCompanyFrame(uint64_t id, const std::string& name) {
+  capnp::MallocMessageBuilder m;
+  auto r = m.initRoot<wire::Request>();
+  r.setId(id);
+  r.initCreateCompany().setName(name);
+  auto flat = capnp::messageToFlatArray(m);
+  return std::string(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+}
+
 }  // namespace
 
 // Item 7: an empty or over-long lookup name is refused as invalidArgument before it reaches
@@ -325,18 +335,9 @@ BOOST_AUTO_TEST_CASE(a_full_disk_is_named_and_writes_resume_when_space_returns) 
 BOOST_AUTO_TEST_CASE(an_unreadable_mutation_does_not_fail_its_group_commit) {
   Daemon daemon;
   Client c = daemon.connect();
-  auto frame = [](uint64_t id, const std::string& name) {
-    capnp::MallocMessageBuilder m;
-    auto r = m.initRoot<wire::Request>();
-    r.setId(id);
-    r.initCreateCompany().setName(name);
-    auto flat = capnp::messageToFlatArray(m);
-    return std::string(reinterpret_cast<const char*>(flat.asBytes().begin()),
-                       flat.asBytes().size());
-  };
   std::string bytes;
   for (uint64_t id = 1; id <= 41; ++id) {
-    std::string f = frame(id, fmt::format("company-{:02}", id));
+    std::string f = createCompanyFrame(id, fmt::format("company-{:02}", id));
     if (id == 21) {  // its name's terminator overwritten: the text is no longer NUL-terminated
       size_t at = f.find("company-21");
       BOOST_REQUIRE(at != std::string::npos);
@@ -471,6 +472,28 @@ BOOST_AUTO_TEST_CASE(a_stream_that_always_ends_inside_a_frame_is_not_stalled) {
     BOOST_REQUIRE_MESSAGE((c.receive()->which() == wire::Response::PONG), "answer " << i);
   }
   BOOST_TEST(daemon.log().find("frame_timeout_seconds") == std::string::npos);
+}
+
+// A connection the daemon stops reading because its requests wait for the writer
+// (limits.max_in_flight) is not a peer stalling a frame: the frame deadline waits with it. Here the
+// writer is held in fsync for three times frame_timeout_seconds with one mutation in flight and a
+// second, whole, read but not yet handled; both are answered once the writer goes on.
+BOOST_AUTO_TEST_CASE(a_connection_held_for_the_writers_answers_is_not_stalled) {
+  TempDir scratch;
+  std::string stall = (scratch.path() / "stall").string();
+  Daemon daemon("[limits]\nframe_timeout_seconds = 1\nmax_in_flight = 1\n", "",
+                stallEnvironment(stall));
+  Client c = daemon.connect();
+  std::ofstream(stall).put('x');
+  c.sendBytes(createCompanyFrame(1, "held-1") + createCompanyFrame(2, "held-2"));
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // the sweep closes a stall after 2 s
+  std::filesystem::remove(stall);
+  for (uint64_t id = 1; id <= 2; ++id) {
+    auto a = c.receive();
+    BOOST_TEST(a->getId() == id);
+    BOOST_TEST((a->which() == wire::Response::MUTATION), "answer " << id);
+  }
+  BOOST_TEST(daemon.log().find("frame_timeout_seconds") == std::string::npos, daemon.log());
 }
 
 // Item 3: connections that declare a large frame and stall cost what they sent, not what they

@@ -112,12 +112,6 @@ std::vector<std::string> sanitizerVariables() {
   return vars;
 }
 
-// The environment of a daemon run under libgatehouse_stall.so, stalled while `stall` exists.
-std::vector<std::string> stallEnvironment(const std::string& stall) {
-  return {std::string("LD_PRELOAD=") + GATEHOUSE_STALL_LIBRARY, "GATEHOUSE_STALL_FILE=" + stall,
-          preloadAsanOptions()};
-}
-
 std::vector<std::string> activationLauncher(const std::string& socket,
                                             const std::vector<std::string>& extraListen = {}) {
   std::vector<std::string> argv = {kSocketActivate, "-l", socket};

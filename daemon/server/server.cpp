@@ -160,9 +160,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   char* inBytes() { return reinterpret_cast<char*>(in_.data()); }
   size_t capacity() const { return in_.size() * sizeof(capnp::word); }
+  bool heldForAnswers() const { return inFlight_ >= server_.options_.maxInFlight; }
   bool paused() const {
-    return inFlight_ >= server_.options_.maxInFlight ||
-           out_.size() > server_.options_.maxPendingOutput;
+    return heldForAnswers() || out_.size() > server_.options_.maxPendingOutput;
   }
   // processFrames grows the buffer for a partial frame, so a full buffer is never left unread.
   bool wantsInput() const { return !eof_ && !closed_ && !paused() && filled_ < capacity(); }
@@ -294,8 +294,11 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       closeDescriptors();  // sent with frames that did not take them
     }
     // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
-    // frames that always ends inside one is not a frame that stalls.
-    if (filled_ == consumed_) {
+    // frames that always ends inside one is not a frame that stalls. It does not run while the
+    // daemon holds the connection for the answers it owes (max_in_flight): what is buffered then
+    // may be whole frames, and the rest may wait in the socket; it starts again when the answers
+    // let reading resume.
+    if (filled_ == consumed_ || heldForAnswers()) {
       partialSince_ = {};
     } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
       partialSince_ = worker_.now;
