@@ -72,6 +72,18 @@ std::string createCompanyFrame(uint64_t id, const std::string& name) {
   return std::string(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
 }
 
+// `count` stats requests, framed as on the wire, one after another.
+std::string statsRequests(int count) {
+  std::string frames;
+  for (int i = 0; i < count; ++i) {
+    capnp::MallocMessageBuilder m;
+    m.initRoot<wire::Request>().setStats();
+    auto flat = capnp::messageToFlatArray(m);
+    frames.append(reinterpret_cast<const char*>(flat.asBytes().begin()), flat.asBytes().size());
+  }
+  return frames;
+}
+
 }  // namespace
 
 // Item 7: an empty or over-long lookup name is refused as invalidArgument before it reaches
@@ -472,6 +484,52 @@ BOOST_AUTO_TEST_CASE(a_stream_that_always_ends_inside_a_frame_is_not_stalled) {
     BOOST_REQUIRE_MESSAGE((c.receive()->which() == wire::Response::PONG), "answer " << i);
   }
   BOOST_TEST(daemon.log().find("frame_timeout_seconds") == std::string::npos);
+}
+
+// Frames read in one go whose answers pass max_pending_output_bytes wait for those answers to be
+// sent, and then go on by themselves: the peer need not write again (they used to wait for its
+// next write, or for the frame deadline to close the connection).
+BOOST_AUTO_TEST_CASE(frames_held_behind_pending_answers_go_on_once_those_are_sent) {
+  Daemon daemon("[limits]\nmax_pending_output_bytes = 65536\n");
+  constexpr int kRequests = 2000;
+  Client c = daemon.connect();
+  c.sendBytes(statsRequests(kRequests));
+  for (int i = 0; i < kRequests; ++i) {
+    BOOST_REQUIRE_MESSAGE((c.receive()->which() == wire::Response::STATS), "answer " << i);
+  }
+  BOOST_TEST(daemon.log().find("connection_closed") == std::string::npos);
+}
+
+// A peer that sends requests and takes none of the answers is closed once
+// limits.send_timeout_seconds pass without the socket taking a byte (it would otherwise hold its
+// slot and its unsent answers for ever); a peer that reads its answers slowly, over longer than
+// the timeout, gets all of them.
+BOOST_AUTO_TEST_CASE(a_peer_that_reads_no_answers_is_closed_and_a_slow_reader_is_not) {
+  Daemon daemon("[limits]\nsend_timeout_seconds = 1\nmax_pending_output_bytes = 65536\n");
+  constexpr int kRequests = 2000;  // their answers (the metrics) fill both sockets' buffers
+  std::string requests = statsRequests(kRequests);
+  Client deaf = daemon.connect();
+  Client slow = daemon.connect();
+  deaf.sendBytes(requests);
+  slow.sendBytes(requests);
+  for (int i = 0; i < kRequests; ++i) {  // 2 ms apart: over 4 s
+    try {
+      BOOST_REQUIRE_MESSAGE((slow.receive()->which() == wire::Response::STATS), "answer " << i);
+    } catch (...) {
+      std::fprintf(stderr, "DEBUG at %d\n%s\n", i, daemon.log().c_str());
+      throw;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  int deafAnswers = 0;
+  try {
+    for (; deafAnswers < kRequests; ++deafAnswers) deaf.receive();
+  } catch (const client::ClientError&) {  // the daemon closed it: what it had sent, then the end
+  }
+  BOOST_TEST(deafAnswers < kRequests);
+  std::string log = daemon.log();
+  BOOST_TEST(countLines(log, "answers were not read within limits.send_timeout_seconds") == 1u,
+             log);
 }
 
 // A connection the daemon stops reading because its requests wait for the writer

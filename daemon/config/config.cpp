@@ -304,12 +304,15 @@ Config parse(std::string_view text, std::string_view origin) {
   limits.integer("max_batch", c.service.maxBatch, 1, 65536);
   limits.integer("max_connections_per_uid", c.server.maxConnectionsPerUid, 1, 1 << 20);
   limits.integer("admin_reserved_connections", c.server.adminReservedConnections, 0, 1 << 20);
-  int64_t idle = c.server.idleTimeout.count(), frame = c.server.frameTimeout.count();
+  int64_t idle = c.server.idleTimeout.count(), frame = c.server.frameTimeout.count(),
+          send = c.server.sendTimeout.count();
   limits.integer("idle_timeout_seconds", idle, 0, int64_t{7} * 86400);
   limits.integer("frame_timeout_seconds", frame, 0, 3600);
+  limits.integer("send_timeout_seconds", send, 0, 3600);
   limits.finish();
   c.server.idleTimeout = std::chrono::seconds(idle);
   c.server.frameTimeout = std::chrono::seconds(frame);
+  c.server.sendTimeout = std::chrono::seconds(send);
 
   Section writer(table("writer"), "writer");
   writer.integer("group_commit_max", c.service.groupCommitMax, 1, 65536);
@@ -421,6 +424,7 @@ std::string render(const Config& c) {
                    {"admin_reserved_connections", integer(c.server.adminReservedConnections)},
                    {"idle_timeout_seconds", integer(c.server.idleTimeout.count())},
                    {"frame_timeout_seconds", integer(c.server.frameTimeout.count())},
+                   {"send_timeout_seconds", integer(c.server.sendTimeout.count())},
                    {"max_batch", integer(c.service.maxBatch)}}},
       {"writer", toml::table{{"group_commit_max", integer(c.service.groupCommitMax)},
                              {"yield_to_readers", c.service.writerYields},
@@ -503,6 +507,7 @@ void copyLive(Config& running, const Config& next) {
   s.adminReservedConnections = next.server.adminReservedConnections;
   s.idleTimeout = next.server.idleTimeout;
   s.frameTimeout = next.server.frameTimeout;
+  s.sendTimeout = next.server.sendTimeout;
 }
 
 bool appliesLive(std::string_view key) {
@@ -516,6 +521,7 @@ bool appliesLive(std::string_view key) {
       "limits.admin_reserved_connections",
       "limits.idle_timeout_seconds",
       "limits.frame_timeout_seconds",
+      "limits.send_timeout_seconds",
   };
   return key.starts_with("access.") ||
          std::find(std::begin(kLive), std::end(kLive), key) != std::end(kLive);

@@ -30,6 +30,7 @@ BOOST_AUTO_TEST_CASE(empty_file_gives_the_embedded_defaults) {
   BOOST_TEST(c.server.maxInFlight == 128u);
   BOOST_TEST(c.store.durable);
   BOOST_TEST(c.service.commitDelay.count() == 0);  // commits at once
+  BOOST_TEST(c.server.sendTimeout.count() == 30);
 }
 
 BOOST_AUTO_TEST_CASE(every_section_is_read) {
@@ -50,6 +51,7 @@ max_segments = 8
 max_in_flight = 16
 max_connections = 10
 max_batch = 100
+send_timeout_seconds = 5
 [writer]
 group_commit_max = 32
 yield_to_readers = false
@@ -68,6 +70,7 @@ others = "none"
   BOOST_TEST(!c.store.durable);
   BOOST_TEST(c.server.frame.maxSegments == 8u);
   BOOST_TEST(c.service.maxBatch == 100u);
+  BOOST_TEST(c.server.sendTimeout.count() == 5);
   BOOST_TEST(c.service.groupCommitMax == 32u);
   BOOST_TEST(!c.service.writerYields);
   BOOST_TEST(c.service.commitDelay.count() == 2);
@@ -90,6 +93,8 @@ BOOST_AUTO_TEST_CASE(bad_values_are_refused_by_key) {
   refused("[daemon]\nlog_level = \"loud\"\n", "daemon.log_level");
   refused("[limits]\nmax_frame_bytes = 10\n", "limits.max_frame_bytes");
   refused("[store]\ndurable = 1\n", "store.durable");
+  refused("[limits]\nsend_timeout_seconds = 3601\n", "limits.send_timeout_seconds");
+  refused("[limits]\nsend_timeout_seconds = -1\n", "limits.send_timeout_seconds");
   refused("[writer]\nyield_to_readers = \"yes\"\n", "writer.yield_to_readers");
   refused("[writer]\ncommit_delay_ms = 1001\n", "writer.commit_delay_ms");
   refused("[writer]\ncommit_delay_ms = -1\n", "writer.commit_delay_ms");
@@ -159,21 +164,23 @@ BOOST_AUTO_TEST_CASE(changed_keys_and_what_applies_live) {
   auto before = config::parse("", "a.toml");
   auto after = config::parse(
       "[daemon]\nio_threads = 3\n[access]\nadmin_uids = [7]\n"
-      "[credentials]\nrate_limit_failures = 4\n",
+      "[credentials]\nrate_limit_failures = 4\n[limits]\nsend_timeout_seconds = 3\n",
       "b.toml");
   auto changed = config::changedKeys(before, after);
   BOOST_TEST(
       changed == (std::vector<std::string>{"access.admin_uids", "credentials.rate_limit_failures",
-                                           "daemon.io_threads"}),
+                                           "daemon.io_threads", "limits.send_timeout_seconds"}),
       boost::test_tools::per_element());
   BOOST_TEST(config::changedKeys(before, before).empty());
   BOOST_TEST(config::appliesLive("access.admin_uids"));
   BOOST_TEST(config::appliesLive("credentials.rate_limit_failures"));
+  BOOST_TEST(config::appliesLive("limits.send_timeout_seconds"));
   BOOST_TEST(!config::appliesLive("daemon.io_threads"));
   BOOST_TEST(!config::appliesLive("daemon.socket"));
   config::copyLive(before, after);
   BOOST_TEST(before.service.credentials.rate.threshold == 4u);
   BOOST_TEST(before.access.adminUids == std::vector<uint32_t>{7});
+  BOOST_TEST(before.server.sendTimeout.count() == 3);
   BOOST_TEST(before.server.ioThreads == 0u);  // needs a restart: not copied
 }
 

@@ -118,17 +118,22 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     readOnce();
   }
 
-  // Why the sweep at `now` closes this connection (a frame begun too long ago, or nothing to do
-  // for too long), or null.
+  // Why the sweep at `now` closes this connection (a frame begun too long ago, answers the peer
+  // has taken none of for too long, or nothing to do for too long), or null.
   const char* expired(std::chrono::steady_clock::time_point now) const {
     if (closed_) return nullptr;
     // Stamps come from the worker's clock, which the sweep advances once a second: they may be up
     // to a second early, so a deadline is taken to have passed only a second after it.
     constexpr std::chrono::seconds kGrain{1};
     bool partial = partialSince_ != std::chrono::steady_clock::time_point{};
-    const auto frameTimeout = worker_.frameTimeout, idleTimeout = worker_.idleTimeout;
+    const auto frameTimeout = worker_.frameTimeout, idleTimeout = worker_.idleTimeout,
+               sendTimeout = worker_.sendTimeout;
     if (frameTimeout.count() > 0 && partial && now - partialSince_ > frameTimeout + kGrain) {
       return "a frame begun was not completed within limits.frame_timeout_seconds";
+    }
+    bool unread = unreadSince_ != std::chrono::steady_clock::time_point{};
+    if (sendTimeout.count() > 0 && unread && now - unreadSince_ > sendTimeout + kGrain) {
+      return "answers were not read within limits.send_timeout_seconds";
     }
     bool idle = !partial && inFlight_ == 0 && out_.empty() && !eof_;
     if (idleTimeout.count() > 0 && idle && now - lastActivity_ > idleTimeout + kGrain) {
@@ -160,9 +165,9 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
 
   char* inBytes() { return reinterpret_cast<char*>(in_.data()); }
   size_t capacity() const { return in_.size() * sizeof(capnp::word); }
-  bool heldForAnswers() const { return inFlight_ >= server_.options_.maxInFlight; }
   bool paused() const {
-    return heldForAnswers() || out_.size() > server_.options_.maxPendingOutput;
+    return inFlight_ >= server_.options_.maxInFlight ||
+           out_.size() > server_.options_.maxPendingOutput;
   }
   // processFrames grows the buffer for a partial frame, so a full buffer is never left unread.
   bool wantsInput() const { return !eof_ && !closed_ && !paused() && filled_ < capacity(); }
@@ -257,53 +262,63 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void processFrames() {
-    bool handled = false;  // a frame completed: what is left began after it
-    while (!closed_ && !paused()) {
-      std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
-      protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
-      if (scan.status == protocol::FrameStatus::bad) {
-        server_.framingViolation(peer_, scan.error);
-        close();
-        break;
-      }
-      if (scan.status == protocol::FrameStatus::needMore) {
-        if (eof_ && !pending.empty()) {
-          // Nothing more will complete this frame. When the peer closed inside it, that is a
-          // framing violation (a shutdown cutting it short is not).
-          if (peerClosed_) {
-            server_.framingViolation(
-                peer_, fmt::format("connection closed after {} bytes of a frame", pending.size()));
-          }
-          explicit_bzero(inBytes() + consumed_, pending.size());
-          consumed_ = filled_;
+    bool more = true;
+    while (more) {
+      bool handled = false;  // a frame completed: what is left began after it
+      while (!closed_ && !paused()) {
+        std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
+        protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
+        if (scan.status == protocol::FrameStatus::bad) {
+          server_.framingViolation(peer_, scan.error);
+          close();
           break;
         }
-        makeRoom(scan.bytes);
-        break;
+        if (scan.status == protocol::FrameStatus::needMore) {
+          if (eof_ && !pending.empty()) {
+            // Nothing more will complete this frame. When the peer closed inside it, that is a
+            // framing violation (a shutdown cutting it short is not).
+            if (peerClosed_) {
+              server_.framingViolation(
+                  peer_,
+                  fmt::format("connection closed after {} bytes of a frame", pending.size()));
+            }
+            explicit_bzero(inBytes() + consumed_, pending.size());
+            consumed_ = filled_;
+            break;
+          }
+          makeRoom(scan.bytes);
+          break;
+        }
+        handleFrame(kj::arrayPtr(
+            reinterpret_cast<const capnp::word*>(in_.data()) + consumed_ / sizeof(capnp::word),
+            scan.bytes / sizeof(capnp::word)));
+        explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
+        consumed_ += scan.bytes;
+        handled = true;
       }
-      handleFrame(kj::arrayPtr(
-          reinterpret_cast<const capnp::word*>(in_.data()) + consumed_ / sizeof(capnp::word),
-          scan.bytes / sizeof(capnp::word)));
-      explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
-      consumed_ += scan.bytes;
-      handled = true;
+      // Stopped for answers that wait: the frames behind them go on once those are sent.
+      bool heldBack = !closed_ && paused() && consumed_ < filled_;
+      worker_.state->release();
+      if (consumed_ == filled_) {
+        consumed_ = filled_ = 0;
+        closeDescriptors();  // sent with frames that did not take them
+      }
+      // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
+      // frames that always ends inside one is not a frame that stalls. It does not run while
+      // reading is paused — for the answers the daemon owes (max_in_flight) or for those the peer
+      // has not read (max_pending_output_bytes, timed by the send deadline): what is buffered
+      // then may be whole frames, and the rest may wait in the socket. It starts again when
+      // reading resumes.
+      if (filled_ == consumed_ || paused()) {
+        partialSince_ = {};
+      } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
+        partialSince_ = worker_.now;
+      }
+      flush();
+      // A send that took them (enough of them) brings no event: go on here, or those frames
+      // would wait for the peer's next write.
+      more = heldBack && !closed_ && !paused();
     }
-    worker_.state->release();
-    if (consumed_ == filled_) {
-      consumed_ = filled_ = 0;
-      closeDescriptors();  // sent with frames that did not take them
-    }
-    // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
-    // frames that always ends inside one is not a frame that stalls. It does not run while the
-    // daemon holds the connection for the answers it owes (max_in_flight): what is buffered then
-    // may be whole frames, and the rest may wait in the socket; it starts again when the answers
-    // let reading resume.
-    if (filled_ == consumed_ || heldForAnswers()) {
-      partialSince_ = {};
-    } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
-      partialSince_ = worker_.now;
-    }
-    flush();
     if (readable_ && wantsInput() && !queued_) {  // more is waiting: read it next round
       queued_ = true;
       worker_.ready.push_back(shared_from_this());
@@ -390,7 +405,15 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
       explicit_bzero(out_.data() + rest, sent);
       out_.resize(rest);
     }
-    if (rest == 0) return;
+    // The send deadline runs while answers wait and the peer takes none of them: each send that
+    // moves bytes starts it again.
+    if (rest == 0) {
+      unreadSince_ = {};
+      return;
+    }
+    if (sent > 0 || unreadSince_ == std::chrono::steady_clock::time_point{}) {
+      unreadSince_ = worker_.now;
+    }
     waitingWritable_ = true;  // until epoll says the peer has read some
     watch(kReadEvents | EPOLLOUT);
   }
@@ -456,6 +479,7 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   bool peerClosed_ = false;
   std::chrono::steady_clock::time_point lastActivity_;  // the worker's clock at the last read
   std::chrono::steady_clock::time_point partialSince_;  // when the pending partial frame began
+  std::chrono::steady_clock::time_point unreadSince_;   // answers waiting: the last send's progress
   bool closed_ = false;
 };
 
@@ -642,6 +666,7 @@ std::unique_ptr<Server> Server::construct(const ServerOptions& options,
     worker->state = handler.newThreadState();
     worker->idleTimeout = options.idleTimeout;
     worker->frameTimeout = options.frameTimeout;
+    worker->sendTimeout = options.sendTimeout;
     server->workers_.push_back(std::move(worker));
   }
   server->acceptRetry_ = std::make_unique<asio::steady_timer>(server->control_);
@@ -876,9 +901,11 @@ void Server::reload(const ServerOptions& options, const protocol::AccessPolicy& 
     options_.adminReservedConnections = options.adminReservedConnections;
   }
   for (auto& w : workers_) {
-    w->post([worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout] {
+    w->post([worker = w.get(), idle = options.idleTimeout, frame = options.frameTimeout,
+             send = options.sendTimeout] {
       worker->idleTimeout = idle;
       worker->frameTimeout = frame;
+      worker->sendTimeout = send;
     });
   }
 }

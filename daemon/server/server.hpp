@@ -17,9 +17,10 @@
 //
 // Slots: at most `maxConnections`, of which the last `adminReservedConnections` only admin-class
 // peers may take, and at most `maxConnectionsPerUid` for any one uid below the admin class. Once a
-// second (its timerfd) each IO thread closes its connections that were idle for `idleTimeout` or
-// have held a partial frame for `frameTimeout`. A connection's read buffer grows with the bytes
-// that arrive, never to a frame's declared size up front.
+// second (its timerfd) each IO thread closes its connections that were idle for `idleTimeout`,
+// have held a partial frame for `frameTimeout`, or left answers unread for `sendTimeout`. A
+// connection's read buffer grows with the bytes that arrive, never to a frame's declared size up
+// front.
 //
 // Shutdown (`stop()`, also on SIGINT/SIGTERM): stop accepting, stop reading, answer every request
 // already read, flush, close. `run()` returns once every connection is closed.
@@ -72,6 +73,7 @@ struct ServerOptions {
   uint32_t adminReservedConnections = 16;  // of maxConnections (at most a quarter), admin only
   std::chrono::seconds idleTimeout{600};   // a connection with nothing to do is closed; 0: never
   std::chrono::seconds frameTimeout{10};   // a frame begun must be complete within it; 0: never
+  std::chrono::seconds sendTimeout{30};    // answers the peer takes none of; 0: never
   size_t maxPendingOutput = size_t{4} << 20;
   int listenFd = -1;  // an inherited listening socket (socket activation); -1: bind socketPath
 };
@@ -99,9 +101,9 @@ class Server : public protocol::TransportStatsSource {
   void run(const std::function<void()>& onReady = {}, const std::function<void()>& onStopping = {},
            const std::function<void()>& onReload = {});
   // What may change while serving (SIGHUP): the access policy, the connection limits
-  // (max_connections, max_connections_per_uid, admin_reserved_connections) and the idle and frame
-  // timeouts; every other field of `options` is ignored. From onReload only. Connections already
-  // open keep their access class.
+  // (max_connections, max_connections_per_uid, admin_reserved_connections) and the idle, frame
+  // and send timeouts; every other field of `options` is ignored. From onReload only. Connections
+  // already open keep their access class.
   void reload(const ServerOptions& options, const protocol::AccessPolicy& policy);
   // Thread-safe; may be called from any thread, any number of times.
   void stop();
@@ -139,6 +141,7 @@ class Server : public protocol::TransportStatsSource {
     // The worker's copies of the timeouts, which a reload changes through its task queue.
     std::chrono::seconds idleTimeout{0};
     std::chrono::seconds frameTimeout{0};
+    std::chrono::seconds sendTimeout{0};
     // Written by other threads (answers from the writer and the password pool): on a cache line
     // of their own, so that posting does not evict what the IO thread's hot path reads.
     alignas(64) std::mutex tasksMutex;
@@ -166,7 +169,8 @@ class Server : public protocol::TransportStatsSource {
   // releaseSlot), or logs why not.
   bool takeSlot(const protocol::Peer& peer);
   void releaseSlot(const protocol::Peer& peer);
-  // Closes a worker's idle and stalled connections; stamps its clock and heartbeat.
+  // Closes a worker's connections past a timeout (idle, frame, send); stamps its clock and
+  // heartbeat.
   void sweep(Worker& worker);
   // After an accept failed for lack of descriptors or memory: try again later, not at once.
   void acceptLater();
