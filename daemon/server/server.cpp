@@ -262,68 +262,71 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void processFrames() {
-    bool more = true;
-    while (more) {
-      bool handled = false;  // a frame completed: what is left began after it
-      while (!closed_ && !paused()) {
-        std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
-        protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
-        if (scan.status == protocol::FrameStatus::bad) {
-          server_.framingViolation(peer_, scan.error);
-          close();
-          break;
-        }
-        if (scan.status == protocol::FrameStatus::needMore) {
-          if (eof_ && !pending.empty()) {
-            // Nothing more will complete this frame. When the peer closed inside it, that is a
-            // framing violation (a shutdown cutting it short is not).
-            if (peerClosed_) {
-              server_.framingViolation(
-                  peer_,
-                  fmt::format("connection closed after {} bytes of a frame", pending.size()));
-            }
-            explicit_bzero(inBytes() + consumed_, pending.size());
-            consumed_ = filled_;
-            break;
-          }
-          makeRoom(scan.bytes);
-          break;
-        }
-        handleFrame(kj::arrayPtr(
-            reinterpret_cast<const capnp::word*>(in_.data()) + consumed_ / sizeof(capnp::word),
-            scan.bytes / sizeof(capnp::word)));
-        explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
-        consumed_ += scan.bytes;
-        handled = true;
-      }
-      // Stopped for answers that wait: the frames behind them go on once those are sent.
-      bool heldBack = !closed_ && paused() && consumed_ < filled_;
-      worker_.state->release();
-      if (consumed_ == filled_) {
-        consumed_ = filled_ = 0;
-        closeDescriptors();  // sent with frames that did not take them
-      }
-      // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
-      // frames that always ends inside one is not a frame that stalls. It does not run while
-      // reading is paused — for the answers the daemon owes (max_in_flight) or for those the peer
-      // has not read (max_pending_output_bytes, timed by the send deadline): what is buffered
-      // then may be whole frames, and the rest may wait in the socket. It starts again when
-      // reading resumes.
-      if (filled_ == consumed_ || paused()) {
-        partialSince_ = {};
-      } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
-        partialSince_ = worker_.now;
-      }
-      flush();
-      // A send that took them (enough of them) brings no event: go on here, or those frames
-      // would wait for the peer's next write.
-      more = heldBack && !closed_ && !paused();
+    // A send that takes the answers frames waited behind brings no event: go on with those frames
+    // here, or they would wait for the peer's next write.
+    while (handleBuffered()) {
     }
     if (readable_ && wantsInput() && !queued_) {  // more is waiting: read it next round
       queued_ = true;
       worker_.ready.push_back(shared_from_this());
     }
     maybeFinish();
+  }
+
+  // Handles the buffer's complete frames until reading pauses or the buffer ends in a partial
+  // frame, then sends the answers. True when it stopped for answers that waited and the send
+  // took enough of them to go on.
+  bool handleBuffered() {
+    bool handled = false;  // a frame completed: what is left began after it
+    while (!closed_ && !paused()) {
+      std::string_view pending(inBytes() + consumed_, filled_ - consumed_);
+      protocol::FrameScan scan = protocol::scanFrame(pending, server_.options_.frame);
+      if (scan.status == protocol::FrameStatus::bad) {
+        server_.framingViolation(peer_, scan.error);
+        close();
+        break;
+      }
+      if (scan.status == protocol::FrameStatus::needMore) {
+        if (eof_ && !pending.empty()) {
+          // Nothing more will complete this frame. When the peer closed inside it, that is a
+          // framing violation (a shutdown cutting it short is not).
+          if (peerClosed_) {
+            server_.framingViolation(
+                peer_, fmt::format("connection closed after {} bytes of a frame", pending.size()));
+          }
+          explicit_bzero(inBytes() + consumed_, pending.size());
+          consumed_ = filled_;
+          break;
+        }
+        makeRoom(scan.bytes);
+        break;
+      }
+      handleFrame(kj::arrayPtr(
+          reinterpret_cast<const capnp::word*>(in_.data()) + consumed_ / sizeof(capnp::word),
+          scan.bytes / sizeof(capnp::word)));
+      explicit_bzero(inBytes() + consumed_, scan.bytes);  // requests may carry credentials
+      consumed_ += scan.bytes;
+      handled = true;
+    }
+    bool heldBack = !closed_ && paused() && consumed_ < filled_;
+    worker_.state->release();
+    if (consumed_ == filled_) {
+      consumed_ = filled_ = 0;
+      closeDescriptors();  // sent with frames that did not take them
+    }
+    // The frame deadline runs from the pending frame's first bytes: a stream of pipelined
+    // frames that always ends inside one is not a frame that stalls. It does not run while
+    // reading is paused — for the answers the daemon owes (max_in_flight) or for those the peer
+    // has not read (max_pending_output_bytes, timed by the send deadline): what is buffered
+    // then may be whole frames, and the rest may wait in the socket. It starts again when
+    // reading resumes.
+    if (filled_ == consumed_ || paused()) {
+      partialSince_ = {};
+    } else if (handled || partialSince_ == std::chrono::steady_clock::time_point{}) {
+      partialSince_ = worker_.now;
+    }
+    flush();
+    return heldBack && !closed_ && !paused();
   }
 
   // Ensures the buffer can hold a frame of `needed` bytes from `consumed_` on.
