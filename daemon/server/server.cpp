@@ -112,10 +112,14 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
     readOnce();
   }
 
-  // Called for a session the last round left readable.
+  // Called for a session the last round left readable, or with frames to go on with.
   void onReady() {
     queued_ = false;
-    readOnce();
+    if (readable_ && wantsInput()) {
+      readOnce();  // then the frames, those already buffered first
+      return;
+    }
+    processFrames();
   }
 
   // Why the sweep at `now` closes this connection (a frame begun too long ago, answers the peer
@@ -262,11 +266,10 @@ class Session : public protocol::AnswerSink, public std::enable_shared_from_this
   }
 
   void processFrames() {
-    // A send that takes the answers frames waited behind brings no event: go on with those frames
-    // here, or they would wait for the peer's next write.
-    while (handleBuffered()) {
-    }
-    if (readable_ && wantsInput() && !queued_) {  // more is waiting: read it next round
+    // More to read, or frames held behind answers that a send has now taken (no event would
+    // bring those back): next round, after the other connections have had theirs.
+    bool resumable = handleBuffered();
+    if ((resumable || (readable_ && wantsInput())) && !queued_) {
       queued_ = true;
       worker_.ready.push_back(shared_from_this());
     }
